@@ -1,0 +1,83 @@
+"""Command line: ``semcom-sim run SCENARIO`` and ``semcom-sim validate SCENARIO``."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import TrainingDiverged, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Multimodal semantic communication simulator.")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"semcom-sim: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def run(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: runs/<scenario name>)"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (overrides the scenario)"),
+    set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),
+) -> None:
+    """Run a scenario end to end and write results.csv, summary.json and plots."""
+    from .config import load_scenario
+    from .pipeline import run as run_pipeline
+    from .report import RichReporter
+
+    overrides = list(set_) + ([f"device={device}"] if device is not None else [])
+    t0 = time.perf_counter()
+    try:
+        sc = load_scenario(scenario, overrides)
+        out_dir = out or Path("runs") / sc.name
+        rep = RichReporter()
+        try:
+            result = run_pipeline(sc, out_dir, scenario_path=scenario, reporter=rep)
+        finally:
+            rep.close()
+    except UserError as e:
+        _fail(str(e))
+    except TrainingDiverged as e:
+        _fail(f"{scenario}: {e}", code=1)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"stage times, {sc.name}", show_edge=False)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for k, v in result.timings.items():
+        table.add_row(k, f"{v:.2f}")
+    table.add_row("total (incl. start-up)", f"{time.perf_counter() - t0:.2f}")
+    console = Console()
+    console.print(table)
+    console.print(f"results in {result.out_dir}/ (results.csv, summary.json, plots)")
+
+
+@app.command()
+def validate(
+    scenario: Path = typer.Argument(..., help="scenario YAML file"),
+    set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),
+) -> None:
+    """Check a scenario file without running it."""
+    from .config import load_scenario
+
+    try:
+        sc = load_scenario(scenario, list(set_))
+    except UserError as e:
+        _fail(str(e))
+    typer.echo(f"{scenario}: ok ({sc.name}, {len(sc.channel.presets)} channel presets, "
+               f"{len(sc.channel.snr_values())} SNR points)")
+
+
+def main() -> None:
+    app(prog_name="semcom-sim")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

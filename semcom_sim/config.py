@@ -1,0 +1,283 @@
+"""Scenario files: typed, frozen configuration parsed from YAML.
+
+Every user mistake becomes a :class:`UserError` naming the file and the dotted field.
+Semantic checks that need the registries (encoder names, data sources, channel presets)
+live in :func:`check_scenario` so that parsing stays free of heavy imports.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EncoderSpec(_Frozen):
+    name: str  # key in the encoder registry
+    options: dict[str, Any] = Field(default_factory=dict)  # constructor keywords of that encoder
+
+
+class DataConfig(_Frozen):
+    source: str = "digits"  # key in the data-source registry
+    modalities: tuple[str, ...] = ("image", "audio", "text")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    options: dict[str, Any] = Field(default_factory=dict)  # source-specific keywords
+    cache_dir: str | None = None  # default: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim
+
+    @field_validator("modalities")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) < 2:
+            raise ValueError("needs at least two modalities")
+        if len(set(v)) != len(v):
+            raise ValueError("modalities must be distinct")
+        return v
+
+
+class GapLossConfig(_Frozen):
+    enabled: bool = False  # add lambda * (L_ATP + L_CU), METHOD.md section 5
+    weight: float = Field(1.0, ge=0.0)  # lambda
+    anchor: str = "image"  # anchor modality of L_ATP
+
+
+class TrainingConfig(_Frozen):
+    temperature: float = Field(gt=0.0)  # fixed InfoNCE temperature tau (never learned)
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    gap_loss: GapLossConfig = Field(default_factory=GapLossConfig)
+
+
+class TransmitterConfig(_Frozen):
+    schemes: tuple[Literal["conventional", "centroid"], ...] = ("conventional", "centroid")
+    rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
+    link: Literal["analog"] = "analog"
+
+    @field_validator("schemes", "rfs_keep")
+    @classmethod
+    def _nonempty(cls, v: tuple) -> tuple:
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("rfs_keep")
+    @classmethod
+    def _fraction(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        for f in v:
+            if not (0.0 < f <= 1.0):
+                raise ValueError(f"keep fraction {f} is outside (0, 1]")
+        return v
+
+
+class SnrRange(_Frozen):
+    start: float
+    stop: float
+    num: int = Field(ge=1)
+
+    def values(self) -> tuple[float, ...]:
+        if self.num == 1:
+            return (self.start,)
+        step = (self.stop - self.start) / (self.num - 1)
+        return tuple(round(self.start + i * step, 6) for i in range(self.num))
+
+
+class ChannelSweepConfig(_Frozen):
+    presets: tuple[str, ...] = ("awgn",)  # names in channels/ or paths to preset YAML files
+    snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB
+    mc_draws: int = Field(10, ge=1)  # channel realisations per test instance and SNR point
+
+    @field_validator("presets")
+    @classmethod
+    def _presets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("snr_db")
+    @classmethod
+    def _snr(cls, v):
+        vals = v.values() if isinstance(v, SnrRange) else v
+        if not vals:
+            raise ValueError("the SNR list is empty")
+        if not all(math.isfinite(x) for x in vals):
+            raise ValueError("SNR values must be finite")
+        return v
+
+    def snr_values(self) -> tuple[float, ...]:
+        return self.snr_db.values() if isinstance(self.snr_db, SnrRange) else self.snr_db
+
+
+class ReceiverConfig(_Frozen):
+    head: Literal["logistic"] = "logistic"  # linear classifier on the received payload
+    l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
+
+
+class Scenario(_Frozen):
+    name: str
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+    embedding_dim: int = Field(64, ge=2)  # D
+    data: DataConfig = Field(default_factory=DataConfig)
+    encoders: dict[str, EncoderSpec]  # one per modality; those not in data.modalities are unused
+    training: TrainingConfig
+    transmitter: TransmitterConfig = Field(default_factory=TransmitterConfig)
+    channel: ChannelSweepConfig
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+
+
+class ChannelPreset(_Frozen):
+    name: str
+    model: Literal["awgn", "rayleigh"]
+    fading: Literal["block", "fast"] | None = None  # rayleigh only: one coefficient per vector / per symbol
+    equalizer: Literal["mmse"] = "mmse"  # perfect CSI, linear MMSE
+
+    @model_validator(mode="after")
+    def _fading(self) -> "ChannelPreset":
+        if self.model == "rayleigh" and self.fading is None:
+            raise ValueError("fading: rayleigh needs 'block' or 'fast'")
+        if self.model == "awgn" and self.fading is not None:
+            raise ValueError("fading: awgn has no fading")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError("file not found", source=str(path))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise UserError(f"invalid YAML: {problem}", source=str(path), field=where) from None
+    if not isinstance(raw, dict):
+        raise UserError("top level must be a mapping", source=str(path))
+    return raw
+
+
+def _validation_error(err: ValidationError, source: str) -> UserError:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tuple[")))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    elif "input" in first and not isinstance(first["input"], (dict, list)):
+        msg = f"{msg} (got {first['input']!r})"
+    return UserError(msg, source=source, field=loc or None)
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"training.temperature=0.01"`` -> ``("training.temperature", 0.01)`` (value parsed as YAML)."""
+    if "=" not in item:
+        raise UserError("expected dotted.key=value", source="--set", field=item)
+    key, value = item.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise UserError("value is not valid YAML", source="--set", field=key) from None
+    return key.strip(), parsed
+
+
+def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
+    import copy
+
+    out = copy.deepcopy(raw)
+    for key, value in overrides:
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise UserError("cannot set a field inside a non-mapping", source="--set", field=key)
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Parse and check a scenario file; ``overrides`` are ``dotted.key=value`` strings."""
+    path = Path(path)
+    raw = apply_overrides(_read_yaml(path), [parse_override(o) for o in overrides or []])
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise _validation_error(e, str(path)) from None
+    check_scenario(scenario, path)
+    return scenario
+
+
+def channel_search_path(scenario_path: Path | None) -> list[Path]:
+    dirs = []
+    if scenario_path is not None:
+        dirs += [scenario_path.parent.parent / "channels", scenario_path.parent / "channels"]
+    dirs.append(REPO_ROOT / "channels")
+    return dirs
+
+
+def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelPreset:
+    """A preset by name (``awgn`` -> ``channels/awgn.yaml``) or by path to a YAML file."""
+    candidates = []
+    if ref.endswith((".yaml", ".yml")):
+        p = Path(ref)
+        candidates = [p] if p.is_absolute() or scenario_path is None else [scenario_path.parent / p, p]
+    else:
+        candidates = [d / f"{ref}.yaml" for d in channel_search_path(scenario_path)]
+    for c in candidates:
+        if c.is_file():
+            try:
+                return ChannelPreset.model_validate(_read_yaml(c))
+            except ValidationError as e:
+                raise _validation_error(e, str(c)) from None
+    raise UserError(f"unknown channel preset {ref!r}", source=str(scenario_path or "scenario"),
+                    field="channel.presets")
+
+
+def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
+    """Checks that need the registries: names of sources, encoders, channel presets."""
+    from .data import SOURCES
+    from .encoders import ENCODERS
+
+    src = str(path or "scenario")
+    if scenario.data.source not in SOURCES:
+        raise UserError(f"unknown data source {scenario.data.source!r} (known: {', '.join(sorted(SOURCES))})",
+                        source=src, field="data.source")
+    available = SOURCES[scenario.data.source].modalities
+    for m in scenario.data.modalities:
+        if m not in available:
+            raise UserError(f"source {scenario.data.source!r} has no modality {m!r} (it has: {', '.join(available)})",
+                            source=src, field="data.modalities")
+    for m in scenario.data.modalities:
+        if m not in scenario.encoders:
+            raise UserError(f"no encoder for modality {m!r}", source=src, field="encoders")
+    if scenario.training.gap_loss.anchor not in scenario.data.modalities:
+        raise UserError(f"{scenario.training.gap_loss.anchor!r} is not in data.modalities", source=src,
+                        field="training.gap_loss.anchor")
+    for m, spec in scenario.encoders.items():
+        if spec.name not in ENCODERS:
+            raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",
+                            source=src, field=f"encoders.{m}.name")
+        ENCODERS.check_options(spec.name, spec.options, source=src, field=f"encoders.{m}.options")
+        if ENCODERS[spec.name].modality != m:
+            raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
+                            source=src, field=f"encoders.{m}.name")
+    SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
+    for ref in scenario.channel.presets:
+        load_channel_preset(ref, path)

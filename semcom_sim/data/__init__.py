@@ -1,0 +1,11 @@
+"""Data sources: each yields the same semantic instances seen in several modalities."""
+from __future__ import annotations
+
+from ..registry import Registry
+from .dataset import MultimodalData
+
+SOURCES: Registry = Registry("data source")
+
+from . import digits  # noqa: E402,F401  (registers "digits")
+
+__all__ = ["SOURCES", "MultimodalData"]

@@ -1,0 +1,35 @@
+"""Caption text for class words, tokenised with open_clip's bundled BPE tokenizer."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+# {w}: the class word ("three"), {d}: the digit ("3")
+DIGIT_TEMPLATES: tuple[str, ...] = (
+    "{w}",
+    "the digit {d}",
+    "a handwritten {w}",
+    "the number {w}",
+    "a picture of the digit {w}",
+    "someone saying {w}",
+    "digit {d} written by hand",
+    "the spoken word {w}",
+    "a {w}",
+    "number {d}",
+)
+
+
+def sample_captions(labels: np.ndarray, words: Sequence[str], rng: np.random.Generator,
+                    templates: Sequence[str] = DIGIT_TEMPLATES) -> list[str]:
+    """One caption per label, its template drawn uniformly from ``templates``."""
+    choice = rng.integers(0, len(templates), size=len(labels))
+    return [templates[t].format(w=words[y], d=y) for t, y in zip(choice, labels)]
+
+
+def tokenize(texts: Sequence[str], context_length: int) -> torch.Tensor:
+    """int64 [len(texts), context_length] token ids (start, BPE tokens, end, zero padding)."""
+    from open_clip import tokenize as _tok
+
+    return _tok(list(texts), context_length=context_length)

@@ -1,0 +1,17 @@
+"""Encoders f^m: raw modality input -> unit-norm D-dimensional embedding (METHOD.md section 1)."""
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import Encoder
+
+ENCODERS: Registry = Registry("encoder")
+
+from . import audio, image, text  # noqa: E402,F401  (register the built-in encoders)
+
+
+def build_encoder(name: str, dim: int, input_shape: tuple[int, ...], options: dict) -> Encoder:
+    """``input_shape`` is one instance's shape, so an encoder adapts to its data (8x8 or 28x28, ...)."""
+    return ENCODERS[name](dim, input_shape, **options)
+
+
+__all__ = ["ENCODERS", "Encoder", "build_encoder"]

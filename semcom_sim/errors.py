@@ -1,0 +1,21 @@
+"""User-facing errors: one line, naming the file and the field, exit code 2."""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input (scenario, CLI option, data directory).
+
+    The CLI prints ``str(err)`` as a single line on stderr and exits with code 2;
+    no traceback is shown because nothing is wrong with the program.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.source = source
+        self.field = field
+        parts = [p for p in (source, field) if p]
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when a loss becomes NaN or infinite during training."""

@@ -1,0 +1,49 @@
+"""One registry per kind of component, filled by a decorator, so YAML names components."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from .errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return deco
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __getitem__(self, name: str) -> T:
+        return self._entries[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def check_options(self, name: str, options: dict[str, Any], *, source: str, field: str) -> None:
+        """Reject keywords the registered constructor does not take, before anything is built."""
+        sig = inspect.signature(self._entries[name])
+        params = sig.parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return
+        for key in options:
+            p = params.get(key)
+            if p is None or p.kind is p.POSITIONAL_ONLY:
+                allowed = [k for k, q in params.items() if q.kind is q.KEYWORD_ONLY]
+                raise UserError(f"unknown option (allowed: {', '.join(allowed) or 'none'})",
+                                source=source, field=f"{field}.{key}")

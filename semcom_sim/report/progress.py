@@ -1,0 +1,70 @@
+"""Console progress for training and sweeps; the pipeline talks to a Reporter, never to rich."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+
+class Reporter:
+    """Collects stage timings; subclasses also show progress."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+    def message(self, text: str) -> None:
+        pass
+
+    def epoch(self, epoch: int, epochs: int, losses: dict[str, float]) -> None:
+        pass
+
+    def sweep_start(self, total: int) -> None:
+        pass
+
+    def sweep_advance(self, label: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+NullReporter = Reporter
+
+
+class RichReporter(Reporter):
+    def __init__(self, console=None) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = console or Console(stderr=True)
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=self.console, transient=False)
+        self._train = self._sweep = None
+        self._progress.start()
+
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
+    def epoch(self, epoch: int, epochs: int, losses: dict[str, float]) -> None:
+        if self._train is None:
+            self._train = self._progress.add_task("training", total=epochs)
+        desc = "training " + " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+        self._progress.update(self._train, completed=epoch, description=desc)
+
+    def sweep_start(self, total: int) -> None:
+        self._sweep = self._progress.add_task("channel sweep", total=total)
+
+    def sweep_advance(self, label: str) -> None:
+        self._progress.update(self._sweep, advance=1, description=f"sweep {label}")
+
+    def close(self) -> None:
+        self._progress.stop()

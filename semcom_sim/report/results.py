@@ -1,0 +1,45 @@
+"""results.csv: one row per scheme x channel x RFS fraction x SNR, plus noiseless references."""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+RESULT_COLUMNS = (
+    "scheme", "channel", "link", "snr_db", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
+    "channel_uses", "acc_top1", "acc_top5", "mc_draws", "n_test",
+)
+NOISELESS = "none"  # channel name of the noiseless reference rows (snr_db = inf)
+
+
+def _fmt(v) -> str:
+    # fixed formatting so that identical numbers give byte-identical files
+    if isinstance(v, float):
+        return "inf" if math.isinf(v) else f"{v:.6g}"
+    return str(v)
+
+
+def write_results(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(RESULT_COLUMNS)
+        for r in rows:
+            w.writerow([_fmt(r[c]) for c in RESULT_COLUMNS])
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows with numbers parsed back (ints stay ints)."""
+    out = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            row = {}
+            for k, v in r.items():
+                try:
+                    row[k] = int(v)
+                except ValueError:
+                    try:
+                        row[k] = float(v)
+                    except ValueError:
+                        row[k] = v
+            out.append(row)
+    return out
