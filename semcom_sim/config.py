@@ -31,6 +31,7 @@ class DataConfig(_Frozen):
     source: str = "digits"  # key in the data-source registry
     modalities: tuple[str, ...] = ("image", "audio", "text")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    limit: int | None = Field(None, ge=20)  # use a stratified subset of this many instances (tiny runs)
     options: dict[str, Any] = Field(default_factory=dict)  # source-specific keywords
     cache_dir: str | None = None  # default: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim
 

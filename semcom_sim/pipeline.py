@@ -58,6 +58,8 @@ def _check_out_dir(out_dir: Path) -> None:
 def load_data(scenario: Scenario, runtime: Runtime, cache_dir: Path) -> tuple[MultimodalData, MultimodalData]:
     source = SOURCES[scenario.data.source](**scenario.data.options)
     data = source.load(cache_dir, stream_seed(runtime.seed, "data")).select(scenario.data.modalities)
+    if scenario.data.limit:
+        data = data.stratified_subset(scenario.data.limit, stream_seed(runtime.seed, "limit"))
     train, test = data.split(scenario.data.test_fraction, stream_seed(runtime.seed, "split"))
     return train.to(runtime.device, runtime.dtype), test.to(runtime.device, runtime.dtype)
 

@@ -87,7 +87,7 @@ def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, run
             loss, parts = total_loss(z, cfg.temperature, gap_w, cfg.gap_loss.anchor)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
-                    f"training diverged: loss is {float(loss)} at epoch {epoch + 1}, step {steps + 1} "
+                    f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1} "
                     f"(try a lower training.lr or a higher training.temperature)")
             opt.zero_grad(set_to_none=True)
             loss.backward()

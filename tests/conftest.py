@@ -1,0 +1,49 @@
+"""Shared fixtures: one data cache per test session, and tiny scenarios written on the fly."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = {
+    "name": "tiny",
+    "seed": 0,
+    "device": "cpu",
+    "embedding_dim": 16,
+    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
+             "limit": 400},
+    "encoders": {
+        "image": {"name": "small_cnn", "options": {"width": 8}},
+        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
+        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
+    },
+    "training": {"temperature": 0.3, "epochs": 6, "batch_size": 64, "lr": 0.003},
+    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0, 0.5]},
+    "channel": {"presets": ["awgn", "rayleigh_block"], "snr_db": [0.0, 10.0, 20.0], "mc_draws": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def tiny_raw(cache_dir) -> dict:
+    raw = copy.deepcopy(TINY)
+    raw["data"]["cache_dir"] = str(cache_dir)
+    return raw
+
+
+@pytest.fixture
+def write_scenario(tmp_path):
+    def write(raw: dict, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        return path
+
+    return write

@@ -1,0 +1,53 @@
+import json
+
+from typer.testing import CliRunner
+
+from semcom_sim.cli import app
+from semcom_sim.report import RESULT_COLUMNS, read_results
+
+runner = CliRunner()
+
+
+def test_end_to_end_tiny_run(tiny_raw, write_scenario, tmp_path):
+    path = write_scenario(tiny_raw)
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(path), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert {"results.csv", "summary.json", "scenario.yaml", "accuracy_vs_snr.png", "accuracy_vs_tti.png"} <= {
+        p.name for p in out.iterdir()}
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header) == RESULT_COLUMNS
+    rows = read_results(out / "results.csv")
+    # 2 schemes x 2 RFS fractions x (noiseless + 2 channels x 3 SNR points)
+    assert len(rows) == 2 * 2 * (1 + 2 * 3)
+    by = {(r["scheme"], r["channel"], r["rfs_keep"], r["snr_db"]): r for r in rows}
+    conv, cent = by[("conventional", "none", 1.0, float("inf"))], by[("centroid", "none", 1.0, float("inf"))]
+    assert conv["tti"] == 3 * 16 and cent["tti"] == 16 and conv["tti"] == 3 * cent["tti"]
+    assert cent["channel_uses"] == 8 and conv["channel_uses"] == 24
+    assert cent["toi"] == 64 + 8000 + 16
+    assert by[("centroid", "none", 0.5, float("inf"))]["payload_dims"] == 8
+    # the tiny encoders already separate the ten digits well above chance, and more SNR helps
+    assert cent["acc_top1"] > 0.6
+    low, high = by[("centroid", "awgn", 1.0, 0.0)], by[("centroid", "awgn", 1.0, 20.0)]
+    assert high["acc_top1"] >= low["acc_top1"]
+    assert all(r["acc_top5"] >= r["acc_top1"] for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["latent_test"]["gap"]) == {"image-audio", "image-text", "audio-text"}
+    assert "training" in summary["timings_s"]
+
+
+def test_reruns_are_byte_identical_with_and_without_cached_encoders(tiny_raw, write_scenario, tmp_path):
+    tiny_raw["data"]["cache_dir"] = str(tmp_path / "fresh-cache")
+    tiny_raw["channel"]["presets"] = ["rayleigh_fast"]
+    path = write_scenario(tiny_raw)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        res = runner.invoke(app, ["run", str(path), "--out", str(out)])
+        assert res.exit_code == 0, res.stderr
+    assert json.loads((outs[1] / "summary.json").read_text())["encoders_cached"] is True
+    assert json.loads((outs[0] / "summary.json").read_text())["encoders_cached"] is False
+    assert (outs[0] / "results.csv").read_bytes() == (outs[1] / "results.csv").read_bytes()
+    # an earlier run's folder is replaced, not mixed
+    res = runner.invoke(app, ["run", str(path), "--out", str(outs[0]), "--set", "channel.snr_db=[5.0]"])
+    assert res.exit_code == 0
+    assert len(read_results(outs[0] / "results.csv")) == 2 * 2 * 2
