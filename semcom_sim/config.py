@@ -271,6 +271,11 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     if scenario.training.gap_loss.anchor not in scenario.data.modalities:
         raise UserError(f"{scenario.training.gap_loss.anchor!r} is not in data.modalities", source=src,
                         field="training.gap_loss.anchor")
+    SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
+    try:
+        shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
+    except (TypeError, ValueError) as e:
+        raise UserError(str(e), source=src, field="data.options") from None
     for m, spec in scenario.encoders.items():
         if spec.name not in ENCODERS:
             raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",
@@ -279,6 +284,17 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         if ENCODERS[spec.name].modality != m:
             raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
                             source=src, field=f"encoders.{m}.name")
-    SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
+        if m in shapes:
+            _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=f"encoders.{m}.options")
     for ref in scenario.channel.presets:
         load_channel_preset(ref, path)
+
+
+def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str) -> None:
+    """Build the encoder once, untrained and on the CPU (milliseconds), so bad options fail up front."""
+    from .encoders import build_encoder
+
+    try:
+        build_encoder(spec.name, dim, shape, spec.options)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None

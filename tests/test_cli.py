@@ -82,3 +82,16 @@ def test_refuses_to_overwrite_a_foreign_folder(tiny_raw, write_scenario, tmp_pat
     res = runner.invoke(app, ["run", str(path), "--out", str(foreign)])
     assert res.exit_code == 2
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+@pytest.mark.parametrize("field,value,named", [
+    ("data.options", {"noise_snr_db": [30, 10]}, "data.options"),
+    ("encoders.image.options", {"width": -3}, "encoders.image.options"),
+])
+def test_bad_component_options_exit_2(tiny_raw, write_scenario, tmp_path, field, value, named):
+    _set(tiny_raw, field, value)
+    path = write_scenario(tiny_raw)
+    res = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and named in res.stderr
+    assert not (tmp_path / "o").exists()

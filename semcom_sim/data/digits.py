@@ -38,6 +38,16 @@ class DigitsSource:
         self.noise_snr_db = tuple(float(v) for v in noise_snr_db)
         self.rate_wpm = tuple(int(v) for v in rate_wpm)
         self.pitch = tuple(int(v) for v in pitch)
+        for name, (lo, hi) in (("noise_snr_db", self.noise_snr_db), ("rate_wpm", self.rate_wpm),
+                               ("pitch", self.pitch)):
+            if lo > hi:
+                raise ValueError(f"{name}: low {lo} is above high {hi}")
+        if self.audio_samples < 256 or self.context_length < 4:
+            raise ValueError("audio_samples must be >= 256 and context_length >= 4")
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """One instance's shape per modality, known before any data is loaded."""
+        return {"image": (1, 8, 8), "audio": (self.audio_samples,), "text": (self.context_length,)}
 
     def load(self, cache_dir: Path, seed: int) -> MultimodalData:
         digits = load_digits()

@@ -49,13 +49,13 @@ def cache_key(scenario: Scenario) -> str:
 def build_encoders(scenario: Scenario, data: MultimodalData, runtime: Runtime) -> nn.ModuleDict:
     # initialise on the CPU from its own stream so weights do not depend on the device or on
     # whatever consumed the global generator before
+    encs = nn.ModuleDict()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(runtime.seed, "init"))
-        encs = nn.ModuleDict({
-            m: build_encoder(scenario.encoders[m].name, scenario.embedding_dim, tuple(data.inputs[m].shape[1:]),
-                             scenario.encoders[m].options)
-            for m in scenario.data.modalities
-        })
+        for m in scenario.data.modalities:
+            spec = scenario.encoders[m]
+            encs[m] = build_encoder(spec.name, scenario.embedding_dim, tuple(data.inputs[m].shape[1:]),
+                                    spec.options)
     return encs.to(runtime.device, runtime.dtype)
 
 
