@@ -213,10 +213,22 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
     return out
 
 
+def _absolute_dirs(raw: dict, base: Path) -> dict:
+    """Data-source options named ``*_dir`` given as relative paths are relative to ``base`` (the
+    scenario file's folder, or the working directory for --set), so a scenario runs from anywhere."""
+    options = (raw.get("data") or {}).get("options")
+    if isinstance(options, dict):
+        for key, value in options.items():
+            if key.endswith("_dir") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                options[key] = str((base / value).resolve())
+    return raw
+
+
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Parse and check a scenario file; ``overrides`` are ``dotted.key=value`` strings."""
     path = Path(path)
-    raw = apply_overrides(_read_yaml(path), [parse_override(o) for o in overrides or []])
+    raw = _absolute_dirs(_read_yaml(path), path.parent)
+    raw = _absolute_dirs(apply_overrides(raw, [parse_override(o) for o in overrides or []]), Path.cwd())
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as e:

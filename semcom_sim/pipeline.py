@@ -57,11 +57,11 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def load_data(scenario: Scenario, runtime: Runtime, cache_dir: Path) -> tuple[MultimodalData, MultimodalData]:
     source = SOURCES[scenario.data.source](**scenario.data.options)
-    data = source.load(cache_dir, stream_seed(runtime.seed, "data")).select(scenario.data.modalities)
-    if scenario.data.limit:
-        data = data.stratified_subset(scenario.data.limit, stream_seed(runtime.seed, "limit"))
-    train, test = data.split(scenario.data.test_fraction, stream_seed(runtime.seed, "split"))
-    return train.to(runtime.device, runtime.dtype), test.to(runtime.device, runtime.dtype)
+    train, test = source.load(cache_dir, stream_seed(runtime.seed, "data"), scenario.data.test_fraction,
+                              scenario.data.limit)
+    modalities = scenario.data.modalities
+    return (train.select(modalities).to(runtime.device, runtime.dtype),
+            test.select(modalities).to(runtime.device, runtime.dtype))
 
 
 def sweep_channel(link: AnalogLink, payload: torch.Tensor, labels: torch.Tensor, head, channel,

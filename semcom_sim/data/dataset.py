@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,3 @@ class MultimodalData:
 
         return MultimodalData({m: move(x) for m, x in self.inputs.items()}, self.labels.to(device),
                               self.class_names, self.raw_sizes)
-
-    def stratified_subset(self, size: int, seed: int) -> "MultimodalData":
-        if size >= len(self):
-            return self
-        idx, _ = train_test_split(np.arange(len(self)), train_size=size, random_state=seed % 2**32,
-                                  stratify=self.labels.numpy())
-        return self.subset(np.sort(idx))
-
-    def split(self, test_fraction: float, seed: int) -> tuple["MultimodalData", "MultimodalData"]:
-        """Stratified train/test split."""
-        idx = np.arange(len(self))
-        train, test = train_test_split(idx, test_size=test_fraction, random_state=seed % 2**32,
-                                       stratify=self.labels.numpy())
-        return self.subset(np.sort(train)), self.subset(np.sort(test))

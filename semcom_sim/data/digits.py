@@ -1,20 +1,29 @@
-"""The embedded ``digits`` source: needs no download.
+"""The ``digits`` source: the ten digits seen as an image, a spoken word and a caption.
 
-image: scikit-learn's bundled 8x8 handwritten digits (1,797 real samples), scaled to [0, 1];
-audio: the spoken English word of the instance's digit, synthesised offline with espeak-ng
-       (voice, rate, pitch and noise drawn per instance), cached on disk;
+Each modality comes from a pool chosen in the scenario:
+
+image: ``sklearn`` (scikit-learn's bundled 1,797 real 8x8 digits, no download) or ``mnist``
+       (the standard IDX files from a directory, 28x28, with their official train/test split);
+audio: ``espeak`` (the digit's word synthesised offline per instance with espeak-ng, cached) or
+       ``fsdd`` (real recordings of the Free Spoken Digit Dataset from a directory);
 text:  a caption from several templates, tokenised with open_clip's tokenizer.
-Each instance pairs one image with a fresh utterance and caption of the same class.
+
+An instance is one image with an utterance and a caption of the same class. The split is made
+per pool, so no test instance shares its image or its recording with a training instance; with
+``split: speaker`` the recordings of ``test_speakers`` form the test pool (generalisation to an
+unseen voice).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from . import SOURCES
 from .captions import sample_captions, tokenize
@@ -23,15 +32,50 @@ from .speech import DIGIT_WORDS, sample_styles, synthesize
 
 # bump when the synthesis changes in a way the cache key does not see
 _AUDIO_FORMAT = 1
+_DIR_ENV = {"image_dir": "SEMCOM_SIM_MNIST_DIR", "audio_dir": "SEMCOM_SIM_FSDD_DIR"}
+
+
+def _stratified(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    if size >= len(idx):
+        return idx
+    keep, _ = train_test_split(idx, train_size=size, random_state=seed % 2**32, stratify=labels[idx])
+    return np.sort(keep)
+
+
+def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each wanted label, an index into the pool with that label: each class's pool is
+    shuffled and walked in order, wrapping around, so recordings are used as evenly as possible."""
+    out = np.empty(len(want), dtype=np.int64)
+    for c in np.unique(want):
+        pool = rng.permutation(np.flatnonzero(pool_labels == c))
+        if len(pool) == 0:
+            raise ValueError(f"the audio pool has no recording of class {c}")
+        slots = np.flatnonzero(want == c)
+        out[slots] = pool[np.arange(len(slots)) % len(pool)]
+    return out
 
 
 @SOURCES.register("digits")
 class DigitsSource:
     modalities = ("image", "audio", "text")
 
-    def __init__(self, *, sample_rate: int = 8000, audio_samples: int = 8000, context_length: int = 16,
+    def __init__(self, *, image: str = "sklearn", audio: str = "espeak", image_dir: str | None = None,
+                 audio_dir: str | None = None, split: str = "random", test_speakers: tuple[str, ...] = ("theo",),
+                 sample_rate: int = 8000, audio_samples: int = 8000, context_length: int = 16,
                  noise_snr_db: tuple[float, float] = (10.0, 30.0), rate_wpm: tuple[int, int] = (120, 220),
                  pitch: tuple[int, int] = (25, 75)):
+        if image not in ("sklearn", "mnist"):
+            raise ValueError(f"image: {image!r} is not one of sklearn, mnist")
+        if audio not in ("espeak", "fsdd"):
+            raise ValueError(f"audio: {audio!r} is not one of espeak, fsdd")
+        if split not in ("random", "speaker"):
+            raise ValueError(f"split: {split!r} is not one of random, speaker")
+        if split == "speaker" and audio != "fsdd":
+            raise ValueError("split: 'speaker' needs recorded speech (audio: fsdd)")
+        self.image, self.audio, self.split = image, audio, split
+        self.image_dir = self._directory("image_dir", image_dir) if image == "mnist" else None
+        self.audio_dir = self._directory("audio_dir", audio_dir) if audio == "fsdd" else None
+        self.test_speakers = tuple(test_speakers)
         self.sample_rate = int(sample_rate)
         self.audio_samples = int(audio_samples)
         self.context_length = int(context_length)
@@ -45,25 +89,85 @@ class DigitsSource:
         if self.audio_samples < 256 or self.context_length < 4:
             raise ValueError("audio_samples must be >= 256 and context_length >= 4")
 
+    @staticmethod
+    def _directory(option: str, value: str | None) -> Path:
+        """A data directory from the scenario, else from its environment variable; never guessed."""
+        env = _DIR_ENV[option]
+        value = value or os.environ.get(env)
+        if not value:
+            raise ValueError(f"{option}: not given; set it in the scenario or in ${env}")
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"{option}: directory {path} does not exist (set it in the scenario or in ${env})")
+        return path
+
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """One instance's shape per modality, known before any data is loaded."""
-        return {"image": (1, 8, 8), "audio": (self.audio_samples,), "text": (self.context_length,)}
+        side = 28 if self.image == "mnist" else 8
+        return {"image": (1, side, side), "audio": (self.audio_samples,), "text": (self.context_length,)}
 
-    def load(self, cache_dir: Path, seed: int) -> MultimodalData:
-        digits = load_digits()
-        labels = digits.target.astype(np.int64)
-        images = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)  # [N,1,8,8]
-        audio = self._audio(labels, cache_dir, seed)
+    def load(self, cache_dir: Path, seed: int, test_fraction: float,
+             limit: int | None = None) -> tuple[MultimodalData, MultimodalData]:
+        """(train, test); ``limit`` keeps a stratified subset of that many instances in all."""
+        images, labels, is_test = self._images(seed, test_fraction)
+        tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        if limit:
+            n_test = max(10, round(limit * len(te) / len(labels)))
+            tr = _stratified(tr, labels, limit - n_test, seed + 1)
+            te = _stratified(te, labels, n_test, seed + 2)
+        order = np.concatenate([tr, te])
+        images, labels = images[order], labels[order]
+        audio = self._audio_for(labels, len(tr), cache_dir, seed)
         captions = sample_captions(labels, DIGIT_WORDS, np.random.default_rng([seed, 1]))
-        text = tokenize(captions, self.context_length)
-        return MultimodalData(
-            inputs={"image": images, "audio": torch.from_numpy(audio), "text": text},
+        data = MultimodalData(
+            inputs={"image": images, "audio": torch.from_numpy(audio), "text": tokenize(captions, self.context_length)},
             labels=torch.from_numpy(labels),
             class_names=DIGIT_WORDS,
-            raw_sizes={"image": 64, "audio": self.audio_samples, "text": self.context_length},
+            raw_sizes={"image": int(images[0].numel()), "audio": self.audio_samples, "text": self.context_length},
         )
+        return data.subset(np.arange(len(tr))), data.subset(np.arange(len(tr), len(order)))
 
-    def _audio(self, labels: np.ndarray, cache_dir: Path, seed: int) -> np.ndarray:
+    def _images(self, seed: int, test_fraction: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """All images [N, 1, H, W] in [0, 1], labels [N], and which ones are test images."""
+        if self.image == "mnist":
+            from .mnist import load_mnist
+
+            parts = [load_mnist(self.image_dir, split) for split in ("train", "test")]
+            pixels = np.concatenate([p[0] for p in parts])
+            labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
+            # MNIST's own split, so results compare with the literature
+            is_test = np.arange(len(labels)) >= len(parts[0][1])
+            return torch.from_numpy(pixels.astype(np.float32) / 255.0).unsqueeze(1), labels, is_test
+        digits = load_digits()
+        labels = digits.target.astype(np.int64)
+        _, te = train_test_split(np.arange(len(labels)), test_size=test_fraction, random_state=seed % 2**32,
+                                 stratify=labels)
+        is_test = np.zeros(len(labels), dtype=bool)
+        is_test[te] = True
+        return torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1), labels, is_test
+
+    def _audio_for(self, labels: np.ndarray, n_train: int, cache_dir: Path, seed: int) -> np.ndarray:
+        """float32 [N, audio_samples]: an utterance of each instance's class, test after train."""
+        if self.audio == "espeak":
+            return self._synthesised(labels, cache_dir, seed)
+        from .fsdd import load_fsdd, speaker_split
+
+        rec = load_fsdd(self.audio_dir, num_samples=self.audio_samples, sample_rate=self.sample_rate)
+        if self.split == "speaker":
+            unknown = set(self.test_speakers) - set(rec.speakers)
+            if unknown:
+                raise ValueError(f"test_speakers: {sorted(unknown)} not among {sorted(set(rec.speakers))}")
+            pool_tr, pool_te = speaker_split(rec.speakers, self.test_speakers)
+        else:
+            test_share = (len(labels) - n_train) / len(labels)
+            pool_tr, pool_te = train_test_split(np.arange(len(rec.labels)), test_size=test_share,
+                                                random_state=seed % 2**32, stratify=rec.labels)
+        rng = np.random.default_rng([seed, 3])
+        pick_tr = np.asarray(pool_tr)[_assign(rec.labels[pool_tr], labels[:n_train], rng)]
+        pick_te = np.asarray(pool_te)[_assign(rec.labels[pool_te], labels[n_train:], rng)]
+        return rec.waves[np.concatenate([pick_tr, pick_te])]
+
+    def _synthesised(self, labels: np.ndarray, cache_dir: Path, seed: int) -> np.ndarray:
         key = hashlib.sha256(json.dumps({
             "format": _AUDIO_FORMAT, "labels": hashlib.sha256(labels.tobytes()).hexdigest(), "seed": seed,
             "sr": self.sample_rate, "n": self.audio_samples, "noise": self.noise_snr_db,
