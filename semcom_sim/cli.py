@@ -60,6 +60,26 @@ def run(
 
 
 @app.command()
+def sweep(
+    experiment: Path = typer.Argument(..., help="experiment YAML file (base scenario + grid of overrides)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: runs/<experiment name>)"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (overrides the scenario)"),
+) -> None:
+    """Run every cell of an experiment grid (skipping finished ones) and combine their results."""
+    from .report import RichReporter
+    from .sweep import run_sweep
+
+    t0 = time.perf_counter()
+    try:
+        folder = run_sweep(experiment, out, device=device, reporter_factory=RichReporter, log=typer.echo)
+    except UserError as e:
+        _fail(str(e))
+    except TrainingDiverged as e:
+        _fail(f"{experiment}: {e}", code=1)
+    typer.echo(f"sweep finished in {time.perf_counter() - t0:.1f} s: {folder}/ (cells.csv, results.csv, plots)")
+
+
+@app.command()
 def validate(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),

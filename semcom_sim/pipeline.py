@@ -22,6 +22,7 @@ from .errors import UserError
 from .latent import latent_summary
 from .receiver import fit_linear_head, topk_accuracy
 from .report import NullReporter, Reporter, write_results
+from .report.latent_plot import plot_latent_pca, save_embeddings
 from .report.plots import plot_run
 from .report.results import NOISELESS
 from .runtime import Runtime, stream_seed
@@ -157,7 +158,10 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
         try:
             write_results(rows, tmp / "results.csv")
             (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+            save_embeddings(tmp / "embeddings_test.npz", z_test, test.labels)
             plot_run(tmp)
+            plot_latent_pca([(f"{scenario.name}, tau={scenario.training.temperature:g}", tmp / "embeddings_test.npz")],
+                            tmp / "latent_pca.png")
             summary["timings_s"] = {k: round(v, 3) for k, v in rep.timings.items()}
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
             if out_dir.exists():

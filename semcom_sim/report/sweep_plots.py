@@ -1,0 +1,102 @@
+"""Comparison plots of a sweep, drawn from its cells.csv / results.csv and the cells' files."""
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .latent_plot import plot_latent_pca  # noqa: E402
+
+_MEASURES = (("gap_mean", "mean modality gap"), ("fisher_ratio", "Fisher ratio"),
+             ("components_90pct", "PCA components for 90% variance"))
+
+
+def _num(v: str) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _axes(keys: list[str], rows: list[dict[str, str]]) -> tuple[str | None, list[str]]:
+    """The x key (first numeric grid key other than the seed) and the keys that split lines."""
+    x = next((k for k in keys if k != "seed" and all(_num(r[k]) is not None for r in rows)), None)
+    return x, [k for k in keys if k not in (x, "seed")]
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(_MEASURES), figsize=(4.2 * len(_MEASURES), 3.4))
+    for ax, (col, label) in zip(axes, _MEASURES):
+        for g in sorted({tuple(r[k] for k in groups) for r in rows}):
+            sel = [r for r in rows if tuple(r[k] for k in groups) == g]
+            xs = sorted({float(r[x]) for r in sel})
+            stats = [_mean_std([float(r[col]) for r in sel if float(r[x]) == v]) for v in xs]
+            mean, std = [m for m, _ in stats], [s for _, s in stats]
+            name = ", ".join(f"{k}={v}" for k, v in zip(groups, g)) or None
+            ax.errorbar(xs, mean, yerr=std, marker="o", ms=4, capsize=3, label=name)
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    if groups:
+        axes[0].legend(fontsize=7)
+    n_seeds = max(sum(1 for r in rows if r[x] == v) for v in {r[x] for r in rows})
+    fig.suptitle(f"mean ± std over {n_seeds} run(s) per point" if n_seeds > 1 else "", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: list[str], path: Path) -> None:
+    """Noiseless top-1 accuracy against RFS keep fraction and against TTI, both schemes, per x value;
+    the TTI panel shows the centroid vs the concatenation at equal and at M-times bandwidth."""
+    rows = [r for r in results if r["channel"] == "none"]
+    split = ([x] if x else []) + groups
+    fig, (ax_keep, ax_tti) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for gi, g in enumerate(sorted({tuple(r[k] for k in split) for r in rows}, key=lambda t: [_num(v) or 0 for v in t])):
+        color = plt.cm.viridis(gi / max(1, len({tuple(r[k] for k in split) for r in rows}) - 1) * 0.9)
+        for scheme, ls in (("conventional", "--"), ("centroid", "-")):
+            sel = [r for r in rows if r["scheme"] == scheme and tuple(r[k] for k in split) == g]
+            if not sel:
+                continue
+            by_keep = sorted({float(r["rfs_keep"]) for r in sel})
+            acc = [statistics.fmean(float(r["acc_top1"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
+            tti = [statistics.fmean(float(r["tti"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
+            label = f"{scheme}, " + ", ".join(f"{k}={v}" for k, v in zip(split, g)) if split else scheme
+            ax_keep.plot(by_keep, acc, ls, marker="o", ms=3, color=color, label=label)
+            ax_tti.plot(tti, acc, ls, marker="o", ms=3, color=color)
+    ax_keep.set_xscale("log")
+    ax_keep.set_xlabel("RFS keep fraction")
+    ax_tti.set_xscale("log")
+    ax_tti.set_xlabel("TTI (values sent per instance)")
+    for ax in (ax_keep, ax_tti):
+        ax.set_ylabel("noiseless top-1 accuracy")
+        ax.grid(alpha=0.3, which="both")
+    ax_keep.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sweep(out: Path, keys: list[str], pca_cells: bool, cell_names: list[str]) -> None:
+    cells = _read(out / "cells.csv")
+    x, groups = _axes(keys, cells)
+    if x:
+        plot_latent_measures(cells, x, groups, out / "latent_measures.png")
+    plot_accuracy_vs_rfs(_read(out / "results.csv"), x, groups, out / "accuracy_vs_rfs.png")
+    if pca_cells:
+        plot_latent_pca([(name, out / "cells" / name / "embeddings_test.npz") for name in cell_names],
+                        out / "latent_pca.png")

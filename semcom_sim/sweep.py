@@ -1,0 +1,142 @@
+"""Experiments: a grid of overrides over a base scenario, each cell an ordinary run.
+
+Cells that differ only downstream of training share trained encoders through the training
+cache (its key holds only upstream fields). A cell is finished when its folder holds a
+``results.csv``; runs write their folder atomically, so a killed sweep resumes without redoing
+or losing finished cells.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from .config import _Frozen, _read_yaml, _validation_error, load_scenario
+from .errors import UserError
+from .report import Reporter, read_results
+
+
+class Experiment(_Frozen):
+    name: str
+    base: str  # scenario file, relative to the experiment file
+    set: dict[str, Any] = Field(default_factory=dict)  # dotted overrides applied to every cell
+    grid: dict[str, list[Any]]  # dotted key -> values; the cells are their cartesian product
+    pca_cells: bool = False  # also draw the PCA latent pictures of all cells side by side
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if not v:
+            raise ValueError("the grid is empty")
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"{key}: no values")
+        return v
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    try:
+        return Experiment.model_validate(_read_yaml(path))
+    except ValidationError as e:
+        raise _validation_error(e, str(path)) from None
+
+
+def _fmt_value(v: Any) -> str:
+    return json.dumps(v) if isinstance(v, (list, dict)) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """Last component of each dotted key where that is unambiguous, else the whole key."""
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def cell_name(cell: dict[str, Any]) -> str:
+    """Readable, filesystem-safe folder name: ``temperature-0.07_enabled-true_seed-1``."""
+    names = short_keys(list(cell))
+    parts = [f"{names[k]}-{_fmt_value(v)}" for k, v in cell.items()]
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts))
+
+
+def cells(exp: Experiment) -> list[dict[str, Any]]:
+    keys = list(exp.grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(exp.grid[k] for k in keys))]
+
+
+def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device: str | None = None,
+              reporter_factory=None, log=print) -> Path:
+    """Run every unfinished cell, then write the combined tables and plots; returns the folder."""
+    from .pipeline import run
+
+    exp_path = Path(exp_path)
+    exp = load_experiment(exp_path)
+    base = (exp_path.parent / exp.base).resolve()
+    out = Path(out_dir) if out_dir else Path("runs") / exp.name
+    fixed = [f"{k}={_fmt_value(v)}" for k, v in exp.set.items()] + ([f"device={device}"] if device else [])
+    todo = []
+    # parse and check every cell before running any, so a typo fails in seconds, not hours
+    for cell in cells(exp):
+        overrides = fixed + [f"{k}={_fmt_value(v)}" for k, v in cell.items()]
+        try:
+            scenario = load_scenario(base, overrides)
+        except UserError as e:
+            raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
+        todo.append((cell, scenario))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.yaml").write_text(yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
+    for i, (cell, scenario) in enumerate(todo):
+        folder = out / "cells" / cell_name(cell)
+        if (folder / "results.csv").is_file():
+            log(f"[{i + 1}/{len(todo)}] {folder.name}: finished earlier, skipped")
+            continue
+        log(f"[{i + 1}/{len(todo)}] {folder.name}")
+        rep = reporter_factory() if reporter_factory else Reporter()
+        try:
+            run(scenario, folder, scenario_path=base, reporter=rep)
+        finally:
+            rep.close()
+    combine(out, [c for c, _ in todo], exp)
+    return out
+
+
+def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> None:
+    """cells.csv (one row per cell: latent measures, noiseless accuracy), results.csv (every row of
+    every cell, grid values first) and comparison plots, all from the cells' files."""
+    from .report.sweep_plots import plot_sweep
+
+    keys = list(exp.grid)
+    names = short_keys(keys)
+    cell_rows, all_rows = [], []
+    for cell in grid_cells:
+        folder = out / "cells" / cell_name(cell)
+        summary = json.loads((folder / "summary.json").read_text())
+        lat = summary["latent_test"]
+        row: dict[str, Any] = {names[k]: _fmt_value(cell[k]) for k in keys}
+        row.update({"gap_mean": lat["gap_mean"], **{f"gap_{p}": v for p, v in lat["gap"].items()},
+                    "fisher_ratio": lat["fisher_ratio_pooled"], "components_90pct": lat["components_for_90pct"]})
+        results = read_results(folder / "results.csv")
+        for r in results:
+            if r["channel"] == "none":
+                row[f"acc_top1_{r['scheme']}_keep{r['rfs_keep']:g}"] = r["acc_top1"]
+            all_rows.append({**{names[k]: _fmt_value(cell[k]) for k in keys}, **r})
+        cell_rows.append(row)
+    _write_csv(out / "cells.csv", cell_rows)
+    _write_csv(out / "results.csv", all_rows)
+    plot_sweep(out, [names[k] for k in keys], exp.pca_cells, [cell_name(c) for c in grid_cells])
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, columns, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()})

@@ -1,0 +1,53 @@
+import csv
+
+import yaml
+from typer.testing import CliRunner
+
+from semcom_sim.cli import app
+
+runner = CliRunner()
+
+
+def test_sweep_runs_a_2x2_grid_and_skips_finished_cells(tiny_raw, write_scenario, tmp_path):
+    tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
+    tiny_raw["transmitter"]["rfs_keep"] = [1.0]
+    base = write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "t", "base": "base.yaml", "set": {"training.epochs": 4},
+                                   "grid": {"training.temperature": [0.01, 0.3], "receiver.l2": [0.001, 0.1]}},
+                                  sort_keys=False))
+    out = tmp_path / "sweep"
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    cells = sorted(p.name for p in (out / "cells").iterdir())
+    assert cells == ["temperature-0.01_l2-0.001", "temperature-0.01_l2-0.1",
+                     "temperature-0.3_l2-0.001", "temperature-0.3_l2-0.1"]
+    rows = list(csv.DictReader(open(out / "cells.csv")))
+    assert len(rows) == 4
+    gap = {(r["temperature"], r["l2"]): float(r["gap_mean"]) for r in rows}
+    # the head's l2 is downstream of training: same encoders, same gap
+    assert gap[("0.01", "0.001")] == gap[("0.01", "0.1")]
+    assert gap[("0.3", "0.001")] < gap[("0.01", "0.001")]
+    # 4 cells x 2 schemes x (noiseless + 1 SNR point)
+    assert len(list(csv.DictReader(open(out / "results.csv")))) == 4 * 2 * 2
+    assert (out / "latent_measures.png").is_file() and (out / "accuracy_vs_rfs.png").is_file()
+
+    # a second call finds every cell finished, and a lost combined table is rebuilt
+    mtimes = {c: (out / "cells" / c / "results.csv").stat().st_mtime_ns for c in cells}
+    (out / "cells.csv").unlink()
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])
+    assert res.exit_code == 0
+    assert res.output.count("finished earlier, skipped") == 4
+    assert mtimes == {c: (out / "cells" / c / "results.csv").stat().st_mtime_ns for c in cells}
+    assert len(list(csv.DictReader(open(out / "cells.csv")))) == 4
+
+
+def test_sweep_checks_every_cell_before_running(tiny_raw, write_scenario, tmp_path):
+    base = write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "t", "base": base.name,
+                                   "grid": {"training.temperature": [0.1, -1.0]}}))
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "temperature--1.0" in res.stderr and "training.temperature" in res.stderr
+    assert not (tmp_path / "o").exists()
