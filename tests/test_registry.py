@@ -8,7 +8,8 @@ TINY_INPUTS = {
     "audio": ((4000,), lambda n: torch.randn(n, 4000) * 0.1),
     "text": ((12,), lambda n: torch.randint(1, 49000, (n, 12))),
 }
-TINY_OPTIONS = {"small_cnn": {"width": 4}, "logmel_cnn": {"width": 4}, "openclip_text": {"width": 8, "layers": 1}}
+TINY_OPTIONS = {"small_cnn": {"width": 4}, "logmel_cnn": {"width": 4}, "openclip_text": {"width": 8, "layers": 1},
+                "clip_image": {"model": "semcom-tiny-clip"}, "clip_text": {"model": "semcom-tiny-clip"}}
 
 
 def test_every_registered_encoder_builds_and_embeds():
