@@ -214,12 +214,13 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
 
 
 def _absolute_dirs(raw: dict, base: Path) -> dict:
-    """Data-source options named ``*_dir`` given as relative paths are relative to ``base`` (the
-    scenario file's folder, or the working directory for --set), so a scenario runs from anywhere."""
+    """Data-source options named ``*_dir`` or ``*_path`` given as relative paths are relative to
+    ``base`` (the scenario file's folder, or the working directory for --set), so a scenario runs
+    from anywhere."""
     options = (raw.get("data") or {}).get("options")
     if isinstance(options, dict):
         for key, value in options.items():
-            if key.endswith("_dir") and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            if key.endswith(("_dir", "_path")) and isinstance(value, str) and not Path(value).expanduser().is_absolute():
                 options[key] = str((base / value).resolve())
     return raw
 

@@ -20,7 +20,9 @@ def pairwise_gaps(z: Mapping[str, torch.Tensor]) -> dict[str, float]:
 
 
 def fisher_ratio(z: torch.Tensor, labels: torch.Tensor) -> float:
-    """Tr(S_B) / Tr(S_W) over the classes in ``labels``; z: [N, D], labels: [N]."""
+    """Tr(S_B) / Tr(S_W) over the classes in ``labels``; z: [N, D], labels: [N].
+
+    inf when every class collapses to a point (e.g. one caption per class), 0/0 -> nan."""
     z = z.double()
     mu = z.mean(0)
     sb = sw = 0.0
@@ -29,7 +31,7 @@ def fisher_ratio(z: torch.Tensor, labels: torch.Tensor) -> float:
         mc = zc.mean(0)
         sb += zc.shape[0] * float((mc - mu).square().sum())
         sw += float((zc - mc).square().sum())
-    return sb / sw
+    return sb / sw if sw > 0 else (float("inf") if sb > 0 else float("nan"))
 
 
 def explained_variance(z: torch.Tensor) -> np.ndarray:
@@ -43,16 +45,16 @@ def components_for(cumvar: np.ndarray, fraction: float) -> int:
 
 
 def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor) -> dict:
-    """Everything summary.json reports about a set of embeddings."""
+    """Everything summary.json reports about a set of embeddings (no Fisher ratio for multi-hot labels)."""
     gaps = pairwise_gaps(z)
     pooled = torch.cat(list(z.values()))
-    pooled_labels = labels.repeat(len(z))
+    single = labels.dim() == 1
     cumvar = explained_variance(pooled)
     return {
         "gap": gaps,
         "gap_mean": float(np.mean(list(gaps.values()))),
-        "fisher_ratio": {m: fisher_ratio(v, labels) for m, v in z.items()},
-        "fisher_ratio_pooled": fisher_ratio(pooled, pooled_labels),
+        "fisher_ratio": {m: fisher_ratio(v, labels) for m, v in z.items()} if single else None,
+        "fisher_ratio_pooled": fisher_ratio(pooled, labels.repeat(len(z))) if single else None,
         "explained_variance_cumulative": [round(float(v), 6) for v in cumvar],
         "components_for_90pct": components_for(cumvar, 0.9),
     }

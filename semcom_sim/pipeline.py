@@ -20,7 +20,7 @@ from .config import ChannelPreset, Scenario, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
-from .receiver import fit_linear_head, topk_accuracy
+from .receiver import fit_linear_head, score
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
 from .report.plots import plot_run
@@ -67,7 +67,7 @@ def load_data(scenario: Scenario, runtime: Runtime, cache_dir: Path) -> tuple[Mu
 
 def sweep_channel(link: AnalogLink, payload: torch.Tensor, labels: torch.Tensor, head, channel,
                   snr_db: tuple[float, ...], mc_draws: int, runtime: Runtime) -> dict[str, torch.Tensor]:
-    """Accuracy [S] per SNR point, averaged over ``mc_draws`` channel realisations per test instance.
+    """Each metric of :func:`score`, [S] per SNR point, averaged over ``mc_draws`` channel realisations.
 
     payload [N, V, T] is encoded once; all SNR points and draws go through the channel together.
     """
@@ -76,16 +76,15 @@ def sweep_channel(link: AnalogLink, payload: torch.Tensor, labels: torch.Tensor,
     s = len(snr_db)
     per_draw = s * x.numel()
     chunk = max(1, min(mc_draws, _SYMBOLS_PER_CHUNK // max(1, per_draw)))
-    top1 = top5 = 0.0
+    sums: dict[str, torch.Tensor] = {}
     for start in range(0, mc_draws, chunk):
         r = min(chunk, mc_draws - start)
         xs = x.expand(s, r, *x.shape)  # [S, R, N, V, L], no copy
         x_u, no_eff = channel(xs, no)
         p_hat = link.demodulate(x_u, mmse_gain(no_eff))  # [S, R, N, V, T]
-        logits = head.logits(p_hat.flatten(-2))  # [S, R, N, C]
-        top1 = top1 + topk_accuracy(logits, labels, 1).sum(1)
-        top5 = top5 + topk_accuracy(logits, labels, 5).sum(1)
-    return {"acc_top1": top1 / mc_draws, "acc_top5": top5 / mc_draws}
+        for k, v in score(head.logits(p_hat.flatten(-2)), labels).items():  # v: [S, R]
+            sums[k] = sums.get(k, 0.0) + v.sum(1)
+    return {k: v / mc_draws for k, v in sums.items()}
 
 
 def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None = None,
@@ -127,10 +126,9 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                 base = {"scheme": scheme, "link": scenario.transmitter.link, "rfs_keep": keep,
                         "payload_dims": t, "tti": v * t, "toi": toi, "tti_toi": v * t / toi,
                         "channel_uses": v * link.channel_uses, "n_test": len(test)}
-                clean = head.logits(p_test.flatten(1))
+                clean = score(head.logits(p_test.flatten(1)), test.labels)
                 rows.append({**base, "channel": NOISELESS, "snr_db": float("inf"), "mc_draws": 1,
-                             "acc_top1": float(topk_accuracy(clean, test.labels, 1)),
-                             "acc_top5": float(topk_accuracy(clean, test.labels, 5))})
+                             **{k: float(v) for k, v in clean.items()}})
                 for preset in presets:
                     runtime.seed_sionna("channel", preset.name, scheme, keep)
                     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
@@ -139,7 +137,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                     for i, snr in enumerate(snrs):
                         rows.append({**base, "channel": preset.name, "snr_db": float(snr),
                                      "mc_draws": scenario.channel.mc_draws,
-                                     "acc_top1": float(acc["acc_top1"][i]), "acc_top5": float(acc["acc_top5"][i])})
+                                     **{k: float(v[i]) for k, v in acc.items()}})
                     rep.sweep_advance(f"{scheme} keep={keep:g} {preset.name}")
 
     summary = {

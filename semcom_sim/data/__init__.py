@@ -6,6 +6,6 @@ from .dataset import MultimodalData
 
 SOURCES: Registry = Registry("data source")
 
-from . import digits  # noqa: E402,F401  (registers "digits")
+from . import digits, image_caption  # noqa: E402,F401  (register the built-in sources)
 
 __all__ = ["SOURCES", "MultimodalData"]

@@ -12,7 +12,7 @@ class MultimodalData:
     """N instances, each observed in every modality; row i of each input is instance i.
 
     inputs[m]: tensor [N, ...] of modality m in the form its encoder reads
-    labels: int64 [N] class of each instance
+    labels: int64 [N] class of each instance, or float [N, C] multi-hot for multi-label data
     raw_sizes[m]: number of raw values of one instance of modality m (for TOI)
     """
 
@@ -20,6 +20,10 @@ class MultimodalData:
     labels: torch.Tensor
     class_names: tuple[str, ...]
     raw_sizes: dict[str, int]
+
+    @property
+    def multilabel(self) -> bool:
+        return self.labels.dim() == 2
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -41,5 +45,5 @@ class MultimodalData:
         def move(x: torch.Tensor) -> torch.Tensor:
             return x.to(device, dtype) if x.is_floating_point() else x.to(device)
 
-        return MultimodalData({m: move(x) for m, x in self.inputs.items()}, self.labels.to(device),
+        return MultimodalData({m: move(x) for m, x in self.inputs.items()}, move(self.labels),
                               self.class_names, self.raw_sizes)

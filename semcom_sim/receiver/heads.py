@@ -24,17 +24,66 @@ class LinearHead:
 
 
 def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> LinearHead:
-    """Multinomial logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2)."""
+    """Logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2).
+
+    labels [N]: one multinomial model; labels [N, C] multi-hot: one binary model per class
+    (one-vs-rest), whose logits are then independent per class.
+    """
     x = features.detach().double().cpu().numpy()
     y = labels.cpu().numpy()
-    clf = LogisticRegression(C=1.0 / l2 if l2 > 0 else np.inf, max_iter=2000, tol=1e-6)
-    clf.fit(x, y)
-    return LinearHead(torch.as_tensor(clf.coef_, dtype=features.dtype, device=features.device),
-                      torch.as_tensor(clf.intercept_, dtype=features.dtype, device=features.device))
+    c = 1.0 / l2 if l2 > 0 else np.inf
+    if y.ndim == 1:
+        clf = LogisticRegression(C=c, max_iter=2000, tol=1e-6).fit(x, y)
+        coef, intercept = clf.coef_, clf.intercept_
+    else:
+        coef, intercept = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+        for j in range(y.shape[1]):
+            if y[:, j].min() == y[:, j].max():
+                # a class that is always (or never) present in training: a constant logit says so
+                intercept[j] = 20.0 if y[0, j] else -20.0
+                continue
+            clf = LogisticRegression(C=c, max_iter=2000, tol=1e-6).fit(x, y[:, j])
+            coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
+    return LinearHead(torch.as_tensor(coef, dtype=features.dtype, device=features.device),
+                      torch.as_tensor(intercept, dtype=features.dtype, device=features.device))
 
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """logits [..., N, C], labels [N] -> accuracy [...]: fraction of instances whose label is in the top k."""
+    """logits [..., N, C], labels [N] (or multi-hot [N, C]) -> [...]: fraction of instances with a
+    true label among the k highest logits (for multi-label data, k = 1 is precision@1)."""
     k = min(k, logits.shape[-1])
     top = logits.topk(k, dim=-1).indices
-    return (top == labels.unsqueeze(-1)).any(-1).float().mean(-1)
+    if labels.dim() == 2:
+        hit = torch.gather(labels.expand(*top.shape[:-1], labels.shape[-1]), -1, top) > 0
+    else:
+        hit = top == labels.unsqueeze(-1)
+    return hit.any(-1).float().mean(-1)
+
+
+def mean_average_precision(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """logits [..., N, C], multi-hot labels [N, C] -> mAP [...]: average precision per class
+    (mean precision at the rank of each positive, as sklearn's average_precision_score for untied
+    scores), averaged over the classes with at least one positive."""
+    order = logits.argsort(dim=-2, descending=True)  # rank instances per class
+    pos = torch.gather(labels.expand(*logits.shape), -2, order)
+    ranks = torch.arange(1, labels.shape[0] + 1, device=logits.device, dtype=logits.dtype).unsqueeze(-1)
+    precision = pos.cumsum(-2) / ranks
+    n_pos = labels.sum(0)
+    ap = (precision * pos).sum(-2) / n_pos.clamp(min=1)
+    present = n_pos > 0
+    return ap[..., present].mean(-1)
+
+
+def micro_f1(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """logits [..., N, C], multi-hot labels [N, C] -> micro-averaged F1 [...] at probability 0.5."""
+    pred = (logits > 0).to(labels.dtype)
+    tp = (pred * labels).sum((-2, -1))
+    return 2 * tp / (pred.sum((-2, -1)) + labels.sum())
+
+
+def score(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every metric results.csv reports for one batch of logits [..., N, C], each of shape [...]."""
+    out = {"acc_top1": topk_accuracy(logits, labels, 1), "acc_top5": topk_accuracy(logits, labels, 5)}
+    if labels.dim() == 2:
+        out.update(map=mean_average_precision(logits, labels), micro_f1=micro_f1(logits, labels))
+    return out

@@ -27,7 +27,8 @@ def draw_pca(ax_modality, ax_class, z: dict[str, np.ndarray], labels: np.ndarray
     n = len(labels)
     for i, m in enumerate(z):
         ax_modality.scatter(*xy[i * n:(i + 1) * n].T, s=4, alpha=0.6, label=m)
-    ax_class.scatter(*xy.T, s=4, alpha=0.6, c=np.tile(labels, len(z)), cmap="tab10")
+    colour = labels if labels.ndim == 1 else labels.argmax(-1)  # multi-label: the first class
+    ax_class.scatter(*xy.T, s=4, alpha=0.6, c=np.tile(colour, len(z)), cmap="tab10")
     ax_modality.legend(fontsize=7, markerscale=3)
     ax_modality.set_title(f"{title} by modality".strip(), fontsize=9)
     ax_class.set_title(f"{title} by class".strip(), fontsize=9)

@@ -20,11 +20,14 @@ def _fmt(v) -> str:
 
 
 def write_results(rows: list[dict], path: Path) -> None:
+    """The fixed columns first, then any further metric columns the rows carry (e.g. map, micro_f1)."""
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in RESULT_COLUMNS]
+    columns = list(RESULT_COLUMNS) + extra
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(RESULT_COLUMNS)
+        w.writerow(columns)
         for r in rows:
-            w.writerow([_fmt(r[c]) for c in RESULT_COLUMNS])
+            w.writerow([_fmt(r[c]) if c in r else "" for c in columns])
 
 
 def read_results(path: Path) -> list[dict]:

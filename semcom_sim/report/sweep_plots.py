@@ -39,8 +39,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(_MEASURES), figsize=(4.2 * len(_MEASURES), 3.4))
-    for ax, (col, label) in zip(axes, _MEASURES):
+    measures = [(c, label) for c, label in _MEASURES if all(r.get(c) for r in rows)]  # no Fisher for multi-label
+    fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4), squeeze=False)
+    axes = axes[0]
+    for ax, (col, label) in zip(axes, measures):
         for g in sorted({tuple(r[k] for k in groups) for r in rows}):
             sel = [r for r in rows if tuple(r[k] for k in groups) == g]
             xs = sorted({float(r[x]) for r in sel})
