@@ -60,12 +60,23 @@ class TrainingConfig(_Frozen):
     gap_loss: GapLossConfig = Field(default_factory=GapLossConfig)
 
 
+class DigitalConfig(_Frozen):
+    bits: int = Field(4, ge=1, le=16)  # uniform quantiser bits per payload value
+    code_rate: float = Field(0.5, gt=0.0, lt=1.0)  # 5G LDPC code rate
+    bits_per_symbol: int = Field(4, ge=2, le=12)  # QAM order 2**bits_per_symbol (2: QPSK, 4: 16-QAM)
+    ldpc_iterations: int = Field(20, ge=1)  # belief-propagation iterations
+
+
 class TransmitterConfig(_Frozen):
     schemes: tuple[Literal["conventional", "centroid"], ...] = ("conventional", "centroid")
     rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
-    link: Literal["analog"] = "analog"
+    links: tuple[Literal["analog", "digital"], ...] = ("analog",)
+    digital: DigitalConfig = Field(default_factory=DigitalConfig)
+    # centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS
+    # dimensions, on M times the bits per value, or on a code rate M times lower (digital only)
+    equal_bandwidth: tuple[Literal["rfs", "bits", "code_rate"], ...] = ()
 
-    @field_validator("schemes", "rfs_keep")
+    @field_validator("schemes", "rfs_keep", "links")
     @classmethod
     def _nonempty(cls, v: tuple) -> tuple:
         if not v:
@@ -301,6 +312,26 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
             _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=f"encoders.{m}.options")
     for ref in scenario.channel.presets:
         load_channel_preset(ref, path)
+    _check_digital(scenario, src)
+
+
+def _check_digital(scenario: Scenario, source: str) -> None:
+    """Refuse a code that 5G LDPC cannot build (k, n, rate limits) before anything runs."""
+    from .transmitter.digital import DigitalLink
+    from .transmitter.payload import rfs_size
+    from .transmitter.plan import transmissions
+
+    dig = scenario.transmitter.digital
+    for tx in transmissions(scenario):
+        if tx.link != "digital":
+            continue
+        try:
+            DigitalLink(payload_len=rfs_size(scenario.embedding_dim, tx.keep), bits=tx.bits, lo=-1.0, hi=1.0,
+                        code_rate=tx.code_rate, bits_per_symbol=dig.bits_per_symbol,
+                        ldpc_iterations=dig.ldpc_iterations)
+        except ValueError as e:
+            raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
+                            field="transmitter.digital") from None
 
 
 def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str) -> None:

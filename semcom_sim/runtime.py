@@ -15,7 +15,7 @@ import torch
 from .errors import UserError
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_SIONNA_PRECISION = {torch.float32: "single", torch.float64: "double"}
+SIONNA_PRECISION = {torch.float32: "single", torch.float64: "double"}
 
 
 def resolve_device(name: str, *, source: str = "scenario", field: str = "device") -> torch.device:
@@ -49,7 +49,7 @@ class Runtime:
 
     @property
     def sionna_precision(self) -> str:
-        return _SIONNA_PRECISION[self.dtype]
+        return SIONNA_PRECISION[self.dtype]
 
     def configure_sionna(self) -> None:
         from sionna.phy import config

@@ -13,7 +13,7 @@ def test_end_to_end_tiny_run(tiny_raw, write_scenario, tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, ["run", str(path), "--out", str(out)])
     assert res.exit_code == 0, res.output + res.stderr
-    assert {"results.csv", "summary.json", "scenario.yaml", "accuracy_vs_snr.png", "accuracy_vs_tti.png"} <= {
+    assert {"results.csv", "summary.json", "scenario.yaml", "accuracy_vs_snr_analog.png", "accuracy_vs_tti.png", "accuracy_vs_channel_uses.png"} <= {
         p.name for p in out.iterdir()}
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     assert tuple(header) == RESULT_COLUMNS
@@ -85,3 +85,30 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
     assert image_tower and all(torch.equal(v, reference[f"visual.{k}"]) for k, v in image_tower.items())
     trainable = [n for n, p in trained.encoders.named_parameters() if p.requires_grad]
     assert trainable and all("proj" in n for n in trainable), trainable
+
+
+def test_digital_link_and_equal_bandwidth_rows(tiny_raw, write_scenario, tmp_path):
+    tiny_raw["transmitter"] = {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0], "links": ["analog", "digital"],
+                               "digital": {"bits": 4, "code_rate": 0.5, "bits_per_symbol": 2, "ldpc_iterations": 10},
+                               "equal_bandwidth": ["bits"]}
+    tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [-5.0, 20.0], "mc_draws": 1}
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(write_scenario(tiny_raw)), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    rows = read_results(out / "results.csv")
+    by = {(r["scheme"], r["link"], r["snr_db"]): r for r in rows}
+    conv, cent, eq = (by[(s, "digital", 20.0)] for s in ("conventional", "centroid", "centroid_eq_bits"))
+    # k = T * b information bits per vector; QPSK at rate 1/2 carries 1 bit per channel use
+    assert cent["bits"] == 16 * 4 and conv["bits"] == 3 * 16 * 4 and eq["bits"] == 16 * 12
+    assert cent["channel_uses"] == 64 and conv["channel_uses"] == eq["channel_uses"] == 192
+    assert conv["tti"] == 48 and eq["tti"] == cent["tti"] == 16  # TTI counts values, not bits
+    for r in (conv, cent, eq):
+        assert r["ber"] == 0 and r["bler"] == 0  # coded link at 20 dB on a seeded batch
+        noiseless = by[(r["scheme"], "digital", float("inf"))]
+        assert r["acc_top1"] == noiseless["acc_top1"]  # an error-free link delivers the quantised payload
+        # 1 bit per channel use fits log2(1 + 100): the capacity reference delivers too
+        assert r["acc_top1_capacity"] == noiseless["acc_top1"]
+    low = by[("centroid", "digital", -5.0)]
+    assert low["ber"] > 0.05 and low["acc_top1_capacity"] == 0.1  # -5 dB: below capacity, chance
+    assert by[("centroid", "analog", -5.0)]["ber"] == ""  # analog rows carry no bit counts
+    assert "centroid_eq_bits" not in {r["scheme"] for r in rows if r["link"] == "analog"}

@@ -11,7 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .results import NOISELESS, read_results  # noqa: E402
 
-_STYLE = {"conventional": "--", "centroid": "-"}
+_STYLE = {"conventional": "--", "centroid": "-", "centroid_eq_rfs": "-.", "centroid_eq_bits": ":",
+          "centroid_eq_code_rate": (0, (5, 1, 1, 1, 1, 1))}
+_MARKER = {"conventional": "s", "centroid": "o", "centroid_eq_rfs": "^", "centroid_eq_bits": "v",
+           "centroid_eq_code_rate": "D"}
 
 
 def _channels(rows: list[dict]) -> list[str]:
@@ -19,21 +22,26 @@ def _channels(rows: list[dict]) -> list[str]:
 
 
 def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1") -> None:
+    """One panel per channel; thin grey lines: the capacity-achieving digital reference in the same
+    channel uses (METHOD: ideal code carrying b bits per value; outage for block fading)."""
     channels = _channels(rows)
     keeps = sorted({r["rfs_keep"] for r in rows}, reverse=True)
     colors = dict(zip(keeps, plt.cm.viridis([i / max(1, len(keeps) - 1) * 0.85 for i in range(len(keeps))])))
     fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels), 3.6), sharey=True, squeeze=False)
     for ax, ch in zip(axes[0], channels):
-        for scheme in _STYLE:
+        for scheme in dict.fromkeys(r["scheme"] for r in rows):
             for keep in keeps:
                 sel = sorted((r for r in rows if r["channel"] == ch and r["scheme"] == scheme
                               and r["rfs_keep"] == keep), key=lambda r: r["snr_db"])
                 if not sel:
                     continue
                 tti = sel[0]["tti"]
-                ax.plot([r["snr_db"] for r in sel], [r[metric] for r in sel], _STYLE[scheme],
+                ax.plot([r["snr_db"] for r in sel], [r[metric] for r in sel], ls=_STYLE[scheme],
                         color=colors[keep], marker="o", ms=3,
-                        label=f"{scheme}, keep {keep:g} (TTI {tti})")
+                        label=f"{scheme}, keep {keep:g} (TTI {tti}, {sel[0]['channel_uses']} uses)")
+                if metric == "acc_top1" and sel[0].get("acc_top1_capacity") != "":
+                    ax.plot([r["snr_db"] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=_STYLE[scheme],
+                            color=colors[keep], lw=0.8, alpha=0.45)
         ax.set_title(ch)
         ax.set_xlabel("SNR = Es/N0 [dB]")
         ax.grid(alpha=0.3)
@@ -44,36 +52,46 @@ def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1")
     plt.close(fig)
 
 
-def plot_accuracy_vs_tti(rows: list[dict], path: Path, snrs_db=(0.0, 10.0, 20.0), metric: str = "acc_top1") -> None:
-    """Bandwidth against accuracy: noiseless, and on each channel at the SNR points nearest ``snrs_db``."""
+def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snrs_db=(0.0, 10.0, 20.0),
+                               metric: str = "acc_top1") -> None:
+    """Bandwidth (``x``: tti or channel_uses) against accuracy: noiseless, and on each channel at the
+    SNR points nearest ``snrs_db``; one marker per scheme, solid analog, dashed digital."""
     channels = _channels(rows)
     fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels), 3.6), sharey=True, squeeze=False)
     available = sorted({r["snr_db"] for r in rows if math.isfinite(r["snr_db"])})
     picked = list(dict.fromkeys(min(available, key=lambda s: abs(s - t)) for t in snrs_db)) if available else []
+    schemes = list(dict.fromkeys(r["scheme"] for r in rows))
+    links = list(dict.fromkeys(r["link"] for r in rows))
     for ax, ch in zip(axes[0], channels):
-        for scheme, marker in (("conventional", "s"), ("centroid", "o")):
-            for snr, shade in [(math.inf, "black")] + list(zip(picked, ("tab:red", "tab:orange", "tab:blue"))):
-                src = NOISELESS if math.isinf(snr) else ch
-                sel = sorted((r for r in rows if r["channel"] == src and r["scheme"] == scheme
-                              and r["snr_db"] == snr), key=lambda r: r["tti"])
-                if sel:
-                    ax.plot([r["tti"] for r in sel], [r[metric] for r in sel], marker=marker,
-                            ls=_STYLE[scheme], color=shade,
-                            label=f"{scheme}, {'noiseless' if math.isinf(snr) else f'{snr:g} dB'}")
+        for scheme in schemes:
+            for link in links:
+                for snr, shade in [(math.inf, "black")] + list(zip(picked, ("tab:red", "tab:orange", "tab:blue"))):
+                    src = NOISELESS if math.isinf(snr) else ch
+                    sel = sorted((r for r in rows if r["channel"] == src and r["scheme"] == scheme
+                                  and r["link"] == link and r["snr_db"] == snr), key=lambda r: r[x])
+                    if sel:
+                        ax.plot([r[x] for r in sel], [r[metric] for r in sel], marker=_MARKER.get(scheme, "o"),
+                                ls="-" if link == "analog" else "--", color=shade, ms=4,
+                                label=f"{scheme}, {link}, {'noiseless' if math.isinf(snr) else f'{snr:g} dB'}")
         ax.set_xscale("log")
         ax.set_title(ch)
-        ax.set_xlabel("TTI (real values sent per instance)")
+        ax.set_xlabel("TTI (real values sent per instance)" if x == "tti" else "channel uses per instance")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel(metric.replace("acc_", "accuracy ").replace("top", "top-"))
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=6, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def plot_run(out_dir: Path) -> list[Path]:
+    """accuracy_vs_snr_<link>.png per link, accuracy_vs_tti.png and accuracy_vs_channel_uses.png."""
     rows = read_results(out_dir / "results.csv")
-    paths = [out_dir / "accuracy_vs_snr.png", out_dir / "accuracy_vs_tti.png"]
-    plot_accuracy_vs_snr(rows, paths[0])
-    plot_accuracy_vs_tti(rows, paths[1])
+    paths = []
+    for link in dict.fromkeys(r["link"] for r in rows):
+        paths.append(out_dir / f"accuracy_vs_snr_{link}.png")
+        plot_accuracy_vs_snr([r for r in rows if r["link"] == link], paths[-1])
+    for x in ("tti", "channel_uses"):
+        paths.append(out_dir / f"accuracy_vs_{x}.png")
+        plot_accuracy_vs_bandwidth(rows, paths[-1], x)
     return paths

@@ -7,7 +7,7 @@ from pathlib import Path
 
 RESULT_COLUMNS = (
     "scheme", "channel", "link", "snr_db", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
-    "channel_uses", "acc_top1", "acc_top5", "mc_draws", "n_test",
+    "channel_uses", "bits", "acc_top1", "acc_top5", "acc_top1_capacity", "ber", "bler", "mc_draws", "n_test",
 )
 NOISELESS = "none"  # channel name of the noiseless reference rows (snr_db = inf)
 

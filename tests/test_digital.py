@@ -1,0 +1,161 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import erfc
+from sionna.phy import config
+from sionna.phy.mapping import Demapper, Mapper
+
+from semcom_sim.channel import build_channel, snr_db_to_noise_var
+from semcom_sim.config import load_channel_preset
+from semcom_sim.transmitter.digital import DigitalLink, capacity_delivery_probability
+
+
+def _channel(name, seed):
+    config.seed = seed
+    return build_channel(load_channel_preset(name), "cpu", "single")
+
+
+def _payload(n, v, t, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.nn.functional.normalize(torch.randn(n, v, t, generator=g), dim=-1)
+
+
+def _q(x):
+    return 0.5 * erfc(x / math.sqrt(2))
+
+
+def _ber_theory(bits_per_symbol, es_no_db):
+    """Gray-labelled QPSK and 16-QAM over AWGN, Es/N0 = log2(M) Eb/N0.
+
+    QPSK: Q(sqrt(2 Eb/N0)) = Q(sqrt(Es/N0)).
+    16-QAM (exact for Gray labels, Cho & Yoon 2002), a = sqrt(4/5 Eb/N0) = sqrt(Es/(5 N0)):
+    (3 Q(a) + 2 Q(3a) - Q(5a)) / 4, whose first term is the usual (3/4) Q(sqrt(4/5 Eb/N0)).
+    """
+    es_no = 10 ** (es_no_db / 10)
+    if bits_per_symbol == 2:
+        return _q(math.sqrt(es_no))
+    a = math.sqrt(es_no / 5)
+    return (3 * _q(a) + 2 * _q(3 * a) - _q(5 * a)) / 4
+
+
+@pytest.mark.parametrize("bits_per_symbol,es_no_db", [(2, 9.8), (4, 16.5)])
+def test_uncoded_qam_ber_over_awgn_matches_theory(bits_per_symbol, es_no_db):
+    num_bits = 1_000_000  # ~1000 errors at BER 1e-3: 3% standard deviation
+    g = torch.Generator().manual_seed(bits_per_symbol)
+    b = torch.randint(0, 2, (1, num_bits), generator=g).float()
+    x = Mapper("qam", bits_per_symbol)(b)
+    x_u, no_eff = _channel("awgn", 7)(x, snr_db_to_noise_var(torch.tensor([es_no_db])))
+    b_hat = (Demapper("app", "qam", bits_per_symbol)(x_u, no_eff) > 0).float()  # logits: > 0 means 1
+    ber = float((b_hat != b).float().mean())
+    theory = _ber_theory(bits_per_symbol, es_no_db)
+    assert 5e-4 < theory < 2e-3
+    assert abs(ber / theory - 1) < 0.10
+
+
+def test_quantiser_round_trip_within_half_a_step_and_msb_first():
+    train = _payload(200, 3, 16)
+    link = DigitalLink.fit(train, bits=4, code_rate=0.5, bits_per_symbol=2)
+    assert (link.lo, link.hi) == (float(train.min()), float(train.max()))
+    x = torch.cat([train.flatten(), torch.tensor([link.lo, link.hi])])
+    err = (link.dequantize(link.quantize(x), x.dtype) - x).abs()
+    assert float(err.max()) <= link.step / 2 * (1 + 1e-5)
+    assert float(err.max()) > 0.4 * link.step  # the bound is attained, not loose
+    codes = link.quantize(train)
+    assert codes.dtype == torch.int64 and int(codes.min()) == 0 and int(codes.max()) == 15
+    # values outside the training range go to the edge cells
+    assert link.quantize(torch.tensor([link.lo - 1, link.hi + 1])).tolist() == [0, 15]
+    assert link.to_bits(torch.tensor([[8, 1]])).tolist() == [[1, 0, 0, 0, 0, 0, 0, 1]]
+    assert torch.equal(link.from_bits(link.to_bits(codes)), codes)
+
+
+def test_noiseless_link_returns_the_quantised_payload():
+    payload = _payload(8, 3, 16)
+    link = DigitalLink.fit(payload, bits=4, code_rate=0.5, bits_per_symbol=4)
+    assert (link.info_bits, link.coded_bits, link.channel_uses) == (64, 128, 32)
+    no = snr_db_to_noise_var(torch.tensor([60.0, 60.0]))
+    res = link.transmit(payload, _channel("awgn", 3), no, draws=2)
+    assert res.payload_hat.shape == (2, 2, 8, 3, 16)
+    expected = link.dequantize(link.quantize(payload), payload.dtype)
+    assert torch.equal(res.payload_hat, expected.expand_as(res.payload_hat))
+    assert res.bit_errors.tolist() == [0, 0] and res.block_errors.tolist() == [0, 0]
+    assert (res.num_bits, res.num_blocks) == (2 * 8 * 3 * 64, 2 * 8 * 3)
+
+
+def test_coded_ber_falls_with_snr_to_zero_and_beats_uncoded():
+    payload = _payload(60, 1, 32, seed=1)
+    link = DigitalLink.fit(payload, bits=4, code_rate=0.5, bits_per_symbol=2)  # k = 128, n = 256
+    snr_db = torch.arange(-2.0, 9.0, 2.0)
+    res = link.transmit(payload, _channel("awgn", 11), snr_db_to_noise_var(snr_db), draws=1)
+    ber = res.ber.tolist()
+    assert ber[0] > 0.1  # below the code's threshold
+    assert all(a > b for a, b in zip(ber, ber[1:]) if a > 0)
+    assert ber[-2:] == [0.0, 0.0] and res.bler[-1] == 0
+    # rate 1/2 on QPSK carries one information bit per symbol: Eb/N0 = Es/N0
+    for s, b in zip(snr_db.tolist(), ber):
+        if s >= 2:
+            assert b < 0.25 * _ber_theory(2, s + 10 * math.log10(2))
+    # a codeword is in error iff its de-quantised vector differs from the quantised payload
+    expected = link.dequantize(link.quantize(payload), payload.dtype)
+    wrong_vectors = (res.payload_hat != expected).any(-1).sum((1, 2, 3))
+    assert torch.equal(wrong_vectors, res.block_errors)
+    assert bool((res.block_errors <= res.bit_errors).all())
+    assert bool((res.bit_errors <= res.block_errors * link.info_bits).all())
+
+
+def test_capacity_awgn_threshold_is_exact_at_the_boundary():
+    # 32 bits in 32 uses need log2(1 + SNR) >= 1: SNR = 1 = 0 dB exactly
+    p = capacity_delivery_probability(32, 32, torch.tensor([-1e-9, 0.0, 1e-9], dtype=torch.float64))
+    assert p.tolist() == [0.0, 1.0, 1.0]
+    # 64 bits in 32 uses: SNR = 3
+    edge = 10 * math.log10(3)
+    p = capacity_delivery_probability(64, 32, torch.tensor([edge - 1e-9, edge + 1e-9], dtype=torch.float64))
+    assert p.tolist() == [0.0, 1.0]
+
+
+def test_capacity_block_outage_matches_monte_carlo():
+    info_bits, uses = 256, 128  # 2 bits per channel use
+    snr_db = torch.tensor([0.0, 5.0, 10.0, 15.0, 20.0, 30.0])
+    p = capacity_delivery_probability(info_bits, uses, snr_db, "block")
+    gain = torch.empty(100_000, dtype=torch.float64).exponential_(generator=torch.Generator().manual_seed(0))
+    snr = 10 ** (snr_db.double() / 10)
+    mc = (info_bits <= uses * torch.log2(1 + gain[:, None] * snr)).double().mean(0)
+    assert torch.allclose(p.double(), mc, atol=0.01)
+    assert bool((p[1:] > p[:-1]).all()) and 0.04 < float(p[0]) < 0.06 and float(p[-1]) > 0.99
+
+
+def test_capacity_fast_fading_uses_ergodic_capacity():
+    info_bits, uses = 256, 128
+    snr_db = torch.arange(0.0, 16.0, 1.0)
+    p = capacity_delivery_probability(info_bits, uses, snr_db, "fast")
+    gain = np.random.default_rng(0).exponential(size=(400_000, 1))
+    ergodic = np.log2(1 + gain * 10 ** (snr_db.numpy() / 10)).mean(0)
+    # Monte-Carlo ergodic capacity agrees away from the threshold (~6.3 dB at 2 bit/use)
+    clear = np.abs(ergodic - info_bits / uses) > 0.02
+    assert np.array_equal(p.numpy()[clear], (info_bits / uses <= ergodic[clear]).astype(np.float32))
+    # fading costs SNR: the ergodic threshold lies above the AWGN one (SNR = 3, 4.77 dB)
+    awgn = capacity_delivery_probability(info_bits, uses, snr_db)
+    assert float(awgn[5]) == 1.0 and float(p[6]) == 0.0 and float(p[7]) == 1.0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"payload_len": 2, "bits": 4}, r"k = payload_len \* bits = 2 \* 4 = 8 .* 12 <= k <= 8448"),
+    ({"payload_len": 1024, "bits": 16}, r"16384 information bits .* k <= 8448"),
+    ({"code_rate": 0.99}, r"5G LDPC supports rates in \[0.2, 0.95\]"),
+    ({"code_rate": 0.1}, r"k/n = 64/640 = 0.100"),
+    ({"code_rate": 0.0}, r"code_rate must be in \(0, 1\)"),
+    ({"bits_per_symbol": 3}, r"bits_per_symbol must be even"),
+    ({"payload_len": 1000, "code_rate": 0.3}, r"no 5G LDPC code with k=4000, n=13334 .*BG1"),
+    ({"lo": 1.0, "hi": 1.0}, r"quantiser range is empty"),
+])
+def test_impossible_configurations_raise(kwargs, match):
+    base = dict(payload_len=16, bits=4, lo=-1.0, hi=1.0, code_rate=0.5, bits_per_symbol=2, ldpc_iterations=20)
+    with pytest.raises(ValueError, match=match):
+        DigitalLink(**{**base, **kwargs})
+
+
+def test_transmit_rejects_a_payload_of_another_length():
+    link = DigitalLink(16, 4, -1.0, 1.0, 0.5, 2)
+    with pytest.raises(ValueError, match="16"):
+        link.transmit(_payload(2, 1, 8), _channel("awgn", 0), torch.tensor([0.1]), 1)
