@@ -130,9 +130,25 @@ class ChannelSweepConfig(_Frozen):
         return self.snr_db.values() if isinstance(self.snr_db, SnrRange) else self.snr_db
 
 
+class DecoderSpec(_Frozen):
+    name: str  # key in the decoder registry
+    options: dict[str, Any] = Field(default_factory=dict)  # constructor keywords of that decoder
+
+
+class ReconstructionConfig(_Frozen):
+    # modality -> decoder; each reads the centroid (centroid scheme) or its own modality's vector
+    # (conventional); empty: the receiver only classifies
+    decoders: dict[str, DecoderSpec] = Field(default_factory=dict)
+    epochs: int = Field(30, ge=1)
+    lr: float = Field(3e-3, gt=0.0)
+    batch_size: int = Field(128, ge=2)
+    example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: sweep's ends)
+
+
 class ReceiverConfig(_Frozen):
     head: Literal["logistic"] = "logistic"  # linear classifier on the received payload
     l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
+    reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
 
 
 class Scenario(_Frozen):
@@ -313,6 +329,20 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     for ref in scenario.channel.presets:
         load_channel_preset(ref, path)
     _check_digital(scenario, src)
+    _check_decoders(scenario, src)
+
+
+def _check_decoders(scenario: Scenario, source: str) -> None:
+    from .receiver.decoders import DECODERS
+
+    for m, spec in scenario.receiver.reconstruction.decoders.items():
+        field = f"receiver.reconstruction.decoders.{m}"
+        if m not in scenario.data.modalities:
+            raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
+        if spec.name not in DECODERS:
+            raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
+                            source=source, field=f"{field}.name")
+        DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
 
 
 def _check_digital(scenario: Scenario, source: str) -> None:

@@ -20,7 +20,11 @@ from .config import ChannelPreset, Scenario, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
-from .receiver import fit_linear_head, score
+from .receiver import fit_linear_head
+from .receiver.decoders import fit_decoder, target_for
+from .receiver.receiver import Receiver
+from .receiver.reconstruction import ReconstructionMetrics
+from .report.reconstructions import plot_reconstructions, save_reconstructions
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
 from .report.plots import plot_run
@@ -66,9 +70,9 @@ def load_data(scenario: Scenario, runtime: Runtime, cache_dir: Path) -> tuple[Mu
             test.select(modalities).to(runtime.device, runtime.dtype))
 
 
-def sweep_channel(link: AnalogLink, payload: torch.Tensor, labels: torch.Tensor, head, channel,
+def sweep_channel(link: AnalogLink, payload: torch.Tensor, receiver: Receiver, channel,
                   snr_db: tuple[float, ...], mc_draws: int, runtime: Runtime) -> dict[str, torch.Tensor]:
-    """Each metric of :func:`score`, [S] per SNR point, averaged over ``mc_draws`` channel realisations.
+    """Each metric of the receiver, [S] per SNR point, averaged over ``mc_draws`` channel realisations.
 
     payload [N, V, T] is encoded once; all SNR points and draws go through the channel together.
     """
@@ -83,7 +87,7 @@ def sweep_channel(link: AnalogLink, payload: torch.Tensor, labels: torch.Tensor,
         xs = x.expand(s, r, *x.shape)  # [S, R, N, V, L], no copy
         x_u, no_eff = channel(xs, no)
         p_hat = link.demodulate(x_u, mmse_gain(no_eff))  # [S, R, N, V, T]
-        for k, v in score(head.logits(p_hat.flatten(-2)), labels).items():  # v: [S, R]
+        for k, v in receiver.measure(p_hat).items():  # v: [S, R]
             sums[k] = sums.get(k, 0.0) + v.sum(1)
     return {k: v / mc_draws for k, v in sums.items()}
 
@@ -100,22 +104,22 @@ def build_link(tx: Transmission, p_train: torch.Tensor, scenario: Scenario, sour
                         field="transmitter.digital") from None
 
 
-def evaluate(tx: Transmission, p_train, p_test, head, labels, presets, snrs, scenario: Scenario, runtime: Runtime,
-             toi: int, rep: Reporter) -> list[dict]:
+def evaluate(tx: Transmission, p_train, p_test, receiver: Receiver, presets, snrs, scenario: Scenario,
+             runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
     """results.csv rows of one transmission: its noiseless reference and every channel x SNR point."""
     link = build_link(tx, p_train, scenario, scenario.name)
     v, t = p_test.shape[1], p_test.shape[2]
     digital = tx.link == "digital"
     base = {"scheme": tx.scheme, "link": tx.link, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
-            "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": len(labels),
+            "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": p_test.shape[0],
             "bits": v * link.info_bits if digital else ""}
     # noiseless: a digital link delivers exactly the quantised payload
     clean_payload = link.dequantize(link.quantize(p_test), p_test.dtype) if digital else p_test
-    clean = {k: float(val) for k, val in score(head.logits(clean_payload.flatten(1)), labels).items()}
+    clean = {k: float(val) for k, val in receiver.measure(clean_payload).items()}
     rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "mc_draws": 1, **clean}]
     # the physical limit: a capacity-achieving code in the same channel uses carrying b bits per value
     ref_bits, ref_uses = (link.info_bits, link.channel_uses) if digital else (t * tx.bits, link.channel_uses)
-    chance = 1.0 / head.weight.shape[0]
+    chance = 1.0 / receiver.head.weight.shape[0]
     snr_t = torch.tensor(snrs, dtype=torch.float64)
     draws = scenario.channel.mc_draws
     for preset in presets:
@@ -124,16 +128,68 @@ def evaluate(tx: Transmission, p_train, p_test, head, labels, presets, snrs, sce
         delivered = capacity_delivery_probability(ref_bits, ref_uses, snr_t, preset.fading) ** v
         if digital:
             res = link.transmit(p_test, channel, snr_db_to_noise_var(snr_t.to(runtime.device, runtime.dtype)), draws)
-            metrics = {k: val.mean(1) for k, val in score(head.logits(res.payload_hat.flatten(-2)), labels).items()}
+            metrics = {k: val.mean(1) for k, val in receiver.measure(res.payload_hat).items()}
             metrics.update(ber=res.ber, bler=res.bler)
         else:
-            metrics = sweep_channel(link, p_test, labels, head, channel, snrs, draws, runtime)
+            metrics = sweep_channel(link, p_test, receiver, channel, snrs, draws, runtime)
         for i, snr in enumerate(snrs):
             ref = float(delivered[i]) * clean["acc_top1"] + (1.0 - float(delivered[i])) * chance
             rows.append({**base, "channel": preset.name, "snr_db": float(snr), "mc_draws": draws,
                          **{k: float(val[i]) for k, val in metrics.items()}, "acc_top1_capacity": ref})
         rep.sweep_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link} {preset.name}")
     return rows
+
+
+@dataclass(frozen=True)
+class ReconstructionTargets:
+    """Per-modality decoder targets of both splits and the metrics fixed on the training split."""
+
+    train: dict[str, torch.Tensor]
+    test: dict[str, torch.Tensor]
+    metrics: dict[str, ReconstructionMetrics]
+
+    @classmethod
+    def fit(cls, scenario: Scenario, train: MultimodalData, test: MultimodalData) -> "ReconstructionTargets":
+        mods = list(scenario.receiver.reconstruction.decoders)
+        tr = {m: target_for(m, train.inputs[m]) for m in mods}
+        te = {m: target_for(m, test.inputs[m]) for m in mods}
+        return cls(tr, te, {m: ReconstructionMetrics.fit(m, tr[m], train.labels) for m in mods})
+
+
+def build_receiver(tx: Transmission, p_train: torch.Tensor, train_labels: torch.Tensor, test_labels: torch.Tensor,
+                   recon: ReconstructionTargets | None, scenario: Scenario, runtime: Runtime) -> Receiver:
+    """Head and decoders fitted on clean training payloads; the centroid feeds every decoder, the
+    conventional scheme feeds each decoder its own modality's vector."""
+    receiver = Receiver(fit_linear_head(p_train.flatten(1), train_labels, scenario.receiver.l2), test_labels)
+    if recon is None:
+        return receiver
+    cfg = scenario.receiver.reconstruction
+    modalities = list(scenario.data.modalities)
+    for m, spec in cfg.decoders.items():
+        vector = 0 if tx.payload_scheme == "centroid" else modalities.index(m)
+        gen = runtime.torch_generator("decoder", tx.payload_scheme, tx.keep, m, device=torch.device("cpu"))
+        decoder = fit_decoder(spec.name, p_train[:, vector, :], recon.train[m], options=spec.options,
+                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
+        receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
+    return receiver
+
+
+def reconstruction_examples(receivers: dict, recon: ReconstructionTargets, preset: ChannelPreset, snrs,
+                            scenario: Scenario, runtime: Runtime, count: int = 8) -> dict:
+    """The first ``count`` test instances decoded by each scheme (analog link, first RFS fraction,
+    first channel) at two SNRs: what the example picture shows."""
+    keep = scenario.transmitter.rfs_keep[0]
+    pick = scenario.receiver.reconstruction.example_snr_db or (min(snrs), max(snrs))
+    out = {"snr_db": list(pick), "channel": preset.name, "original": {m: t[:count] for m, t in recon.test.items()}}
+    for scheme in scenario.transmitter.schemes:
+        p_train, p_test, receiver = receivers[scheme, keep]
+        link = AnalogLink.fit(p_train)
+        runtime.seed_sionna("examples", scheme, keep)
+        channel = build_channel(preset, runtime.device, runtime.sionna_precision)
+        no = snr_db_to_noise_var(torch.tensor(pick, dtype=runtime.dtype, device=runtime.device))
+        x_u, no_eff = channel(link.modulate(p_test[:count]).expand(len(pick), count, -1, -1), no)
+        out[scheme] = receiver.reconstruct(link.demodulate(x_u, mmse_gain(no_eff)))
+    return out
 
 
 def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None = None,
@@ -163,20 +219,21 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)
-    heads: dict[tuple[str, float], tuple] = {}
+    recon = ReconstructionTargets.fit(scenario, train, test) if scenario.receiver.reconstruction.decoders else None
+    receivers: dict[tuple[str, float], tuple] = {}
     rows: list[dict] = []
     with rep.stage("channel sweep"):
         rep.sweep_start(len(plan) * len(presets))
         for tx in plan:
-            if (tx.payload_scheme, tx.keep) not in heads:
+            if (tx.payload_scheme, tx.keep) not in receivers:
                 idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", tx.keep))
                 p_train = build_payload(z_train, tx.payload_scheme, idx)
-                heads[tx.payload_scheme, tx.keep] = (
+                receivers[tx.payload_scheme, tx.keep] = (
                     p_train, build_payload(z_test, tx.payload_scheme, idx),
-                    fit_linear_head(p_train.flatten(1), train.labels, scenario.receiver.l2))
-            p_train, p_test, head = heads[tx.payload_scheme, tx.keep]
-            rows += evaluate(tx, p_train, p_test, head, test.labels, presets, snrs, scenario, runtime, toi,
-                             rep)
+                    build_receiver(tx, p_train, train.labels, test.labels, recon, scenario, runtime))
+            p_train, p_test, receiver = receivers[tx.payload_scheme, tx.keep]
+            rows += evaluate(tx, p_train, p_test, receiver, presets, snrs, scenario, runtime, toi, rep)
+    examples = reconstruction_examples(receivers, recon, presets[0], snrs, scenario, runtime) if recon else None
 
     summary = {
         "scenario": scenario.name,
@@ -195,6 +252,9 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             write_results(rows, tmp / "results.csv")
             (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
             save_embeddings(tmp / "embeddings_test.npz", z_test, test.labels)
+            if examples is not None:
+                save_reconstructions(tmp / "reconstructions.npz", examples)
+                plot_reconstructions(tmp / "reconstructions.npz", tmp / "reconstructions.png")
             plot_run(tmp)
             plot_latent_pca([(f"{scenario.name}, tau={scenario.training.temperature:g}", tmp / "embeddings_test.npz")],
                             tmp / "latent_pca.png")

@@ -29,6 +29,7 @@ class Experiment(_Frozen):
     set: dict[str, Any] = Field(default_factory=dict)  # dotted overrides applied to every cell
     grid: dict[str, list[Any]]  # dotted key -> values; the cells are their cartesian product
     pca_cells: bool = False  # also draw the PCA latent pictures of all cells side by side
+    reconstruction_table: bool = False  # also write the papers' Table 1 layout (needs decoders)
 
     @field_validator("grid")
     @classmethod
@@ -130,6 +131,10 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
         cell_rows.append(row)
     _write_csv(out / "cells.csv", cell_rows)
     _write_csv(out / "results.csv", all_rows)
+    if exp.reconstruction_table:
+        from .report.tables import write_reconstruction_table
+
+        write_reconstruction_table(all_rows, [names[k] for k in keys], out)
     plot_sweep(out, [names[k] for k in keys], exp.pca_cells, [cell_name(c) for c in grid_cells])
 
 

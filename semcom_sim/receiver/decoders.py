@@ -1,0 +1,210 @@
+"""Modality decoders: received features -> a reconstruction of one modality (METHOD.md section 6).
+
+At the receiver the same received centroid feeds every modality's decoder. The encoders are
+frozen, so a decoder is fitted once on clean training payloads and then applied to every channel
+output of the sweep at once ([..., N, F] with leading SNR and Monte-Carlo dimensions).
+
+Each decoder reconstructs its modality's *target representation* (``target_for``): the image
+itself, the audio's log-mel spectrogram, the caption's token ids.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..encoders.audio import LogMel
+from ..registry import Registry
+
+DECODERS: Registry = Registry("decoder")
+
+
+def target_for(modality: str, raw_inputs: torch.Tensor, *, sample_rate: int = 8000, n_mels: int = 32,
+               n_fft: int = 256, hop: int = 128, batch_size: int = 512) -> torch.Tensor:
+    """Raw inputs [N, ...] of ``modality`` -> the decoder targets [N, *target_shape].
+
+    image [N, C, H, W] and text token ids [N, L] are their own targets; audio [N, S] becomes the
+    log-mel spectrogram [N, n_mels, frames] of the ``logmel_cnn`` encoder's front end (the keyword
+    defaults are that encoder's), so the decoder rebuilds what the encoder saw.
+    """
+    if modality in ("image", "text"):
+        return raw_inputs
+    if modality == "audio":
+        frontend = LogMel(sample_rate, n_fft, hop, n_mels).to(raw_inputs.device, raw_inputs.dtype)
+        with torch.no_grad():
+            return torch.cat([frontend(raw_inputs[i:i + batch_size])
+                              for i in range(0, raw_inputs.shape[0], batch_size)])
+    raise ValueError(f"no decoder target for modality {modality!r}")
+
+
+def caption_vocabulary(tokens: torch.Tensor) -> torch.Tensor:
+    """Sorted int64 [K]: the distinct token ids (padding included) of training captions [N, L]."""
+    return torch.unique(tokens)
+
+
+def token_index(tokens: torch.Tensor, vocabulary: torch.Tensor) -> torch.Tensor:
+    """Token ids [...] -> their positions in the sorted ``vocabulary`` [K]; -1 for ids not in it."""
+    pos = torch.searchsorted(vocabulary, tokens).clamp(max=vocabulary.numel() - 1)
+    return torch.where(vocabulary[pos] == tokens, pos, -1)
+
+
+def _mlp(in_features: int, out_features: int, hidden: int, layers: int) -> nn.Sequential:
+    dims = [in_features] + [hidden] * layers
+    blocks: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        blocks += [nn.Linear(a, b), nn.GELU()]
+    return nn.Sequential(*blocks, nn.Linear(dims[-1], out_features))
+
+
+class Decoder(nn.Module):
+    """Subclasses set ``modality`` and implement ``forward`` and ``loss``.
+
+    ``shift`` [F] and ``scale`` [] standardise the input: the payload's scale depends on the
+    embedding dimension, the RFS size and the scheme, and one learning rate should suit them all.
+    ``fit_decoder`` sets them from the training features.
+    """
+
+    modality: str = ""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.register_buffer("shift", torch.zeros(in_features))
+        self.register_buffer("scale", torch.ones(()))
+
+    @classmethod
+    def from_targets(cls, in_features: int, targets: torch.Tensor, **options) -> "Decoder":
+        """A decoder for training targets [N, *target_shape]."""
+        return cls(in_features, tuple(targets.shape[1:]), **options)
+
+    def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.shift) / self.scale
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """forward's outputs [B, ...] against targets [B, *target_shape] -> scalar training loss."""
+        raise NotImplementedError
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """[..., F] -> reconstruction [..., *target_shape] in the target representation."""
+        return self(features)
+
+
+class _FieldMLP(Decoder):
+    """An MLP regressing a fixed-shape real field (image, spectrogram), trained with MSE."""
+
+    target_dims = 0
+
+    def __init__(self, in_features: int, target_shape: tuple[int, ...], *, hidden: int = 256, layers: int = 2):
+        super().__init__(in_features)
+        if len(target_shape) != self.target_dims:
+            raise ValueError(f"{type(self).__name__} expects a {self.target_dims}-d target, got shape {target_shape}")
+        self.target_shape = tuple(int(s) for s in target_shape)
+        self.net = _mlp(in_features, math.prod(self.target_shape), hidden, layers)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs, targets)
+
+
+@DECODERS.register("image_mlp")
+class ImageMLP(_FieldMLP):
+    """features [..., F] -> image [..., C, H, W] in [0, 1] (any C, H, W: 8x8 digits, 28x28 MNIST)."""
+
+    modality = "image"
+    target_dims = 3
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # the sigmoid keeps every pixel in the data's [0, 1] range, so no clipping is needed after
+        return torch.sigmoid(self.net(self.standardise(features))).unflatten(-1, self.target_shape)
+
+
+@DECODERS.register("logmel_mlp")
+class LogMelMLP(_FieldMLP):
+    """features [..., F] -> log-mel spectrogram [..., n_mels, frames], as ``target_for("audio", ...)``.
+
+    The waveform is not reconstructed. The encoder's front end keeps only the power spectrum's
+    mel bands and normalises each utterance's mean and level away, so the received embedding
+    carries no phase and no loudness: a waveform decoder would have to invent both. Inverting the
+    reconstructed spectrogram (Griffin-Lim over ``torch.istft``) would give audible speech, but a
+    sample-wise error against the original waveform would then mostly measure the invented phase
+    and level, not whether the word was recovered. The log-mel is what the encoder consumed, so
+    its error measures exactly what the channel and the centroid lost.
+    """
+
+    modality = "audio"
+    target_dims = 2
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardise(features)).unflatten(-1, self.target_shape)
+
+
+@DECODERS.register("caption_tokens")
+class CaptionTokens(Decoder):
+    """features [..., F] -> logits [..., L, K] per caption position over a compact vocabulary.
+
+    ``vocabulary`` [K] lists the token ids that occur in the training captions (padding
+    included); the model predicts indices into it instead of over open_clip's 49,408 ids, so a
+    caption data set of a few dozen distinct tokens needs only a few dozen outputs per position.
+    ``decode`` maps the per-position argmax back to token ids [..., L] (greedy decoding).
+    """
+
+    modality = "text"
+
+    def __init__(self, in_features: int, target_shape: tuple[int, ...], *, hidden: int = 256, layers: int = 2,
+                 vocabulary: Sequence[int] | torch.Tensor):
+        super().__init__(in_features)
+        if len(target_shape) != 1:
+            raise ValueError(f"caption_tokens expects [L] token ids, got shape {target_shape}")
+        self.length = int(target_shape[0])
+        self.register_buffer("vocabulary", torch.unique(torch.as_tensor(vocabulary, dtype=torch.long)))
+        self.net = _mlp(in_features, self.length * self.vocabulary.numel(), hidden, layers)
+
+    @classmethod
+    def from_targets(cls, in_features: int, targets: torch.Tensor, **options) -> "CaptionTokens":
+        return cls(in_features, tuple(targets.shape[1:]), vocabulary=caption_vocabulary(targets), **options)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardise(features)).unflatten(-1, (self.length, self.vocabulary.numel()))
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs.flatten(0, -2), token_index(targets, self.vocabulary).flatten())
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        return self.vocabulary[self(features).argmax(-1)]
+
+
+def fit_decoder(name: str, features: torch.Tensor, targets: torch.Tensor, *, options: dict, epochs: int,
+                lr: float, batch_size: int, generator: torch.Generator) -> Decoder:
+    """Fit decoder ``name`` on clean training features [N, F] and targets [N, *target_shape].
+
+    Adam on the decoder's own loss (MSE for images and log-mels, cross-entropy for tokens), in
+    shuffled mini-batches. The initial weights and the batch order both come from ``generator``,
+    so the fit is deterministic given it. The decoder takes the device and dtype of ``features``
+    and is returned in evaluation mode with its parameters frozen.
+    """
+    device = features.device
+    targets = targets.to(device, features.dtype) if targets.is_floating_point() else targets.to(device)
+    # initialise on the CPU from a seed drawn from ``generator``: the weights then depend neither on
+    # the device nor on whatever consumed the global generator before
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        decoder = DECODERS[name].from_targets(features.shape[-1], targets, **options)
+    decoder = decoder.to(device, features.dtype)
+    decoder.shift.copy_(features.mean(0))
+    # one scale for all coordinates keeps their relative sizes and cannot amplify the channel noise
+    # of a coordinate that is nearly constant in training
+    decoder.scale.copy_((features - decoder.shift).square().mean().sqrt().clamp_min(1e-12))
+    opt = torch.optim.Adam(decoder.parameters(), lr=lr)
+    n, bs = features.shape[0], min(batch_size, features.shape[0])
+    decoder.train()
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+        for start in range(0, n, bs):
+            idx = perm[start:start + bs]
+            loss = decoder.loss(decoder(features[idx]), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return decoder.eval().requires_grad_(False)

@@ -1,0 +1,53 @@
+"""Original vs reconstructed test instances, saved as data and drawn from that file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+_SCHEMES = ("conventional", "centroid")
+
+
+def save_reconstructions(path: Path, examples: dict) -> None:
+    arrays = {"snr_db": np.asarray(examples["snr_db"], dtype=float), "channel": np.asarray(examples["channel"])}
+    arrays.update({f"original_{m}": t.cpu().numpy() for m, t in examples["original"].items()})
+    for scheme in _SCHEMES:
+        for m, t in examples.get(scheme, {}).items():
+            arrays[f"{scheme}_{m}"] = t.cpu().numpy()  # [2 SNRs, count, ...]
+    np.savez_compressed(path, **arrays)
+
+
+def plot_reconstructions(npz: Path, path: Path) -> None:
+    """Rows: the originals, then each scheme at each SNR; columns: test instances. Images are shown
+    as pixels, audio as the log-mel spectrogram the decoder rebuilds."""
+    f = np.load(npz)
+    snrs, channel = f["snr_db"], str(f["channel"])
+    shown = [m for m in ("image", "audio") if f"original_{m}" in f.files]
+    if not shown:
+        return
+    rows = [("original", None)] + [(s, i) for s in _SCHEMES if any(f"{s}_{m}" in f.files for m in shown)
+                                   for i in range(len(snrs))]
+    count = f[f"original_{shown[0]}"].shape[0]
+    fig, axes = plt.subplots(len(rows), count * len(shown), figsize=(1.1 * count * len(shown), 1.15 * len(rows)),
+                             squeeze=False)
+    for r, (scheme, i) in enumerate(rows):
+        for b, m in enumerate(shown):
+            data = f[f"original_{m}"] if scheme == "original" else f[f"{scheme}_{m}"][i]
+            for c in range(count):
+                ax = axes[r][b * count + c]
+                img = data[c, 0] if m == "image" else data[c]
+                ax.imshow(img, cmap="gray" if m == "image" else "magma", origin="upper" if m == "image" else "lower",
+                          aspect="auto")
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[r][b * count].set_ylabel("original" if scheme == "original" else f"{scheme}\n{snrs[i]:g} dB",
+                                          fontsize=7)
+    fig.suptitle(f"test instances and their reconstructions over {channel} (left: images, right: log-mel)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,212 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from threadpoolctl import threadpool_limits
+
+from semcom_sim.data.captions import DIGIT_TEMPLATES, tokenize
+from semcom_sim.data.speech import DIGIT_WORDS
+from semcom_sim.receiver.decoders import DECODERS, caption_vocabulary, fit_decoder, target_for, token_index
+from semcom_sim.receiver.heads import topk_accuracy
+from semcom_sim.receiver.reconstruction import (ReconstructionMetrics, fit_recon_classifier, psnr, token_accuracy,
+                                                token_errors)
+
+FIT = {"options": {"hidden": 128}, "epochs": 30, "lr": 3e-3, "batch_size": 128}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # these problems are tiny: on a shared CI machine thread hand-offs (torch's and the BLAS under
+    # scikit-learn) cost more than the maths
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)
+
+
+def _project(x: torch.Tensor, dim: int, seed: int) -> torch.Tensor:
+    """A stand-in frozen encoder: a fixed random projection to ``dim``, then unit norm."""
+    p = torch.randn(x.shape[1], dim, generator=torch.Generator().manual_seed(seed))
+    return F.normalize(x @ p, dim=-1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    # shuffled: the bundled order groups writers, so its tail is harder than its head
+    perm = torch.randperm(len(d.target), generator=torch.Generator().manual_seed(0))
+    images = torch.from_numpy(d.images.astype(np.float32) / 16.0).unsqueeze(1)[perm]  # [1797, 1, 8, 8]
+    labels = torch.from_numpy(d.target.astype(np.int64))[perm]
+    return images[:1200], labels[:1200], images[1200:], labels[1200:]
+
+
+@pytest.fixture(scope="module")
+def image_decoder(digits):
+    x_tr, y_tr, x_te, y_te = digits
+    z_tr, z_te = _project(x_tr.flatten(1), 16, 0), _project(x_te.flatten(1), 16, 0)
+    dec = fit_decoder("image_mlp", z_tr, target_for("image", x_tr), generator=torch.Generator().manual_seed(0),
+                      **FIT)
+    return dec, z_te
+
+
+def test_image_decoder_beats_the_mean_image(digits, image_decoder):
+    x_tr, y_tr, x_te, y_te = digits
+    dec, z_te = image_decoder
+    recon = dec.decode(z_te)
+    assert recon.shape == x_te.shape and recon.min() >= 0 and recon.max() <= 1
+    mse = float((recon - x_te).square().mean())
+    baseline = float((x_tr.mean(0) - x_te).square().mean())
+    assert baseline > 0.07  # the digits vary: the mean image is a poor guess
+    assert mse < 0.35 * baseline
+
+
+def test_reconstruction_error_grows_with_feature_noise(digits, image_decoder):
+    x_tr, y_tr, x_te, y_te = digits
+    dec, z_te = image_decoder
+    sigma = torch.tensor([0.0, 0.2, 0.5]).view(3, 1, 1) * z_te.std()
+    noisy = z_te + sigma * torch.randn(3, *z_te.shape, generator=torch.Generator().manual_seed(1))  # [3, N, F]
+    metrics = ReconstructionMetrics.fit("image", x_tr, y_tr)
+    out = metrics(dec(noisy), x_te, y_te)
+    assert set(out) == {"mae_image", "mse_image", "acc_recon_image", "psnr_image"}
+    assert all(v.shape == (3,) for v in out.values())
+    assert torch.all(out["mse_image"].diff() > 0) and torch.all(out["mae_image"].diff() > 0)
+    assert torch.all(out["psnr_image"].diff() < 0)
+    assert out["acc_recon_image"][0] > 0.85 and torch.all(out["acc_recon_image"].diff() < -0.05)
+
+
+def test_decoder_fit_is_deterministic_given_the_generator(digits):
+    x_tr = digits[0][:200]
+    z = _project(x_tr.flatten(1), 8, 0)
+    fit = dict(FIT, epochs=2)
+    a, b, c = (fit_decoder("image_mlp", z, x_tr, generator=torch.Generator().manual_seed(s), **fit)
+               for s in (5, 5, 6))
+    assert torch.equal(a(z), b(z))
+    assert not torch.allclose(a(z), c(z))
+
+
+def _tones(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[n, 8000] one-second 8 kHz waveforms: a class-dependent tone at a random onset, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    t = torch.arange(8000) / 8000.0
+    onset = torch.rand(n, 1, generator=g) * 0.5
+    burst = ((t >= onset) & (t < onset + 0.4)).float()
+    wav = burst * torch.sin(2 * math.pi * (250.0 + 300.0 * labels[:, None]) * t)
+    return wav + 0.05 * torch.randn(n, 8000, generator=g), labels
+
+
+def test_logmel_decoder_beats_the_mean_spectrogram():
+    wav_tr, y_tr = _tones(300, 0)
+    wav_te, y_te = _tones(100, 1)
+    m_tr, m_te = target_for("audio", wav_tr), target_for("audio", wav_te)
+    assert m_tr.shape == (300, 32, 63)  # the logmel_cnn encoder's front end
+    z_tr, z_te = _project(m_tr.flatten(1), 16, 0), _project(m_te.flatten(1), 16, 0)
+    dec = fit_decoder("logmel_mlp", z_tr, m_tr, generator=torch.Generator().manual_seed(0),
+                      **dict(FIT, batch_size=100))
+    recon = dec.decode(z_te)
+    assert recon.shape == m_te.shape
+    mse = float((recon - m_te).square().mean())
+    baseline = float((m_tr.mean(0) - m_te).square().mean())
+    # the noise floor's texture is unpredictable from 16 features, so some error remains
+    assert mse < 0.6 * baseline
+    metrics = ReconstructionMetrics.fit("audio", m_tr, y_tr)
+    assert (metrics.low, metrics.high) == (float(m_tr.min()), float(m_tr.max()))
+    out = metrics(recon, m_te, y_te)
+    scale = metrics.high - metrics.low
+    # scaling is one fixed affine map: the scaled MSE is the raw MSE / range^2, up to the clipping
+    assert float(out["mse_audio"]) == pytest.approx(mse / scale**2, rel=0.1)
+    assert float(out["acc_recon_audio"]) > 0.9
+
+
+@pytest.fixture(scope="module")
+def captions():
+    rng = np.random.default_rng(0)
+    labels = np.arange(600) % 10
+    templates = rng.integers(0, 4, size=600)
+    text = [DIGIT_TEMPLATES[t].format(w=DIGIT_WORDS[y], d=y) for t, y in zip(templates, labels)]
+    tokens = tokenize(text, 16)
+    # informative features: the (class, template) pair that fixes the caption, projected to 16 dims
+    pair = F.one_hot(torch.from_numpy(labels * 4 + templates), 40).float()
+    return tokens, torch.from_numpy(labels), _project(pair, 16, 0)
+
+
+def test_caption_decoder_recovers_tokens(captions):
+    tokens, labels, z = captions
+    tr, te = slice(0, 450), slice(450, 600)
+    dec = fit_decoder("caption_tokens", z[tr], tokens[tr], generator=torch.Generator().manual_seed(0), **FIT)
+    assert torch.equal(dec.vocabulary, caption_vocabulary(tokens[tr]))
+    logits = dec(z[te])
+    assert logits.shape == (150, 16, dec.vocabulary.numel())
+    decoded = dec.decode(z[te])
+    assert decoded.dtype == torch.int64 and torch.equal(decoded, dec.vocabulary[logits.argmax(-1)])
+    assert float(token_accuracy(decoded, tokens[te])) > 0.98
+    metrics = ReconstructionMetrics.fit("text", tokens[tr], labels[tr])
+    out = metrics(logits, tokens[te], labels[te])
+    assert set(out) == {"mae_text", "mse_text", "acc_recon_text", "token_acc_text"}
+    assert float(out["acc_recon_text"]) > 0.98 and float(out["mae_text"]) < 0.05
+
+
+def test_recon_classifier_knows_clean_digits_and_not_noise(digits, captions):
+    x_tr, y_tr, x_te, y_te = digits
+    clf = fit_recon_classifier("image", x_tr, y_tr)
+    assert float(topk_accuracy(clf.logits(x_te), y_te, 1)) > 0.9
+    noise = torch.rand(4, *x_te.shape, generator=torch.Generator().manual_seed(0))  # leading dim kept
+    acc_noise = topk_accuracy(clf.logits(noise), y_te, 1)
+    assert acc_noise.shape == (4,) and torch.all(acc_noise < 0.2)
+    tokens, labels, _ = captions
+    text_clf = fit_recon_classifier("text", tokens[:450], labels[:450])
+    assert float(topk_accuracy(text_clf.logits(tokens[450:]), labels[450:], 1)) == 1.0
+
+
+def test_psnr_and_metric_shapes_by_hand():
+    target = torch.zeros(2, 1, 2, 2)
+    recon = target + torch.tensor([0.1, 0.01]).view(2, 1, 1, 1)  # per-image MSE 1e-2 and 1e-4
+    assert float(psnr(recon[:1], target[:1])) == pytest.approx(10 * math.log10(1 / 1e-2))
+    assert float(psnr(recon, target)) == pytest.approx((20.0 + 40.0) / 2)
+    assert float(psnr(target, target)) == pytest.approx(100.0)  # the MSE floor, not infinity
+    labels = torch.tensor([0, 1])
+    clf_images = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+    metrics = ReconstructionMetrics.fit("image", clf_images, labels)
+    out = metrics(recon.expand(5, 3, *recon.shape), target, labels)
+    assert all(v.shape == (5, 3) for v in out.values())
+    assert torch.allclose(out["mae_image"], torch.tensor(0.055))
+    assert torch.allclose(out["mse_image"], torch.tensor((1e-2 + 1e-4) / 2))
+
+
+def test_text_errors_by_hand():
+    # start, two word tokens, end, padding: the start token and the padding are not counted
+    targets = torch.tensor([[49406, 320, 2842, 49407, 0, 0]])
+    vocab = torch.tensor([0, 320, 2842, 49406, 49407])
+    assert torch.equal(token_index(torch.tensor([2842, 7]), vocab), torch.tensor([2, -1]))
+    p = torch.full((1, 6, 5), 0.1)
+    p[0, torch.arange(6), token_index(targets[0], vocab)] = 0.6  # p(target) = 0.6 everywhere
+    mae, mse = token_errors(p.log(), targets, vocab)
+    assert float(mae) == pytest.approx(0.4)
+    assert float(mse) == pytest.approx(0.5 * (0.6**2 + 4 * 0.1**2 - 2 * 0.6 + 1))
+    # a hard, wrong-at-one-position prediction: MAE = MSE = token error rate = 1/3
+    hard = targets.clone()
+    hard[0, 2] = 320
+    logits = 50.0 * F.one_hot(token_index(hard, vocab), 5).float()
+    mae, mse = token_errors(logits, targets, vocab)
+    acc = token_accuracy(hard, targets)
+    assert float(acc) == pytest.approx(2 / 3)
+    assert float(mae) == pytest.approx(1 / 3) and float(mse) == pytest.approx(1 / 3)
+    hard[0, 0] = hard[0, 5] = 320  # errors at the start token and the padding do not count
+    assert float(token_accuracy(hard, targets)) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("name", DECODERS.names())
+def test_every_decoder_maps_leading_dims(name):
+    shapes = {"image_mlp": (1, 28, 28), "logmel_mlp": (32, 63), "caption_tokens": (16,)}
+    g = torch.Generator().manual_seed(0)
+    targets = (torch.randint(0, 5, (8, 16), generator=g) if name == "caption_tokens"
+               else torch.rand(8, *shapes[name], generator=g))
+    dec = fit_decoder(name, torch.randn(8, 12, generator=g, dtype=torch.float64), targets,
+                      options={"hidden": 16}, epochs=1, lr=1e-3, batch_size=4, generator=g)
+    out = dec.decode(torch.randn(3, 2, 8, 12, generator=g, dtype=torch.float64))
+    assert out.shape == (3, 2, 8, *shapes[name])
+    assert out.dtype == (torch.int64 if name == "caption_tokens" else torch.float64)
