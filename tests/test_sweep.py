@@ -11,7 +11,7 @@ runner = CliRunner()
 def test_sweep_runs_a_2x2_grid_and_skips_finished_cells(tiny_raw, write_scenario, tmp_path):
     tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
     tiny_raw["transmitter"]["rfs_keep"] = [1.0]
-    base = write_scenario(tiny_raw, "base.yaml")
+    write_scenario(tiny_raw, "base.yaml")
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump({"name": "t", "base": "base.yaml", "set": {"training.epochs": 4},
                                    "grid": {"training.temperature": [0.01, 0.3], "receiver.l2": [0.001, 0.1]}},
@@ -43,7 +43,7 @@ def test_sweep_runs_a_2x2_grid_and_skips_finished_cells(tiny_raw, write_scenario
 
 
 def test_sweep_checks_every_cell_before_running(tiny_raw, write_scenario, tmp_path):
-    base = write_scenario(tiny_raw, "base.yaml")
+    write_scenario(tiny_raw, "base.yaml")
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump({"name": "t", "base": base.name,
                                    "grid": {"training.temperature": [0.1, -1.0]}}))
