@@ -43,7 +43,7 @@ def test_sweep_runs_a_2x2_grid_and_skips_finished_cells(tiny_raw, write_scenario
 
 
 def test_sweep_checks_every_cell_before_running(tiny_raw, write_scenario, tmp_path):
-    write_scenario(tiny_raw, "base.yaml")
+    base = write_scenario(tiny_raw, "base.yaml")
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump({"name": "t", "base": base.name,
                                    "grid": {"training.temperature": [0.1, -1.0]}}))
