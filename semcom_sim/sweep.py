@@ -7,10 +7,8 @@ or losing finished cells.
 """
 from __future__ import annotations
 
-import csv
 import itertools
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from .config import _Frozen, _read_yaml, _validation_error, load_scenario
 from .errors import UserError
-from .report import Reporter, read_results
+from .report import RESULT_COLUMNS, Reporter, read_results, write_results
 
 
 class Experiment(_Frozen):
@@ -129,19 +127,12 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
                 row[f"acc_top1_{r['scheme']}_keep{r['rfs_keep']:g}"] = r["acc_top1"]
             all_rows.append({**{names[k]: _fmt_value(cell[k]) for k in keys}, **r})
         cell_rows.append(row)
-    _write_csv(out / "cells.csv", cell_rows)
-    _write_csv(out / "results.csv", all_rows)
+    # grid columns first; the combined results keep the per-run column order after them
+    write_results(cell_rows, out / "cells.csv", leading=())
+    write_results(all_rows, out / "results.csv", leading=tuple(names[k] for k in keys) + RESULT_COLUMNS)
     if exp.reconstruction_table:
         from .report.tables import write_reconstruction_table
 
         write_reconstruction_table(all_rows, [names[k] for k in keys], out)
     plot_sweep(out, [names[k] for k in keys], exp.pca_cells, [cell_name(c) for c in grid_cells])
 
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, columns, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in r.items()})

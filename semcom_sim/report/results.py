@@ -16,13 +16,13 @@ def _fmt(v) -> str:
     # fixed formatting so that identical numbers give byte-identical files
     if isinstance(v, float):
         return "inf" if math.isinf(v) else f"{v:.6g}"
-    return str(v)
+    return "" if v is None else str(v)
 
 
-def write_results(rows: list[dict], path: Path) -> None:
-    """The fixed columns first, then any further metric columns the rows carry (e.g. map, micro_f1)."""
-    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in RESULT_COLUMNS]
-    columns = list(RESULT_COLUMNS) + extra
+def write_results(rows: list[dict], path: Path, leading: tuple[str, ...] = RESULT_COLUMNS) -> None:
+    """``leading`` columns first, then any further columns the rows carry (e.g. map, micro_f1)."""
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in leading]
+    columns = list(leading) + extra
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(columns)
