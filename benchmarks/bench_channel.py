@@ -2,7 +2,8 @@
 
 The stage is what the sweep runs per (scheme, RFS fraction, channel): power normalisation and
 mapping to symbols, the channel, equalisation, unmapping and the classification head with its
-top-1/top-5 accuracy. Run: OMP_NUM_THREADS=2 python benchmarks/bench_channel.py
+top-1/top-5 accuracy. Run: OMP_NUM_THREADS=2 python benchmarks/bench_channel.py [--smoke]
+(--smoke: tiny sizes, a few seconds, the same code path; for CI, not for the numbers.)
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from semcom_sim.channel import build_channel, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
 from semcom_sim.pipeline import sweep_channel
 from semcom_sim.receiver import LinearHead
+from semcom_sim.receiver.receiver import Receiver
 from semcom_sim.runtime import Runtime
 from semcom_sim.transmitter import AnalogLink
 
@@ -37,14 +39,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="test instances")
     ap.add_argument("--draws", type=int, default=4, help="Monte-Carlo draws")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (n 64, 1 draw, 2 repeats): a quick check")
     args = ap.parse_args()
+    if args.smoke:
+        args.n, args.draws, args.repeats = 64, 1, 2
+        print("smoke mode: tiny sizes, the code path only; the times mean nothing")
 
     rt = Runtime.create("cpu", "float32", 0)
     g = torch.Generator().manual_seed(0)
     snr_db = tuple(float(s) for s in range(-10, 21, 3))  # 11 points
     payload = torch.nn.functional.normalize(torch.randn(args.n, 3, 64, generator=g), dim=-1)  # conventional
     labels = torch.randint(0, 10, (args.n,), generator=g)
-    head = LinearHead(torch.randn(10, 3 * 64, generator=g), torch.zeros(10))
+    receiver = Receiver(LinearHead(torch.randn(10, 3 * 64, generator=g), torch.zeros(10)), labels)
     link = AnalogLink.fit(payload)
     x = link.modulate(payload).expand(len(snr_db), args.draws, *link.modulate(payload).shape)
     no = snr_db_to_noise_var(torch.tensor(snr_db))
@@ -61,7 +67,7 @@ def main() -> None:
     print(f"bare Sionna flat fading, fast       {t_fast * 1e3:8.1f} ms")
     for preset in ("awgn", "rayleigh_block", "rayleigh_fast"):
         ch = build_channel(load_channel_preset(preset), "cpu", "single")
-        t = median_time(lambda: sweep_channel(link, payload, labels, head, ch, snr_db, args.draws, rt), args.repeats)
+        t = median_time(lambda: sweep_channel(link, payload, receiver, ch, snr_db, args.draws, rt), args.repeats)
         extra = f", {t / t_fast:4.2f}x bare fast fading" if preset == "rayleigh_fast" else ""
         print(f"stage over {preset:15s}          {t * 1e3:8.1f} ms   {t / t_bare:5.2f}x bare AWGN{extra}")
 

@@ -4,7 +4,9 @@ The link is quantisation, 5G LDPC encoding, QAM mapping, the channel, APP demapp
 and de-quantisation; BP decoding is the expensive step, so everything else should add < 1.3x.
 Default batch: what a default scenario's centroid sweep produces (360 test instances, T = 64 values
 at 4 bits -> k = 256, rate 1/2 -> n = 512, 16-QAM, 20 iterations, 3 SNR points, 1 draw).
-Run: OMP_NUM_THREADS=2 python benchmarks/bench_digital.py
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_digital.py [--smoke]
+(--smoke: 8 instances, 2 SNR points, 5 BP iterations, 2 repeats; a few seconds, the same code path,
+for CI rather than for the numbers.)
 """
 from __future__ import annotations
 
@@ -55,7 +57,11 @@ def main() -> None:
     ap.add_argument("--preset", default="awgn")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: a quick check of the code path")
     args = ap.parse_args()
+    if args.smoke:
+        args.n, args.snr, args.iterations, args.repeats = 8, [0.0, 10.0], 5, 2
+        print("smoke mode: tiny sizes, the code path only; the times and the budget verdict mean nothing")
 
     rt = Runtime.create(args.device, "float32", 0)
     g = torch.Generator().manual_seed(0)

@@ -2,6 +2,8 @@
 
 Each measurement is a fresh process (imports included), as a user would see it.
 Run: OMP_NUM_THREADS=2 python benchmarks/bench_run.py [scenario] [--repeats 3] [--device cpu]
+     python benchmarks/bench_run.py --smoke   (a tiny scenario written to a temporary folder, one
+     run each; a few seconds of work, the same code path, for CI rather than for the numbers)
 """
 from __future__ import annotations
 
@@ -16,13 +18,38 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
+# the smallest scenario that still runs every stage (data, three encoders, training, both schemes,
+# a channel sweep); cf. tests/conftest.py TINY
+SMOKE_SCENARIO = {
+    "name": "bench_smoke",
+    "seed": 0,
+    "device": "cpu",
+    "embedding_dim": 16,
+    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
+             "limit": 200},
+    "encoders": {
+        "image": {"name": "small_cnn", "options": {"width": 8}},
+        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
+        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
+    },
+    "training": {"temperature": 0.3, "epochs": 2, "batch_size": 64, "lr": 0.003},
+    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},
+    "channel": {"presets": ["awgn"], "snr_db": [0.0, 10.0], "mc_draws": 1},
+}
+
 
 def run_once(scenario: str, cache: Path, out: Path, device: str) -> tuple[float, dict]:
     env = {**os.environ, "SEMCOM_SIM_CACHE": str(cache)}
+    cmd = [sys.executable, "-m", "semcom_sim.cli", "run", scenario, "--out", str(out), "--device", device]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "semcom_sim.cli", "run", scenario, "--out", str(out), "--device", device],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        sys.exit(f"FAILED (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
     return wall, json.loads((out / "summary.json").read_text())["timings_s"]
 
 
@@ -31,9 +58,14 @@ def main() -> None:
     ap.add_argument("scenario", nargs="?", default="scenarios/three_modality.yaml")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--smoke", action="store_true", help="a tiny scenario, one run each: a quick check")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="semcom-bench-"))
     try:
+        if args.smoke:
+            args.scenario, args.repeats = str(tmp / "bench_smoke.yaml"), 1
+            Path(args.scenario).write_text(yaml.safe_dump(SMOKE_SCENARIO, sort_keys=False))
+            print("smoke mode: a tiny scenario, the code path only; the times mean nothing")
         results = {"empty cache": [], "cached encoders": []}
         stages = {}
         for i in range(args.repeats):
