@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..cache import InvalidEntry, load_or_build
 from ..config import Scenario
 from ..data import MultimodalData
 from ..encoders import build_encoder
@@ -18,7 +20,8 @@ from ..runtime import Runtime, stream_seed
 from .losses import total_loss
 
 # bump when training code changes in a way that invalidates cached weights
-_CACHE_FORMAT = 1
+# (2: entries carry a checksum header, see semcom_sim.cache)
+_CACHE_FORMAT = 2
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]  # (epoch, epochs, mean losses)
 
@@ -102,21 +105,58 @@ def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, run
     return history
 
 
+def encoder_cache_path(scenario: Scenario, cache_dir: Path) -> Path:
+    """Where the cache keeps the trained encoders of ``scenario``."""
+    return Path(cache_dir) / "encoders" / f"{cache_key(scenario)}.pt"
+
+
+def _check_history(history: object) -> list[dict[str, float]]:
+    if not (isinstance(history, list) and all(
+            isinstance(h, dict) and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in h.items())
+            for h in history)):
+        raise InvalidEntry("training history is not a list of loss records")
+    return history
+
+
 def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runtime, cache_dir: Path,
                   progress: ProgressFn | None = None) -> TrainedEncoders:
+    """Trained encoders from the cache, else trained now and cached (see ``semcom_sim.cache``:
+    verified reads, one trainer per entry across processes, atomic writes)."""
+    path = encoder_cache_path(scenario, cache_dir)
     encoders = build_encoders(scenario, train_data, runtime)
-    path = Path(cache_dir) / "encoders" / f"{cache_key(scenario)}.pt"
-    if path.is_file():
-        blob = torch.load(path, map_location=runtime.device, weights_only=True)
-        encoders.load_state_dict(blob["state"])
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in encoders.state_dict().items()}
+    touched = False  # whether a load attempt wrote into ``encoders``
+
+    def load(f) -> tuple[nn.ModuleDict, list[dict[str, float]]]:
+        nonlocal touched
+        blob = torch.load(io.BytesIO(f.read()), map_location=runtime.device, weights_only=True)
+        if not isinstance(blob, dict) or set(blob) != {"state", "history"} or not isinstance(blob["state"], dict):
+            raise InvalidEntry("not an encoder checkpoint")
+        state = blob["state"]
+        if set(state) != set(expected):
+            diff = sorted(set(state) ^ set(expected))
+            raise InvalidEntry(f"weights do not match the encoders (e.g. {diff[0]})")
+        for k, (shape, dtype) in expected.items():
+            v = state[k]
+            if not isinstance(v, torch.Tensor) or tuple(v.shape) != shape or v.dtype != dtype:
+                raise InvalidEntry(f"weights do not match the encoders ({k})")
+        history = _check_history(blob["history"])
+        touched = True
+        encoders.load_state_dict(state)
         encoders.eval()
-        return TrainedEncoders(encoders, blob["history"], True, path)
-    history = train(encoders, train_data, scenario, runtime, progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state": encoders.state_dict(), "history": history}, tmp)
-    tmp.replace(path)
-    return TrainedEncoders(encoders, history, False, path)
+        return encoders, history
+
+    def build() -> tuple[nn.ModuleDict, list[dict[str, float]]]:
+        # a fresh copy if a failed load wrote into ``encoders``: training starts from the init
+        encs = build_encoders(scenario, train_data, runtime) if touched else encoders
+        return encs, train(encs, train_data, scenario, runtime, progress)
+
+    def save(value: tuple[nn.ModuleDict, list[dict[str, float]]], f) -> None:
+        encs, history = value
+        torch.save({"state": encs.state_dict(), "history": history}, f)
+
+    (encoders, history), cached = load_or_build(path, build, save, load)
+    return TrainedEncoders(encoders, history, cached, path)
 
 
 @torch.no_grad()
