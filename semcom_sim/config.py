@@ -6,33 +6,61 @@ live in :func:`check_scenario` so that parsing stays free of heavy imports.
 """
 from __future__ import annotations
 
+import csv
 import math
+import stat
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# A scenario, preset or experiment file is a few kilobytes; these bound what a hostile or broken one
+# can cost before validation refuses it.
+MAX_FILE_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000  # nodes once aliases are expanded (an alias bomb expands exponentially)
+MAX_YAML_TEXT = 4 << 20  # characters of strings once aliases are expanded
+MAX_YAML_DEPTH = 64
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float field of every model (nested, in tuples, in unions) must be finite
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _finite_options(v: dict[str, Any]) -> dict[str, Any]:
+    """Free-form ``options`` go to constructors as they are: refuse inf and nan there too."""
+    stack: list[tuple[str, Any]] = [(str(k), x) for k, x in v.items()]
+    while stack:
+        where, x = stack.pop()
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ValueError(f"{where}: must be a finite number (got {x})")
+        if isinstance(x, dict):
+            stack += [(f"{where}.{k}", y) for k, y in x.items()]
+        elif isinstance(x, (list, tuple)):
+            stack += [(f"{where}[{i}]", y) for i, y in enumerate(x)]
+    return v
+
+
+Options = Annotated[dict[str, Any], AfterValidator(_finite_options)]
 
 
 class EncoderSpec(_Frozen):
     name: str  # key in the encoder registry
-    options: dict[str, Any] = Field(default_factory=dict)  # constructor keywords of that encoder
+    options: Options = Field(default_factory=dict)  # constructor keywords of that encoder
 
 
 class DataConfig(_Frozen):
     source: str = "digits"  # key in the data-source registry
     modalities: tuple[str, ...] = ("image", "audio", "text")
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    limit: int | None = Field(None, ge=20)  # use a stratified subset of this many instances (tiny runs)
-    options: dict[str, Any] = Field(default_factory=dict)  # source-specific keywords
+    limit: int | None = Field(None, ge=20, le=10**9)  # use a stratified subset of this many instances (tiny runs)
+    options: Options = Field(default_factory=dict)  # source-specific keywords
     cache_dir: str | None = None  # default: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim
 
     @field_validator("modalities")
@@ -53,8 +81,8 @@ class GapLossConfig(_Frozen):
 
 class TrainingConfig(_Frozen):
     temperature: float = Field(gt=0.0)  # fixed InfoNCE temperature tau (never learned)
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(128, ge=2)
+    epochs: int = Field(30, ge=1, le=10**9)  # limits.training_samples bounds it further
+    batch_size: int = Field(128, ge=2, le=1 << 20)
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     gap_loss: GapLossConfig = Field(default_factory=GapLossConfig)
@@ -64,7 +92,7 @@ class DigitalConfig(_Frozen):
     bits: int = Field(4, ge=1, le=16)  # uniform quantiser bits per payload value
     code_rate: float = Field(0.5, gt=0.0, lt=1.0)  # 5G LDPC code rate
     bits_per_symbol: int = Field(4, ge=2, le=12)  # QAM order 2**bits_per_symbol (2: QPSK, 4: 16-QAM)
-    ldpc_iterations: int = Field(20, ge=1)  # belief-propagation iterations
+    ldpc_iterations: int = Field(20, ge=1, le=10_000)  # belief-propagation iterations
 
 
 class TransmitterConfig(_Frozen):
@@ -95,7 +123,7 @@ class TransmitterConfig(_Frozen):
 class SnrRange(_Frozen):
     start: float
     stop: float
-    num: int = Field(ge=1)
+    num: int = Field(ge=1, le=1_000_000)  # limits.snr_points bounds it further
 
     def values(self) -> tuple[float, ...]:
         if self.num == 1:
@@ -107,7 +135,7 @@ class SnrRange(_Frozen):
 class ChannelSweepConfig(_Frozen):
     presets: tuple[str, ...] = ("awgn",)  # names in channels/ or paths to preset YAML files
     snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB
-    mc_draws: int = Field(10, ge=1)  # channel realisations per test instance and SNR point
+    mc_draws: int = Field(10, ge=1, le=10**9)  # channel realisations per test instance and SNR point
 
     @field_validator("presets")
     @classmethod
@@ -132,16 +160,16 @@ class ChannelSweepConfig(_Frozen):
 
 class DecoderSpec(_Frozen):
     name: str  # key in the decoder registry
-    options: dict[str, Any] = Field(default_factory=dict)  # constructor keywords of that decoder
+    options: Options = Field(default_factory=dict)  # constructor keywords of that decoder
 
 
 class ReconstructionConfig(_Frozen):
     # modality -> decoder; each reads the centroid (centroid scheme) or its own modality's vector
     # (conventional); empty: the receiver only classifies
     decoders: dict[str, DecoderSpec] = Field(default_factory=dict)
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(30, ge=1, le=10**9)
     lr: float = Field(3e-3, gt=0.0)
-    batch_size: int = Field(128, ge=2)
+    batch_size: int = Field(128, ge=2, le=1 << 20)
     example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: sweep's ends)
 
 
@@ -151,18 +179,31 @@ class ReceiverConfig(_Frozen):
     reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
 
 
+class LimitsConfig(_Frozen):
+    """Budgets checked before any work (semcom_sim.limits has the formulas); raise one explicitly,
+    e.g. ``--set limits.memory_gib=64``, for a run that really needs more."""
+
+    memory_gib: float = Field(8.0, gt=0.0)  # estimated peak memory (host, or GPU on cuda)
+    channel_symbols: float = Field(2e10, gt=0.0)  # complex symbols the sweep sends through channels
+    ldpc_bit_iterations: float = Field(1e10, gt=0.0)  # coded bits x belief-propagation iterations decoded
+    training_samples: float = Field(1e8, gt=0.0)  # epochs x training instances (encoders; decoders apart)
+    snr_points: int = Field(1000, ge=1)  # SNR points of the sweep
+
+
 class Scenario(_Frozen):
-    name: str
-    seed: int = 0
+    # a folder name under runs/: no path separators, no leading dot
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128)
+    seed: int = Field(0, ge=0, lt=2**63)  # numpy's SeedSequence takes non-negative seeds
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["float32", "float64"] = "float32"
-    embedding_dim: int = Field(64, ge=2)  # D
+    embedding_dim: int = Field(64, ge=2, le=1 << 20)  # D
     data: DataConfig = Field(default_factory=DataConfig)
     encoders: dict[str, EncoderSpec]  # one per modality; those not in data.modalities are unused
     training: TrainingConfig
     transmitter: TransmitterConfig = Field(default_factory=TransmitterConfig)
     channel: ChannelSweepConfig
     receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
 
 class ChannelPreset(_Frozen):
@@ -182,24 +223,108 @@ class ChannelPreset(_Frozen):
 
 # --------------------------------------------------------------------------- loading
 
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError("file not found", source=str(path))
+def _read_text(path: Path) -> str:
+    """The file's text: a regular file of at most MAX_FILE_BYTES, UTF-8; anything else is a UserError."""
+    src = str(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        st = path.stat()
+    except FileNotFoundError:
+        raise UserError("file not found", source=src) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror or e}", source=src) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError("is a folder, not a YAML file", source=src)
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError("is not a regular file", source=src)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # never more, whatever the file's size
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror or e}", source=src) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UserError(f"file is larger than {MAX_FILE_BYTES >> 20} MiB; a scenario or experiment file is a few "
+                        "kilobytes", source=src)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"not a UTF-8 text file (byte 0x{data[e.start]:02x} at offset {e.start})", source=src) from None
+
+
+def _check_expansion(data: Any, source: str, field: str | None = None) -> None:
+    """Refuse YAML whose aliases expand beyond MAX_YAML_VALUES nodes or MAX_YAML_TEXT characters, or
+    nest deeper than MAX_YAML_DEPTH (a recursive alias). The walk visits every reference to a shared
+    node again, as validation and copies would, and stops as soon as a bound is passed."""
+    nodes, text = 1, 0
+    stack = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (str, bytes)):
+            text += len(node)
+        elif isinstance(node, (dict, list)):
+            if depth >= MAX_YAML_DEPTH:
+                raise UserError(f"the YAML nests more than {MAX_YAML_DEPTH} levels deep (a recursive alias?)",
+                                source=source, field=field)
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            nodes += len(children)
+            if nodes <= MAX_YAML_VALUES:
+                stack += [(c, depth + 1) for c in children]
+        if nodes > MAX_YAML_VALUES or text > MAX_YAML_TEXT:
+            raise UserError(f"the YAML holds more than {MAX_YAML_VALUES:,} values or {MAX_YAML_TEXT >> 20} MiB of text "
+                            "once its aliases are expanded (an alias bomb?)", source=source, field=field)
+
+
+def _load_yaml(text: str, source: str, field: str | None = None) -> Any:
+    """yaml.safe_load with every failure as a one-line UserError, and the expansion bounds checked."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.reader.ReaderError as e:
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        raise UserError(f"invalid YAML: {e.reason} (character #x{char:04x} at offset {e.position})",
+                        source=source, field=field) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
         problem = getattr(e, "problem", None) or "invalid YAML"
-        raise UserError(f"invalid YAML: {problem}", source=str(path), field=where) from None
+        raise UserError(f"invalid YAML: {problem}", source=source, field=field or where) from None
+    except RecursionError:
+        raise UserError("invalid YAML: nested too deeply", source=source, field=field) from None
+    except ValueError as e:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        what = "a number has too many digits" if "digits" in str(e) else str(e).splitlines()[0]
+        raise UserError(f"invalid YAML: {what}", source=source, field=field) from None
+    _check_expansion(data, source, field)
+    return data
+
+
+def _read_yaml(path: Path) -> dict:
+    text = _read_text(path)
+    if not text.strip():
+        raise UserError("the file is empty", source=str(path))
+    raw = _load_yaml(text, str(path))
+    if raw is None:
+        raise UserError("holds no YAML document (only comments?)", source=str(path))
     if not isinstance(raw, dict):
         raise UserError("top level must be a mapping", source=str(path))
     return raw
 
 
+_WRONG_CONTAINER = {"tuple_type", "list_type", "dict_type", "model_type", "model_attributes_type", "is_instance_of"}
+
+
+def _model_names(cls: type = _Frozen) -> set[str]:
+    names = {cls.__name__}
+    for sub in cls.__subclasses__():
+        names |= _model_names(sub)
+    return names
+
+
 def _validation_error(err: ValidationError, source: str) -> UserError:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tuple[")))
+    errors = err.errors()
+    # a union (snr_db: list or range) reports each branch; the branch that matched the input's
+    # shape is the one whose error is not "wrong container"
+    first = next((e for e in errors if e["type"] not in _WRONG_CONTAINER), errors[0])
+    tags = _model_names()
+    loc = ".".join(str(p) for p in first["loc"]
+                   if not str(p).startswith(("function-", "tuple[", "list[", "dict[")) and str(p) not in tags)
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -215,11 +340,13 @@ def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise UserError("expected dotted.key=value", source="--set", field=item)
     key, value = item.split("=", 1)
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise UserError("value is not valid YAML", source="--set", field=key) from None
-    return key.strip(), parsed
+    key = key.strip()
+    if not key:
+        raise UserError(f"{item!r}: the key before '=' is empty (expected dotted.key=value)", source="--set")
+    if any(not p.strip() for p in key.split(".")):
+        raise UserError(f"{item!r}: the dotted key {key!r} has an empty part (expected e.g. training.epochs=5)",
+                        source="--set")
+    return key, _load_yaml(value, "--set", key)
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
@@ -292,7 +419,9 @@ def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelP
 
 
 def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
-    """Checks that need the registries: names of sources, encoders, channel presets."""
+    """Checks that need the registries (names of sources, encoders, decoders, channel presets) and
+    the budgets of :mod:`semcom_sim.limits`, all before any data is read or anything is trained."""
+    from . import limits
     from .data import SOURCES
     from .encoders import ENCODERS
 
@@ -313,7 +442,8 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
                         field="training.gap_loss.anchor")
     SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
     try:
-        shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
+        source = SOURCES[scenario.data.source](**scenario.data.options)
+        shapes = source.input_shapes()
     except (TypeError, ValueError) as e:
         raise UserError(str(e), source=src, field="data.options") from None
     for m, spec in scenario.encoders.items():
@@ -324,12 +454,47 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         if ENCODERS[spec.name].modality != m:
             raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
                             source=src, field=f"encoders.{m}.name")
+    _check_decoders(scenario, src)
+    # budgets before anything big is built (big parameter tensors are counted on the meta device)
+    counts = _instance_counts(source, scenario, src)
+    enc_params: dict[str, int | None] = {}
+    if counts is not None:
+        enc_params = limits.encoder_parameters(scenario, shapes)
+        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
+    uncounted = [m for m, n in enc_params.items() if n is None]
+    for m, spec in scenario.encoders.items():
         if m in shapes:
-            _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=f"encoders.{m}.options")
+            field = f"encoders.{m}.options"
+            _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=field)
+            if m in uncounted:  # its constructor would not run on the meta device: count the real one
+                from .encoders import build_encoder
+
+                built = build_encoder(spec.name, scenario.embedding_dim, shapes[m], spec.options)
+                enc_params[m] = sum(p.numel() for p in built.parameters())
+    if counts is not None and uncounted:
+        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
     for ref in scenario.channel.presets:
         load_channel_preset(ref, path)
-    _check_digital(scenario, src)
-    _check_decoders(scenario, src)
+    if "digital" in scenario.transmitter.links:  # Sionna's LDPC code is imported only when it is used
+        _check_digital(scenario, src)
+
+
+def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
+    """(train, test) sizes from the source's ``instance_counts`` hook; None for a source without one
+    (its data-dependent budgets are then not checked)."""
+    from .limits import Counts
+
+    hook = getattr(source, "instance_counts", None)
+    if hook is None:
+        return None
+    try:
+        n_train, n_test = hook(scenario.data.test_fraction, scenario.data.limit)
+    except (OSError, ValueError, EOFError, csv.Error) as e:
+        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__, source=src, field="data") from None
+    if n_train < 1 or n_test < 1:
+        raise UserError(f"the split leaves {n_train} training and {n_test} test instances", source=src,
+                        field="data.test_fraction")
+    return Counts(int(n_train), int(n_test))
 
 
 def _check_decoders(scenario: Scenario, source: str) -> None:
@@ -364,11 +529,29 @@ def _check_digital(scenario: Scenario, source: str) -> None:
                             field="transmitter.digital") from None
 
 
-def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str) -> None:
-    """Build the encoder once, untrained and on the CPU (milliseconds), so bad options fail up front."""
-    from .encoders import build_encoder
+def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):
+    """The encoder's own check of its options (for most, one untrained build on the CPU:
+    milliseconds), or with ``build`` always a real build, so bad options fail up front."""
+    from .encoders import ENCODERS, build_encoder
 
     try:
-        build_encoder(spec.name, dim, shape, spec.options)
+        if build:
+            build_encoder(spec.name, dim, shape, spec.options)
+        else:
+            ENCODERS[spec.name].check(dim, shape, **spec.options)
     except (TypeError, ValueError, RuntimeError) as e:
         raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
+
+
+def check_encoders_build(scenario: Scenario, path: Path | None = None) -> None:
+    """Build once the encoders that ``check_scenario`` checked without building (those needing a
+    heavy import, see ``Encoder.checked_without_building``); ``run`` calls it before any work."""
+    from .data import SOURCES
+    from .encoders import ENCODERS
+
+    shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
+    for m in scenario.data.modalities:
+        spec = scenario.encoders[m]
+        if ENCODERS[spec.name].checked_without_building and m in shapes:
+            _try_build(spec, scenario.embedding_dim, shapes[m], source=str(path or "scenario"),
+                       field=f"encoders.{m}.options", build=True)

@@ -17,25 +17,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
+from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
 from .captions import sample_captions, tokenize
 from .dataset import MultimodalData
 from .speech import DIGIT_WORDS, sample_styles, synthesize
 
 # bump when the synthesis changes in a way the cache key does not see
-_AUDIO_FORMAT = 1
+# (2: entries carry a checksum header, see semcom_sim.cache)
+_AUDIO_FORMAT = 2
+_SKLEARN_DIGITS = 1797  # instances of sklearn.datasets.load_digits
 _DIR_ENV = {"image_dir": "SEMCOM_SIM_MNIST_DIR", "audio_dir": "SEMCOM_SIM_FSDD_DIR"}
 
 
 def _stratified(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split  # 0.7 s to import: not at start-up
+
     if size >= len(idx):
         return idx
     keep, _ = train_test_split(idx, train_size=size, random_state=seed % 2**32, stratify=labels[idx])
@@ -106,6 +110,24 @@ class DigitsSource:
         side = 28 if self.image == "mnist" else 8
         return {"image": (1, side, side), "audio": (self.audio_samples,), "text": (self.context_length,)}
 
+    def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
+        """(train, test) sizes that ``load`` returns, without reading the data (MNIST: the IDX
+        headers only); ``semcom_sim.limits`` budgets a run with them before any work."""
+        if self.image == "mnist":
+            from .mnist import split_sizes
+
+            n_tr, n_te = split_sizes(self.image_dir)
+        else:  # train_test_split: ceil(test_fraction * N) test instances
+            n_te = math.ceil(test_fraction * _SKLEARN_DIGITS)
+            n_tr = _SKLEARN_DIGITS - n_te
+            if min(n_tr, n_te) < len(DIGIT_WORDS):  # the stratified split needs every class on both sides
+                raise ValueError(f"test_fraction {test_fraction:g} splits the {_SKLEARN_DIGITS} images into "
+                                 f"{n_tr} train / {n_te} test, fewer than the {len(DIGIT_WORDS)} classes")
+        if limit:
+            t = max(10, round(limit * n_te / (n_tr + n_te)))
+            n_tr, n_te = min(limit - t, n_tr), min(t, n_te)
+        return n_tr, n_te
+
     def load(self, cache_dir: Path, seed: int, test_fraction: float,
              limit: int | None = None) -> tuple[MultimodalData, MultimodalData]:
         """(train, test); ``limit`` keeps a stratified subset of that many instances in all."""
@@ -129,6 +151,9 @@ class DigitsSource:
 
     def _images(self, seed: int, test_fraction: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """All images [N, 1, H, W] in [0, 1], labels [N], and which ones are test images."""
+        from sklearn.datasets import load_digits  # 0.7 s to import: not at start-up
+        from sklearn.model_selection import train_test_split
+
         if self.image == "mnist":
             from .mnist import load_mnist
 
@@ -148,6 +173,8 @@ class DigitsSource:
 
     def _audio_for(self, labels: np.ndarray, n_train: int, cache_dir: Path, seed: int) -> np.ndarray:
         """float32 [N, audio_samples]: an utterance of each instance's class, test after train."""
+        from sklearn.model_selection import train_test_split  # 0.7 s to import: not at start-up
+
         if self.audio == "espeak":
             return self._synthesised(labels, cache_dir, seed)
         from .fsdd import load_fsdd, speaker_split
@@ -174,15 +201,23 @@ class DigitsSource:
             "rate": self.rate_wpm, "pitch": self.pitch,
         }, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache_dir) / "data" / f"digits-audio-{key}.npy"
-        if path.is_file():
-            return np.load(path)
-        rng = np.random.default_rng([seed, 2])
-        styles = sample_styles(len(labels), rng, rate_range=self.rate_wpm, pitch_range=self.pitch,
-                               noise_snr_db_range=self.noise_snr_db)
-        audio = synthesize([DIGIT_WORDS[y] for y in labels], styles, sample_rate=self.sample_rate,
-                           num_samples=self.audio_samples, rng=rng)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, audio)
-        tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+        shape = (len(labels), self.audio_samples)
+
+        def load(f) -> np.ndarray:
+            audio = np.load(f, allow_pickle=False)
+            if not isinstance(audio, np.ndarray) or audio.shape != shape or audio.dtype != np.float32:
+                raise InvalidEntry(f"expected a float32 array of shape {shape}, found "
+                                   f"{getattr(audio, 'dtype', type(audio).__name__)} {getattr(audio, 'shape', '')}")
+            return audio
+
+        def build() -> np.ndarray:
+            rng = np.random.default_rng([seed, 2])
+            styles = sample_styles(len(labels), rng, rate_range=self.rate_wpm, pitch_range=self.pitch,
+                                   noise_snr_db_range=self.noise_snr_db)
+            audio = synthesize([DIGIT_WORDS[y] for y in labels], styles, sample_rate=self.sample_rate,
+                               num_samples=self.audio_samples, rng=rng)
+            return np.ascontiguousarray(audio, dtype=np.float32)  # what ``load`` accepts
+
+        # verified, locked (one synthesis per entry across runs) and atomically written
+        audio, _ = load_or_build(path, build, lambda a, f: np.save(f, a, allow_pickle=False), load)
         return audio

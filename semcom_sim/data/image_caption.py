@@ -8,12 +8,12 @@ or several joined by ``label_sep`` (multi-label, e.g. ``cat|dog``); the receiver
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from . import SOURCES
 from .captions import tokenize
@@ -41,6 +41,14 @@ class ImageCaptionSource:
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"image": (3, self.image_size, self.image_size), "text": (self.context_length,)}
 
+    def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
+        """(train, test) sizes that ``load`` returns, from the CSV's rows (no image is read);
+        ``semcom_sim.limits`` budgets a run with them before any work."""
+        n = len(self._rows())
+        n = min(n, limit) if limit else n
+        n_te = math.ceil(test_fraction * n)  # train_test_split's rounding
+        return n - n_te, n_te
+
     def _rows(self) -> list[dict[str, str]]:
         with open(self.csv_path, newline="") as f:
             rows = list(csv.DictReader(f, delimiter=self.sep))
@@ -59,6 +67,8 @@ class ImageCaptionSource:
 
     def load(self, cache_dir: Path, seed: int, test_fraction: float,
              limit: int | None = None) -> tuple[MultimodalData, MultimodalData]:
+        from sklearn.model_selection import train_test_split  # 0.7 s to import: not at start-up
+
         rows = self._rows()
         if limit:
             rows = [rows[i] for i in np.sort(np.random.default_rng(seed).permutation(len(rows))[:limit])]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_idx", "load_mnist"]
+__all__ = ["read_idx", "load_mnist", "split_sizes"]
 
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _PREFIX = {"train": "train", "test": "t10k"}
@@ -60,3 +60,17 @@ def load_mnist(directory: str | Path, split: str = "train") -> tuple[np.ndarray,
     if labels.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"{labels_path}: expected {len(images)} uint8 labels, got {labels.dtype} {labels.shape}")
     return images, labels.astype(np.int64)
+
+
+def split_sizes(directory: str | Path) -> tuple[int, int]:
+    """(train, test) image counts from the label files' IDX headers alone (8 bytes each), so a
+    run can be budgeted before the images are read. Raises like ``load_mnist``."""
+    sizes = []
+    for split in ("train", "test"):
+        path = _find(Path(directory), f"{_PREFIX[split]}-labels-idx1-ubyte")
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            head = f.read(8)
+        if len(head) < 8 or head[:2] != b"\0\0" or head[2] not in _DTYPES or head[3] != 1:
+            raise ValueError(f"{path}: not an IDX label file (header {head.hex() or 'missing'})")
+        sizes.append(int.from_bytes(head[4:8], "big"))
+    return sizes[0], sizes[1]

@@ -1,0 +1,419 @@
+"""Budgets checked before a run does any work: memory, channel symbols, LDPC work, training samples.
+
+A scenario that cannot fit is refused at validation with one line that names the estimate, the
+limit and the ``limits.*`` field that raises it (``--set limits.memory_gib=64``, or a ``limits:``
+section in the YAML). Everything here is arithmetic on the scenario and on instance counts that the
+data source gives without loading its data; torch is imported only to count encoder and decoder
+parameters, with every big tensor on the meta device (no memory is allocated for it).
+
+Notation: N_train, N_test instances (from the source's ``instance_counts``), M modalities, D the
+embedding dimension, b bytes per real value (4 for float32, 8 for float64), S SNR points,
+R = ``channel.mc_draws``, P channel presets. Each transmission of the plan
+(``transmitter.plan.transmissions``: scheme x RFS fraction x link, plus equal-bandwidth variants)
+sends V vectors (M conventional, 1 centroid) of T = round(keep * D) values each; a vector takes
+L = ceil(T / 2) channel uses on the analog link and L = n / bits_per_symbol on the digital one,
+n = bits_per_symbol * max(1, round(T * bits / (code_rate * bits_per_symbol))) coded bits.
+
+Work:
+
+- ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L.
+- ``ldpc_bit_iterations`` = sum over digital transmissions and presets of
+  S * R * N_test * V * n * ldpc_iterations (coded bits through belief propagation, times its
+  iterations: LDPC decoding is about 100 times slower per symbol than the analog link).
+- ``training_samples`` = training.epochs * N_train (each sample passes all M encoders), and
+  separately reconstruction.epochs * N_train * (decoders) * (payload variants) for the decoders.
+- ``snr_points`` = S.
+
+Memory (bytes; the parts are added although some are transient, so the sum over-estimates):
+
+- base: 1 GiB for the interpreter, torch, Sionna and open_clip.
+- data: N * (values of one instance over the modalities) * 16 (raw arrays plus the copies made by
+  the split, the device/dtype move and the encoders' front ends; 8 bytes each).
+- encoders: parameters * b * 4 (weights, gradients, two Adam moments); parameters counted by
+  building each encoder with its big tensors on the meta device (``count_parameters``). Training
+  activations are not counted (they scale with training.batch_size; tens of MB for the shipped
+  encoders).
+- embeddings: N * M * D * b * 2 (the per-batch outputs and their concatenation).
+- payloads: sum over distinct (payload scheme, RFS fraction) of N * V * T * b (all are kept for
+  the whole sweep).
+- head: the largest N_train * V * T * 8 * 3 (scikit-learn fits in float64 and copies).
+- channel (the largest transmission): the analog sweep pushes chunks of r draws, r = max(1,
+  min(R, 2^24 // (S * N_test * V * L))), so a chunk holds max(2^24, S * N_test * V * L) symbols
+  when one draw alone is bigger than 2^24; measured peak: 7.2 complex values per chunk symbol
+  (Rayleigh fast fading), counted as 8 * 2b. The digital link demaps chunks of
+  max(2^24, S * N_test * V * L * 2^bits_per_symbol) constellation distances (measured about 24 b
+  per entry, demapper, LLRs and decoder together), counted as 16 b per entry plus
+  2^24 * b * 6 for the decoder's messages, plus S * R * N_test * V * T * b * 2 for the decoded
+  payloads it collects over all draws.
+- decoders (reconstruction): parameters * b * (variants + 3) (each payload variant's decoders are
+  kept for the sweep; one at a time trains with gradients and Adam moments), plus the targets of all
+  instances N * (target values) * b * 2. A caption decoder's vocabulary is unknown before the
+  data is read: it is bounded by min(49408, N_train * L).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Scenario
+
+GIB = 1 << 30
+# must equal pipeline._SYMBOLS_PER_CHUNK and digital._DEMAPPER_ENTRIES_PER_CHUNK /
+# _DECODER_MESSAGES_PER_CHUNK (tests/test_config_safety.py checks)
+SYMBOLS_PER_CHUNK = 1 << 24
+DEMAPPER_ENTRIES_PER_CHUNK = 1 << 24
+DECODER_MESSAGES_PER_CHUNK = 1 << 24
+
+BASE_BYTES = 1 * GIB
+DATA_BYTES_PER_VALUE = 16
+ADAM_COPIES = 4  # weights, gradients, first and second moments
+ANALOG_VALUES_PER_SYMBOL = 8  # complex values alive per chunk symbol (7.2 measured, Rayleigh fast)
+DEMAPPER_VALUES_PER_ENTRY = 16  # real values alive per demapper entry (about 24 bytes measured in float32)
+DECODER_VALUES_PER_MESSAGE = 6
+HEAD_BYTES_PER_VALUE = 8 * 3
+CLIP_VOCAB_SIZE = 49408
+
+# the shipped scenarios' typical sizes: the field named in a refusal is the factor furthest above its
+# typical value (a hint at what to change; any factor may be the one to lower)
+_TYPICAL = {"channel.snr_db": 13, "channel.mc_draws": 20, "channel.presets": 3, "embedding_dim": 64,
+            "transmitter.rfs_keep": 3, "data": 360, "transmitter.digital.ldpc_iterations": 20}
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Instances of each split, from the data source without loading it."""
+
+    train: int
+    test: int
+
+    @property
+    def total(self) -> int:
+        return self.train + self.test
+
+
+def _fmt(x: float) -> str:
+    """1.2e10-style for large numbers, plain for small ones."""
+    if x < 1e5:
+        return f"{x:.0f}" if float(x).is_integer() else f"{x:.3g}"
+    mantissa, exponent = f"{x:.2g}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _gib(n_bytes: float) -> str:
+    gib = n_bytes / GIB
+    if gib < 0.1:
+        return f"{n_bytes / 2**20:.0f} MiB"
+    return f"{gib:,.0f} GiB" if gib >= 100 else f"{gib:.3g} GiB"
+
+
+def _blame(factors: dict[str, float]) -> str:
+    return max(factors, key=lambda k: factors[k] / _TYPICAL.get(k, 1))
+
+
+# --------------------------------------------------------------------------- sizes
+
+def digital_coded_bits(payload_len: int, bits: int, code_rate: float, bits_per_symbol: int) -> int:
+    """n of one codeword, exactly as ``DigitalLink.coded_bits`` (kept here so no Sionna import is needed)."""
+    k = payload_len * bits
+    return bits_per_symbol * max(1, round(k / (code_rate * bits_per_symbol)))
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one transmission puts on the channel for one test instance and draw."""
+
+    scheme: str
+    payload_scheme: str
+    keep: float
+    link: str
+    vectors: int  # V
+    values: int  # T per vector
+    uses: int  # L channel uses per vector
+    coded_bits: int  # n per vector (digital), 0 for analog
+
+
+def plan_sizes(scenario: "Scenario") -> list[Sent]:
+    from .transmitter.plan import transmissions
+
+    m, d = len(scenario.data.modalities), scenario.embedding_dim
+    dig = scenario.transmitter.digital
+    out = []
+    for tx in transmissions(scenario):
+        v = m if tx.payload_scheme == "conventional" else 1
+        t = max(1, int(round(tx.keep * d)))  # payload.rfs_size
+        if tx.link == "digital":
+            n = digital_coded_bits(t, tx.bits, tx.code_rate, dig.bits_per_symbol)
+            out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, n // dig.bits_per_symbol, n))
+        else:
+            out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, math.ceil(t / 2), 0))
+    return out
+
+
+# --------------------------------------------------------------------------- work
+
+def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
+    s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
+    return sum(s * r * p * counts.test * x.vectors * x.uses for x in sizes)
+
+
+def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
+    s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
+    it = scenario.transmitter.digital.ldpc_iterations
+    return sum(s * r * p * counts.test * x.vectors * x.coded_bits * it for x in sizes if x.link == "digital")
+
+
+def payload_variants(sizes: list[Sent]) -> list[Sent]:
+    seen: dict[tuple[str, float], Sent] = {}
+    for x in sizes:
+        seen.setdefault((x.payload_scheme, x.keep), x)
+    return list(seen.values())
+
+
+def training_samples(scenario: "Scenario", counts: Counts) -> int:
+    return scenario.training.epochs * counts.train
+
+
+def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
+    rec = scenario.receiver.reconstruction
+    return rec.epochs * counts.train * len(rec.decoders) * len(payload_variants(sizes))
+
+
+# --------------------------------------------------------------------------- parameters
+
+CPU_BUILD_VALUES = 1 << 24  # a count builds on the CPU up to this many values (64 MiB), then on the meta device
+
+
+def count_parameters(build: Callable[[], Any]) -> int | None:
+    """Parameters of the module ``build()`` returns, without allocating a big one.
+
+    Tensors are created on the CPU (as the constructor expects: some read values back) until
+    CPU_BUILD_VALUES values in all, and on the meta device (shape only, no memory) after that, so
+    a small encoder costs milliseconds and a huge one no memory. A constructor that then mixes
+    devices is tried once more entirely on the meta device; None when neither works.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    sized = {torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.full, torch.empty_strided}
+
+    def values(args: tuple, kwargs: dict) -> int:
+        size = kwargs.get("size", args[0] if args else ())
+        if not isinstance(size, (tuple, list, torch.Size)):  # torch.empty(3, 4): the leading ints
+            size = list(itertools.takewhile(lambda a: isinstance(a, int), args))
+        try:
+            return math.prod(int(d) for d in size)
+        except (TypeError, ValueError):
+            return 0
+
+    class _Budget(TorchFunctionMode):
+        used = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func in sized:
+                n = values(args, kwargs)
+                if self.used + n > CPU_BUILD_VALUES:
+                    kwargs["device"] = "meta"
+                else:
+                    self.used += n
+            return func(*args, **kwargs)
+
+    def numel(module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    try:
+        with _Budget():
+            return numel(build())
+    except Exception:  # noqa: BLE001  (a failure here only means: try the other way)
+        pass
+    try:
+        with torch.device("meta"):
+            return numel(build())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def encoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> dict[str, int | None]:
+    """Parameters of each used encoder; a ``pretrained`` checkpoint does not change the count, so it is
+    left out (nothing is read or downloaded)."""
+    from .encoders import ENCODERS, build_encoder
+
+    out: dict[str, int | None] = {}
+    for m in scenario.data.modalities:
+        spec = scenario.encoders[m]
+        opts = {k: v for k, v in spec.options.items() if k != "pretrained"}
+        try:
+            known = ENCODERS[spec.name].parameter_count(scenario.embedding_dim, shapes[m], **opts)
+        except (TypeError, ValueError):
+            known = None  # bad options: the encoder check names them next
+        out[m] = known if known is not None else count_parameters(
+            lambda: build_encoder(spec.name, scenario.embedding_dim, shapes[m], opts))
+    return out
+
+
+def _target_shape(modality: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``receiver.decoders.target_for`` without data: the log-mel of the audio (defaults n_mels 32, hop 128)."""
+    if modality == "audio":
+        return (32, shape[0] // 128 + 1)
+    return shape
+
+
+def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
+                       sizes: list[Sent]) -> dict[str, int | None]:
+    """Parameters of each decoder at the largest input it gets (all payload variants)."""
+    from .receiver.decoders import DECODERS
+
+    widest = max((x.values for x in payload_variants(sizes)), default=1)
+    out: dict[str, int | None] = {}
+    for m, spec in scenario.receiver.reconstruction.decoders.items():
+        if m not in shapes:
+            continue
+        target = _target_shape(m, shapes[m])
+        opts = dict(spec.options)
+        if spec.name == "caption_tokens":
+            vocab = min(CLIP_VOCAB_SIZE, max(1, counts.train * math.prod(target)))
+            opts["vocabulary"] = range(vocab)
+        out[m] = count_parameters(lambda: DECODERS[spec.name](widest, target, **opts))
+    return out
+
+
+# --------------------------------------------------------------------------- memory
+
+def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
+                 enc_params: dict[str, int | None], dec_params: dict[str, int | None],
+                 sizes: list[Sent]) -> dict[str, float]:
+    """Bytes of each part of the estimate (see the module docstring)."""
+    b = 8 if scenario.dtype == "float64" else 4
+    n, n_tr, n_te = counts.total, counts.train, counts.test
+    mods = scenario.data.modalities
+    s, r = len(scenario.channel.snr_values()), scenario.channel.mc_draws
+    parts = {"base": float(BASE_BYTES)}
+    parts["data"] = float(n * sum(math.prod(shapes.get(m, (1,))) for m in mods) * DATA_BYTES_PER_VALUE)
+    parts["encoders"] = float(sum(p or 0 for p in enc_params.values()) * b * ADAM_COPIES)
+    parts["embeddings"] = float(n * len(mods) * scenario.embedding_dim * b * 2)
+    variants = payload_variants(sizes)
+    parts["payloads"] = float(sum(n * x.vectors * x.values * b for x in variants))
+    parts["classifier fit"] = float(max((n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE for x in variants),
+                                        default=0))
+    channel = 0.0
+    bps = scenario.transmitter.digital.bits_per_symbol
+    for x in sizes:
+        per_draw = s * n_te * x.vectors * x.uses
+        if x.link == "analog":
+            chunk = max(1, min(r, SYMBOLS_PER_CHUNK // max(1, per_draw))) * per_draw
+            need = chunk * ANALOG_VALUES_PER_SYMBOL * 2 * b
+        else:
+            entries = per_draw * 2 ** bps
+            chunk = max(1, min(r, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
+            need = (chunk * DEMAPPER_VALUES_PER_ENTRY * b + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE * b
+                    + s * r * n_te * x.vectors * x.values * b * 2)
+        channel = max(channel, float(need))
+    parts["channel"] = channel
+    if scenario.receiver.reconstruction.decoders:
+        targets = sum(math.prod(_target_shape(m, shapes[m])) for m in scenario.receiver.reconstruction.decoders
+                      if m in shapes)
+        # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
+        weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
+        parts["decoders"] = float(weights + n * targets * b * 2)
+    return parts
+
+
+# --------------------------------------------------------------------------- the check
+
+@dataclass(frozen=True)
+class Estimate:
+    """Everything ``check`` compares with the limits (also what the calibration table reports)."""
+
+    counts: Counts
+    memory: dict[str, float]
+    encoder_params: dict[str, int | None]
+    channel_symbols: int
+    ldpc_bit_iterations: int
+    training_samples: int
+    decoder_samples: int
+    snr_points: int
+
+    @property
+    def memory_bytes(self) -> float:
+        return sum(self.memory.values())
+
+
+def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
+             enc_params: dict[str, int | None] | None = None) -> Estimate:
+    sizes = plan_sizes(scenario)
+    if enc_params is None:
+        enc_params = encoder_parameters(scenario, shapes)
+    has_decoders = bool(scenario.receiver.reconstruction.decoders)
+    dec_params = decoder_parameters(scenario, shapes, counts, sizes) if has_decoders else {}
+    return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes), enc_params,
+                    channel_symbols(scenario, counts, sizes), ldpc_bit_iterations(scenario, counts, sizes),
+                    training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),
+                    len(scenario.channel.snr_values()))
+
+
+def _over(source: str, field: str, what: str, limit: float, name: str) -> UserError:
+    return UserError(f"{what}, over the limit of {_fmt(limit)} (raise limits.{name} to allow it)",
+                     source=source, field=field)
+
+
+def check(scenario: "Scenario", est: Estimate, source: str) -> None:
+    """Raise a one-line UserError for the first budget the estimate exceeds."""
+    lim = scenario.limits
+    ch = scenario.channel
+    if est.snr_points > lim.snr_points:
+        raise _over(source, "channel.snr_db", f"the sweep has {est.snr_points} SNR points", lim.snr_points,
+                    "snr_points")
+    factors = {"channel.snr_db": est.snr_points, "channel.mc_draws": ch.mc_draws, "channel.presets": len(ch.presets),
+               "embedding_dim": scenario.embedding_dim, "transmitter.rfs_keep": len(scenario.transmitter.rfs_keep),
+               "data": est.counts.test}
+    if est.channel_symbols > lim.channel_symbols:
+        raise _over(source, _blame(factors), f"the sweep would send {_fmt(est.channel_symbols)} channel symbols",
+                    lim.channel_symbols, "channel_symbols")
+    if est.ldpc_bit_iterations > lim.ldpc_bit_iterations:
+        factors["transmitter.digital.ldpc_iterations"] = scenario.transmitter.digital.ldpc_iterations
+        raise _over(source, _blame(factors), f"the digital link would decode {_fmt(est.ldpc_bit_iterations)} "
+                    "coded bits x LDPC iterations", lim.ldpc_bit_iterations, "ldpc_bit_iterations")
+    if est.training_samples > lim.training_samples:
+        raise _over(source, "training.epochs", f"training would pass {_fmt(est.training_samples)} samples "
+                    f"({scenario.training.epochs} epochs x {est.counts.train} instances)", lim.training_samples,
+                    "training_samples")
+    if est.decoder_samples > lim.training_samples:
+        raise _over(source, "receiver.reconstruction.epochs", f"decoder training would pass "
+                    f"{_fmt(est.decoder_samples)} samples", lim.training_samples, "training_samples")
+    if est.memory_bytes > lim.memory_gib * GIB:
+        part = max((k for k in est.memory if k != "base"), key=lambda k: est.memory[k])
+        raise UserError(
+            f"the run would need about {_gib(est.memory_bytes)} of memory (largest part: {part}, "
+            f"{_gib(est.memory[part])}), over the limit of {lim.memory_gib:g} GiB "
+            f"(raise limits.memory_gib to allow it)", source=source, field=_memory_field(scenario, est, part))
+
+
+def _memory_field(scenario: "Scenario", est: Estimate, part: str) -> str:
+    if part == "data":
+        return "data"
+    if part == "encoders":
+        return f"encoders.{max(est.encoder_params, key=lambda m: est.encoder_params[m] or 0)}.options"
+    if part == "decoders":
+        return "receiver.reconstruction.decoders"
+    if part == "channel":
+        return _blame({"channel.snr_db": est.snr_points, "channel.mc_draws": scenario.channel.mc_draws,
+                       "embedding_dim": scenario.embedding_dim, "data": est.counts.test})
+    return "embedding_dim"  # embeddings, payloads, classifier fit
+
+
+def estimate_scenario(scenario: "Scenario") -> Estimate | None:
+    """The estimate of a scenario that already passed ``check_scenario`` (None when its data source
+    cannot count instances); for reports and calibration."""
+    from .data import SOURCES
+
+    source = SOURCES[scenario.data.source](**scenario.data.options)
+    hook = getattr(source, "instance_counts", None)
+    if hook is None:
+        return None
+    counts = Counts(*hook(scenario.data.test_fraction, scenario.data.limit))
+    return estimate(scenario, counts, source.input_shapes())
