@@ -5,10 +5,26 @@ Python API::
     from semcom_sim import load_scenario, run
     scenario = load_scenario("scenarios/three_modality.yaml", ["training.temperature=0.01"])
     result = run(scenario, "runs/tau001", scenario_path=Path("scenarios/three_modality.yaml"))
+
+The names below are imported on first use, so ``import semcom_sim`` (and the CLI's start-up)
+does not pay for torch, Sionna and open_clip until something needs them.
 """
-from .config import Scenario, load_scenario
-from .errors import UserError
-from .pipeline import RunResult, run
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Scenario", "load_scenario", "run", "RunResult", "UserError", "__version__"]
+
+_LAZY = {
+    "Scenario": ".config", "load_scenario": ".config",
+    "UserError": ".errors",
+    "RunResult": ".pipeline", "run": ".pipeline",
+}
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,17 +1,33 @@
-"""Command line: ``semcom-sim run SCENARIO`` and ``semcom-sim validate SCENARIO``."""
+"""The commands of ``semcom-sim`` (typer); :mod:`semcom_sim.cli` is the entry point around them.
+
+Heavy modules (torch, Sionna, open_clip, matplotlib) are imported inside the commands that use
+them, so ``--help`` and ``--version`` answer at once.
+"""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from . import __version__
 from .errors import TrainingDiverged, UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Multimodal semantic communication simulator.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"semcom-sim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Multimodal semantic communication simulator."""
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -93,11 +109,3 @@ def validate(
         _fail(str(e))
     typer.echo(f"{scenario}: ok ({sc.name}, {len(sc.channel.presets)} channel presets, "
                f"{len(sc.channel.snr_values())} SNR points)")
-
-
-def main() -> None:
-    app(prog_name="semcom-sim")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

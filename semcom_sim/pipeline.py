@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import yaml
 
+from .cache import check_writable, entry_is_valid
 from .channel import build_channel, mmse_gain, snr_db_to_noise_var
-from .config import ChannelPreset, Scenario, load_channel_preset
+from .config import ChannelPreset, Scenario, check_encoders_build, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
@@ -27,10 +26,12 @@ from .receiver.reconstruction import ReconstructionMetrics
 from .report.reconstructions import plot_reconstructions, save_reconstructions
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
+from .report.folders import check_target, staged
 from .report.plots import plot_run
 from .report.results import NOISELESS
 from .runtime import Runtime, stream_seed
 from .training import embed, train_or_load
+from .training.trainer import encoder_cache_path
 from .transmitter import AnalogLink, DigitalLink, build_payload, capacity_delivery_probability, rfs_indices
 from .transmitter.plan import Transmission, transmissions
 
@@ -53,12 +54,9 @@ def default_cache_dir(scenario: Scenario) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "semcom-sim"
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    # only ever replace a folder that an earlier run wrote, never an arbitrary one
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
-                                                      and not (out_dir / "scenario.yaml").is_file())):
-        raise UserError("exists and is not an earlier run's output folder; choose another --out",
-                        source=str(out_dir))
+def scenario_yaml(scenario: Scenario) -> str:
+    """The resolved scenario as a run saves it; a sweep compares it to tell a finished cell."""
+    return yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False)
 
 
 def load_data(scenario: Scenario, runtime: Runtime, cache_dir: Path) -> tuple[MultimodalData, MultimodalData]:
@@ -201,8 +199,11 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     # every user-input check happens before anything is written
     runtime = Runtime.create(scenario.device, scenario.dtype, scenario.seed, source=src)
     presets: list[ChannelPreset] = [load_channel_preset(p, scenario_path) for p in scenario.channel.presets]
-    _check_out_dir(out_dir)
+    check_encoders_build(scenario, scenario_path)
+    check_target(out_dir, "run")
     cache_dir = default_cache_dir(scenario)
+    if not entry_is_valid(encoder_cache_path(scenario, cache_dir)):  # a read-only cache that holds them is fine
+        check_writable(cache_dir)
     snrs = scenario.channel.snr_values()
     modalities = scenario.data.modalities
 
@@ -246,11 +247,9 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
         "latent_test": latent,
     }
     with rep.stage("report"):
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
+        with staged(out_dir, "run") as tmp:
             write_results(rows, tmp / "results.csv")
-            (tmp / "scenario.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+            (tmp / "scenario.yaml").write_text(scenario_yaml(scenario))
             save_embeddings(tmp / "embeddings_test.npz", z_test, test.labels)
             if examples is not None:
                 save_reconstructions(tmp / "reconstructions.npz", examples)
@@ -260,10 +259,4 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                             tmp / "latent_pca.png")
             summary["timings_s"] = {k: round(v, 3) for k, v in rep.timings.items()}
             (tmp / "summary.json").write_text(json.dumps(summary, indent=2))
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            tmp.replace(out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return RunResult(out_dir, rows, summary, dict(rep.timings))

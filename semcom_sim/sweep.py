@@ -1,9 +1,10 @@
 """Experiments: a grid of overrides over a base scenario, each cell an ordinary run.
 
 Cells that differ only downstream of training share trained encoders through the training
-cache (its key holds only upstream fields). A cell is finished when its folder holds a
-``results.csv``; runs write their folder atomically, so a killed sweep resumes without redoing
-or losing finished cells.
+cache (its key holds only upstream fields). A cell is finished when its folder holds a complete
+run whose resolved scenario equals the one the cell would run now; runs write their folder
+atomically, so a killed sweep resumes without redoing or losing finished cells, and an edited
+experiment reruns exactly the cells whose settings changed.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator
 from .config import _Frozen, _read_yaml, _validation_error, load_scenario
 from .errors import UserError
 from .report import RESULT_COLUMNS, Reporter, read_results, write_results
+from .report.folders import check_target, clean_stale, is_marked, make_folder, write_atomic
 
 
 class Experiment(_Frozen):
@@ -70,6 +72,25 @@ def cells(exp: Experiment) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(exp.grid[k] for k in keys))]
 
 
+def cell_state(folder: Path, scenario) -> str:
+    """``finished`` when the folder holds a complete run of exactly this resolved scenario,
+    ``stale`` when it holds a run of other settings (the experiment was edited), else ``todo``."""
+    from .pipeline import scenario_yaml
+
+    if not (is_marked(folder, "run") and (folder / "results.csv").is_file()):
+        return "todo"
+    try:
+        saved = yaml.safe_load((folder / "scenario.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "stale"
+    now = yaml.safe_load(scenario_yaml(scenario))
+    # the limits guard the machine, not the results: raising one reruns nothing
+    if isinstance(saved, dict):
+        saved.pop("limits", None)
+    now.pop("limits", None)
+    return "finished" if saved == now else "stale"
+
+
 def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device: str | None = None,
               reporter_factory=None, log=print) -> Path:
     """Run every unfinished cell, then write the combined tables and plots; returns the folder."""
@@ -89,14 +110,19 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
         except UserError as e:
             raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
         todo.append((cell, scenario))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.yaml").write_text(yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
+    check_target(out, "sweep")
+    make_folder(out, "sweep")
+    (out / "cells").mkdir(exist_ok=True)
+    clean_stale(out / "cells")
+    write_atomic(out / "experiment.yaml", yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
     for i, (cell, scenario) in enumerate(todo):
         folder = out / "cells" / cell_name(cell)
-        if (folder / "results.csv").is_file():
+        state = cell_state(folder, scenario)
+        if state == "finished":
             log(f"[{i + 1}/{len(todo)}] {folder.name}: finished earlier, skipped")
             continue
-        log(f"[{i + 1}/{len(todo)}] {folder.name}")
+        log(f"[{i + 1}/{len(todo)}] {folder.name}" + (": settings changed since it ran, rerunning"
+                                                      if state == "stale" else ""))
         rep = reporter_factory() if reporter_factory else Reporter()
         try:
             run(scenario, folder, scenario_path=base, reporter=rep)

@@ -3,12 +3,13 @@ pretrained tags without network."""
 import time
 
 import huggingface_hub.constants
-import open_clip
 import pytest
 import torch
 
 from semcom_sim.encoders import ENCODERS, build_encoder
-from semcom_sim.encoders.openclip import ClipImage, ClipText
+from semcom_sim.encoders.openclip import ClipImage, ClipText, load_open_clip
+
+open_clip = load_open_clip()  # open_clip with the bundled configs registered
 
 TINY = "semcom-tiny-clip"
 CAPTIONS = ["the digit 3", "a handwritten seven", "number 0", "someone saying nine", "a one"]

@@ -56,16 +56,17 @@ def test_reruns_are_byte_identical_with_and_without_cached_encoders(tiny_raw, wr
 def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, write_scenario, tmp_path):
     """A scenario with CLIP towers loaded from a local checkpoint, frozen: the run trains only the
     linear projections at the chosen temperature, and the towers keep the checkpoint's weights."""
-    import open_clip
     import torch
 
     from semcom_sim.config import load_scenario
+    from semcom_sim.encoders.openclip import load_open_clip
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
     from semcom_sim.training import train_or_load
 
     torch.manual_seed(0)
     ckpt = tmp_path / "tiny_clip.pt"
+    open_clip = load_open_clip()
     torch.save(open_clip.create_model("semcom-tiny-clip").state_dict(), ckpt)
     tower = {"model": "semcom-tiny-clip", "pretrained": str(ckpt), "freeze": True}
     tiny_raw["data"]["modalities"] = ["image", "text"]

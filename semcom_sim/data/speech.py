@@ -43,7 +43,6 @@ from typing import Sequence
 
 import espeakng_loader
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 __all__ = ["DIGIT_WORDS", "SpeechStyle", "voice_variants", "sample_styles", "synthesize"]
 
@@ -314,6 +313,8 @@ def _engine() -> _Engine:
 def _resample_filter(up: int, down: int) -> np.ndarray:
     # The same Kaiser-windowed low-pass resample_poly would design itself;
     # computing it once instead of per word matters at thousands of words.
+    from scipy.signal import firwin  # 0.6 s to import: not at start-up
+
     max_rate = max(up, down)
     taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
     taps.flags.writeable = False
@@ -325,6 +326,8 @@ def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     up, down = rate_out // g, rate_in // g
     if up == down:
         return x
+    from scipy.signal import resample_poly
+
     return resample_poly(x, up, down, window=_resample_filter(up, down))
 
 

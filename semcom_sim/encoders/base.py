@@ -14,6 +14,23 @@ class Encoder(nn.Module):
 
     modality: str = ""
 
+    # True where ``check`` does not build the encoder: ``run`` then builds it once before any work
+    checked_without_building: bool = False
+
+    @classmethod
+    def check(cls, dim: int, input_shape: tuple[int, ...], **options) -> None:
+        """Raise ValueError/TypeError for options this encoder cannot be built with, cheaply:
+        ``semcom-sim validate`` calls it. The default builds the encoder once on the CPU
+        (milliseconds); an encoder whose construction needs a heavy import overrides it with
+        plain checks and sets ``checked_without_building``."""
+        cls(dim, input_shape, **options)
+
+    @classmethod
+    def parameter_count(cls, dim: int, input_shape: tuple[int, ...], **options) -> int | None:
+        """Number of parameters for the memory budget, where it is known without building (None:
+        the budget builds the encoder with big tensors on the meta device to count them)."""
+        return None
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x
 

@@ -7,23 +7,17 @@ trainable linear map from the CLIP embedding to ``dim``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
-from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
-from huggingface_hub.constants import is_offline_mode
-from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-from open_clip.model import CLIPTextCfg
 from torch import nn
 
 from . import ENCODERS
 from .base import Encoder
-
-open_clip.add_model_config(Path(__file__).parent / "model_configs")
 
 _CLIP_VOCAB_SIZE = 49408  # open_clip.tokenize's BPE vocabulary
 # One metadata request decides whether the hub answers; hf_hub_download itself retries a failed
@@ -31,7 +25,18 @@ _CLIP_VOCAB_SIZE = 49408  # open_clip.tokenize's BPE vocabulary
 _PROBE_TIMEOUT_S = 5.0
 
 
+@functools.cache
+def load_open_clip():
+    """open_clip with our bundled configs added; imported on first use because it pulls in
+    torchvision and timm (seconds), which a CLI call that builds no CLIP tower never needs."""
+    import open_clip
+
+    open_clip.add_model_config(Path(__file__).parent / "model_configs")
+    return open_clip
+
+
 def _model_config(model: str) -> dict:
+    open_clip = load_open_clip()
     if model not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model config {model!r}: open_clip.list_models() gives the "
                          f"{len(open_clip.list_models())} known names (e.g. ViT-B-32, RN50, semcom-tiny-clip)")
@@ -43,6 +48,8 @@ def _model_config(model: str) -> dict:
 
 
 def _hub_offline() -> bool:
+    from huggingface_hub.constants import is_offline_mode
+
     # huggingface_hub reads HF_HUB_OFFLINE once, at import; read it again so a later setting counts
     return is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
 
@@ -54,6 +61,9 @@ def _unfetchable(model: str, tag: str, why: str) -> ValueError:
 
 def _fetch_tag(model: str, tag: str, cfg: dict) -> str:
     """Local file of a pretrained tag's checkpoint: from the Hugging Face cache, else downloaded."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
     if not cfg.get("hf_hub"):
         raise _unfetchable(model, tag, "the tag names no Hugging Face repository")
     repo_id, filename = os.path.split(cfg["hf_hub"])  # "org/repo/" or "org/repo/file"
@@ -71,11 +81,12 @@ def _fetch_tag(model: str, tag: str, cfg: dict) -> str:
     except Exception as e:  # the transport's error types differ between huggingface_hub releases
         first_line = (str(e).splitlines() or [type(e).__name__])[0]
         raise _unfetchable(model, tag, f"no network? {first_line}") from e
-    return open_clip.download_pretrained(cfg)
+    return load_open_clip().download_pretrained(cfg)
 
 
 def _checkpoint(model: str, pretrained: str) -> tuple[str, dict]:
     """The checkpoint file ``pretrained`` stands for, and its tag's settings ({} for a file)."""
+    open_clip = load_open_clip()
     tag_cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if tag_cfg:
         return _fetch_tag(model, pretrained, tag_cfg), tag_cfg
@@ -102,7 +113,7 @@ def _load_clip(model: str, pretrained: str | None) -> nn.Module:
         # force_custom_text puts every config's text tower in one module (clip.text); open_clip
         # converts plain-CLIP checkpoints to that layout as it loads them (torch.load, weights_only).
         # A tag's mean/std and QuickGELU belong to the tag, not to the file it resolved to.
-        return open_clip.create_model(model, pretrained=path, force_custom_text=True,
+        return load_open_clip().create_model(model, pretrained=path, force_custom_text=True,
                                       force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
                                       force_preprocess_cfg=tag_cfg)
     finally:
@@ -200,6 +211,8 @@ class ClipText(_ClipTower):
                  freeze: bool = False):
         if len(input_shape) != 1:
             raise ValueError(f"clip_text expects [L] token ids, got shape {input_shape}")
+        from open_clip.model import CLIPTextCfg
+
         cfg = _model_config(model)
         text_cfg = CLIPTextCfg(**cfg["text_cfg"])  # the config's values over open_clip's defaults
         if (text_cfg.hf_model_name or text_cfg.hf_tokenizer_name or text_cfg.vocab_size != _CLIP_VOCAB_SIZE

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,8 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> 
     labels [N]: one multinomial model; labels [N, C] multi-hot: one binary model per class
     (one-vs-rest), whose logits are then independent per class.
     """
+    from sklearn.linear_model import LogisticRegression  # 0.1 s to import: not at start-up
+
     x = features.detach().double().cpu().numpy()
     y = labels.cpu().numpy()
     c = 1.0 / l2 if l2 > 0 else np.inf

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
+
+from .folders import write_atomic
 
 RESULT_COLUMNS = (
     "scheme", "channel", "link", "snr_db", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
@@ -23,11 +26,12 @@ def write_results(rows: list[dict], path: Path, leading: tuple[str, ...] = RESUL
     """``leading`` columns first, then any further columns the rows carry (e.g. map, micro_f1)."""
     extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in leading]
     columns = list(leading) + extra
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_fmt(r[c]) if c in r else "" for c in columns])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_fmt(r[c]) if c in r else "" for c in columns])
+    write_atomic(Path(path), buf.getvalue())  # an interrupted sweep never leaves half a table
 
 
 def read_results(path: Path) -> list[dict]:

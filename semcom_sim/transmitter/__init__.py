@@ -1,7 +1,20 @@
-"""Transmitter: what is sent (scheme, RFS) and how it becomes channel symbols (link)."""
-from .analog import AnalogLink
-from .digital import DigitalLink, DigitalResult, capacity_delivery_probability
-from .payload import SCHEMES, build_payload, centroid, rfs_indices
+"""Transmitter: what is sent (scheme, RFS) and how it becomes channel symbols (link).
 
-__all__ = ["AnalogLink", "DigitalLink", "DigitalResult", "SCHEMES", "build_payload", "capacity_delivery_probability",
-           "centroid", "rfs_indices"]
+Names are imported on first use: the digital link pulls in Sionna (about a second), which
+validating an analog scenario never needs.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {"AnalogLink": ".analog", "DigitalLink": ".digital", "DigitalResult": ".digital",
+         "capacity_delivery_probability": ".digital", "SCHEMES": ".payload", "build_payload": ".payload",
+         "centroid": ".payload", "rfs_indices": ".payload"}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
