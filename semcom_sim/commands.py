@@ -109,3 +109,22 @@ def validate(
         _fail(str(e))
     typer.echo(f"{scenario}: ok ({sc.name}, {len(sc.channel.presets)} channel presets, "
                f"{len(sc.channel.snr_values())} SNR points)")
+
+
+@app.command()
+def presets(
+    scenario: Optional[Path] = typer.Option(None, "--scenario", help="also list presets beside this scenario file"),
+) -> None:
+    """List the channel presets a scenario can name in channel.presets."""
+    from pydantic import ValidationError
+
+    from .config import ChannelPreset, _read_yaml, list_presets
+
+    for name, path in list_presets(scenario).items():
+        try:
+            raw = _read_yaml(path)
+            preset = ChannelPreset.model_validate(raw)
+            what = preset.model + (f", {preset.fading} fading" if preset.fading else "")
+        except (UserError, ValidationError) as e:  # a broken user preset is listed, not fatal
+            what = f"invalid: {str(e).splitlines()[0]}"
+        typer.echo(f"{name:20s} {what:30s} {path}")

@@ -17,9 +17,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
 # A scenario, preset or experiment file is a few kilobytes; these bound what a hostile or broken one
 # can cost before validation refuses it.
 MAX_FILE_BYTES = 1 << 20
@@ -133,7 +130,7 @@ class SnrRange(_Frozen):
 
 
 class ChannelSweepConfig(_Frozen):
-    presets: tuple[str, ...] = ("awgn",)  # names in channels/ or paths to preset YAML files
+    presets: tuple[str, ...] = ("awgn",)  # preset names (semcom-sim presets lists them) or paths to preset YAML files
     snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB
     mc_draws: int = Field(10, ge=1, le=10**9)  # channel realisations per test instance and SNR point
 
@@ -392,16 +389,36 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     return scenario
 
 
+def packaged_presets_dir() -> Path:
+    """The channel presets shipped inside the package (``semcom_sim/channel/presets``), found through
+    importlib.resources so that a wheel install has them too."""
+    from importlib.resources import files
+
+    return Path(str(files("semcom_sim") / "channel" / "presets"))
+
+
 def channel_search_path(scenario_path: Path | None) -> list[Path]:
+    """Where a preset name is looked up, first match wins: ``channels/`` beside the scenario file or
+    one folder up (a project's own presets), then the packaged ones."""
     dirs = []
     if scenario_path is not None:
         dirs += [scenario_path.parent.parent / "channels", scenario_path.parent / "channels"]
-    dirs.append(REPO_ROOT / "channels")
+    dirs.append(packaged_presets_dir())
     return dirs
 
 
+def list_presets(scenario_path: Path | None = None) -> dict[str, Path]:
+    """Every preset name a scenario at ``scenario_path`` can use, with the file it resolves to."""
+    found: dict[str, Path] = {}
+    for d in channel_search_path(scenario_path):
+        if d.is_dir():
+            for f in sorted(d.glob("*.yaml")):
+                found.setdefault(f.stem, f)
+    return dict(sorted(found.items()))
+
+
 def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelPreset:
-    """A preset by name (``awgn`` -> ``channels/awgn.yaml``) or by path to a YAML file."""
+    """A preset by name (``awgn``, see :func:`channel_search_path`) or by path to a YAML file."""
     candidates = []
     if ref.endswith((".yaml", ".yml")):
         p = Path(ref)

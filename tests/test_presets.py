@@ -1,0 +1,45 @@
+"""Channel presets ship inside the package: listed, resolved by name, present in a wheel."""
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from semcom_sim.cli import app
+from semcom_sim.config import list_presets, load_channel_preset
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_packaged_presets_are_listed_and_resolve():
+    found = list_presets()
+    assert {"awgn", "rayleigh_block", "rayleigh_fast"} <= set(found)
+    assert all("semcom_sim" in p.parts for p in found.values())
+    assert load_channel_preset("rayleigh_block").fading == "block"
+    res = CliRunner().invoke(app, ["presets"])
+    assert res.exit_code == 0 and "rayleigh, fast fading" in res.output
+
+
+def test_a_projects_own_preset_comes_first(tmp_path):
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels" / "awgn.yaml").write_text("name: awgn\nmodel: rayleigh\nfading: fast\n")
+    scenario = tmp_path / "s.yaml"
+    assert load_channel_preset("awgn", scenario).model == "rayleigh"
+    assert list_presets(scenario)["awgn"] == tmp_path / "channels" / "awgn.yaml"
+
+
+def test_a_wheel_carries_the_presets_and_resolves_them(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("semcom_sim-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "semcom_sim/channel/presets/awgn.yaml" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    # the unpacked wheel, not this checkout, resolves the name: a non-editable install
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import semcom_sim.config as c; "
+            "assert c.__file__.startswith(sys.argv[1]), c.__file__; print(c.load_channel_preset('awgn').model)")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "awgn"
