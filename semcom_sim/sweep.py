@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError, field_validator
 from .config import _Frozen, _read_yaml, _validation_error, load_scenario
 from .errors import UserError
 from .report import RESULT_COLUMNS, Reporter, read_results, write_results
+from .report.results import NOISELESS
 from .report.folders import check_target, clean_stale, is_marked, make_folder, write_atomic
 
 
@@ -149,7 +150,7 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
                     "fisher_ratio": lat["fisher_ratio_pooled"], "components_90pct": lat["components_for_90pct"]})
         results = read_results(folder / "results.csv")
         for r in results:
-            if r["channel"] == "none":
+            if r["channel"] == NOISELESS:
                 row[f"acc_top1_{r['scheme']}_keep{r['rfs_keep']:g}"] = r["acc_top1"]
             all_rows.append({**{names[k]: _fmt_value(cell[k]) for k in keys}, **r})
         cell_rows.append(row)

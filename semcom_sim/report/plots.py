@@ -60,12 +60,14 @@ def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snr
     fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels), 3.6), sharey=True, squeeze=False)
     available = sorted({r["snr_db"] for r in rows if math.isfinite(r["snr_db"])})
     picked = list(dict.fromkeys(min(available, key=lambda s: abs(s - t)) for t in snrs_db)) if available else []
+    # one colour per picked SNR, however many were asked for
+    shades = plt.cm.plasma([0.1 + 0.75 * i / max(1, len(picked) - 1) for i in range(len(picked))])
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
     links = list(dict.fromkeys(r["link"] for r in rows))
     for ax, ch in zip(axes[0], channels):
         for scheme in schemes:
             for link in links:
-                for snr, shade in [(math.inf, "black")] + list(zip(picked, ("tab:red", "tab:orange", "tab:blue"))):
+                for snr, shade in [(math.inf, "black")] + list(zip(picked, shades)):
                     src = NOISELESS if math.isinf(snr) else ch
                     sel = sorted((r for r in rows if r["channel"] == src and r["scheme"] == scheme
                                   and r["link"] == link and r["snr_db"] == snr), key=lambda r: r[x])

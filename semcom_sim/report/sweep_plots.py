@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .latent_plot import plot_latent_pca  # noqa: E402
+from .results import NOISELESS  # noqa: E402
 
 _MEASURES = (("gap_mean", "mean modality gap"), ("fisher_ratio", "Fisher ratio"),
              ("components_90pct", "PCA components for 90% variance"))
@@ -65,7 +66,7 @@ def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], 
 def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: list[str], path: Path) -> None:
     """Noiseless top-1 accuracy against RFS keep fraction and against TTI, both schemes, per x value;
     the TTI panel shows the centroid vs the concatenation at equal and at M-times bandwidth."""
-    rows = [r for r in results if r["channel"] == "none"]
+    rows = [r for r in results if r["channel"] == NOISELESS]
     split = ([x] if x else []) + groups
     fig, (ax_keep, ax_tti) = plt.subplots(1, 2, figsize=(10, 3.8))
     for gi, g in enumerate(sorted({tuple(r[k] for k in split) for r in rows}, key=lambda t: [_num(v) or 0 for v in t])):

@@ -6,6 +6,8 @@ import math
 import statistics
 from pathlib import Path
 
+from .results import NOISELESS
+
 PAPER_TABLE1 = {  # (scheme, latent dim): (MAE, MSE, Acc@1 %, TTI) as [MG] Table 1 reports them
     ("conventional", 3): (0.099, 0.049, 100.0, 9), ("centroid", 3): (0.099, 0.050, 100.0, 3),
     ("conventional", 16): (0.078, 0.016, 100.0, 48), ("centroid", 16): (0.088, 0.033, 100.0, 16),
@@ -14,7 +16,7 @@ PAPER_TABLE1 = {  # (scheme, latent dim): (MAE, MSE, Acc@1 %, TTI) as [MG] Table
 
 
 def _condition(r: dict) -> str:
-    return "noiseless" if r["channel"] == "none" else f"{r['channel']} {float(r['snr_db']):g} dB"
+    return "noiseless" if r["channel"] == NOISELESS else f"{r['channel']} {float(r['snr_db']):g} dB"
 
 
 def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> list[dict]:
@@ -27,7 +29,7 @@ def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> 
               and float(r["rfs_keep"]) == max(float(x["rfs_keep"]) for x in rows)]
     conv_tti = {(r["embedding_dim"], _condition(r)): r["tti"] for r in analog if r["scheme"] == "conventional"}
     table = []
-    for r in sorted(analog, key=lambda r: (r["channel"] != "none", r["channel"], float(r["snr_db"]),
+    for r in sorted(analog, key=lambda r: (r["channel"] != NOISELESS, r["channel"], float(r["snr_db"]),
                                            int(r["embedding_dim"]), r["scheme"] != "conventional")):
         saving = 1 - r["tti"] / conv_tti[r["embedding_dim"], _condition(r)]
         table.append({
