@@ -139,12 +139,13 @@ class Sent:
 
 def plan_sizes(scenario: "Scenario") -> list[Sent]:
     from .transmitter.plan import transmissions
+    from .transmitter.schemes import get_scheme
 
     m, d = len(scenario.data.modalities), scenario.embedding_dim
     dig = scenario.transmitter.digital
     out = []
     for tx in transmissions(scenario):
-        v = m if tx.payload_scheme == "conventional" else 1
+        v = get_scheme(tx.payload_scheme).vectors(m)
         t = max(1, int(round(tx.keep * d)))  # payload.rfs_size
         if tx.link == "digital":
             n = digital_coded_bits(t, tx.bits, tx.code_rate, dig.bits_per_symbol)

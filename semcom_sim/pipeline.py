@@ -33,6 +33,7 @@ from .runtime import Runtime, stream_seed
 from .training import embed, train_or_load
 from .training.trainer import encoder_cache_path
 from .transmitter import AnalogLink, DigitalLink, build_payload, capacity_delivery_probability, rfs_indices
+from .transmitter.schemes import get_scheme
 from .transmitter.plan import Transmission, transmissions
 
 # channel symbols per Monte-Carlo chunk: bounds memory whatever the data size
@@ -102,6 +103,12 @@ def build_link(tx: Transmission, p_train: torch.Tensor, scenario: Scenario, sour
                         field="transmitter.digital") from None
 
 
+def _bits(payload_bits: int, side_bits: int) -> int | str:
+    """results.csv ``bits``: information bits per instance, the scheme's side information included;
+    empty for an analog payload without side information (its values are not bits)."""
+    return payload_bits + side_bits if payload_bits or side_bits else ""
+
+
 def evaluate(tx: Transmission, p_train, p_test, receiver: Receiver, presets, snrs, scenario: Scenario,
              runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
     """results.csv rows of one transmission: its noiseless reference and every channel x SNR point."""
@@ -110,7 +117,8 @@ def evaluate(tx: Transmission, p_train, p_test, receiver: Receiver, presets, snr
     digital = tx.link == "digital"
     base = {"scheme": tx.scheme, "link": tx.link, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
             "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": p_test.shape[0],
-            "bits": v * link.info_bits if digital else ""}
+            "bits": _bits(v * link.info_bits if digital else 0, get_scheme(tx.payload_scheme).side_bits(
+                len(scenario.data.modalities)))}
     # noiseless: a digital link delivers exactly the quantised payload
     clean_payload = link.dequantize(link.quantize(p_test), p_test.dtype) if digital else p_test
     clean = {k: float(val) for k, val in receiver.measure(clean_payload).items()}
@@ -156,15 +164,15 @@ class ReconstructionTargets:
 
 def build_receiver(tx: Transmission, p_train: torch.Tensor, train_labels: torch.Tensor, test_labels: torch.Tensor,
                    recon: ReconstructionTargets | None, scenario: Scenario, runtime: Runtime) -> Receiver:
-    """Head and decoders fitted on clean training payloads; the centroid feeds every decoder, the
-    conventional scheme feeds each decoder its own modality's vector."""
+    """Head and decoders fitted on clean training payloads; the scheme says which payload vector
+    each modality's decoder reads (the centroid for the centroid, its own for the conventional)."""
     receiver = Receiver(fit_linear_head(p_train.flatten(1), train_labels, scenario.receiver.l2), test_labels)
     if recon is None:
         return receiver
     cfg = scenario.receiver.reconstruction
     modalities = list(scenario.data.modalities)
     for m, spec in cfg.decoders.items():
-        vector = 0 if tx.payload_scheme == "centroid" else modalities.index(m)
+        vector = get_scheme(tx.payload_scheme).decoder_vector(modalities.index(m), len(modalities))
         gen = runtime.torch_generator("decoder", tx.payload_scheme, tx.keep, m, device=torch.device("cpu"))
         decoder = fit_decoder(spec.name, p_train[:, vector, :], recon.train[m], options=spec.options,
                               epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -11,10 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .results import NOISELESS, read_results  # noqa: E402
 
-_STYLE = {"conventional": "--", "centroid": "-", "centroid_eq_rfs": "-.", "centroid_eq_bits": ":",
-          "centroid_eq_code_rate": (0, (5, 1, 1, 1, 1, 1))}
-_MARKER = {"conventional": "s", "centroid": "o", "centroid_eq_rfs": "^", "centroid_eq_bits": "v",
-           "centroid_eq_code_rate": "D"}
+_STYLE = {"conventional": ("--", "s"), "centroid": ("-", "o"), "centroid_eq_rfs": ("-.", "^"),
+          "centroid_eq_bits": (":", "v"), "centroid_eq_code_rate": ((0, (5, 1, 1, 1, 1, 1)), "D")}
+_FALLBACK = [((0, (3, 1, 1, 1)), "P"), ((0, (1, 1)), "X"), ((0, (5, 2)), "*"), ((0, (2, 2, 6, 2)), "h")]
+
+
+def scheme_style(scheme: str) -> tuple[object, str]:
+    """(line style, marker) of a scheme; a scheme no table here knows gets a fixed one of its own
+    (chosen from its name, so it is the same in every figure)."""
+    return _STYLE.get(scheme) or _FALLBACK[zlib.crc32(scheme.encode()) % len(_FALLBACK)]
 
 
 def _channels(rows: list[dict]) -> list[str]:
@@ -36,11 +42,11 @@ def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1")
                 if not sel:
                     continue
                 tti = sel[0]["tti"]
-                ax.plot([r["snr_db"] for r in sel], [r[metric] for r in sel], ls=_STYLE[scheme],
+                ax.plot([r["snr_db"] for r in sel], [r[metric] for r in sel], ls=scheme_style(scheme)[0],
                         color=colors[keep], marker="o", ms=3,
                         label=f"{scheme}, keep {keep:g} (TTI {tti}, {sel[0]['channel_uses']} uses)")
                 if metric == "acc_top1" and sel[0].get("acc_top1_capacity") != "":
-                    ax.plot([r["snr_db"] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=_STYLE[scheme],
+                    ax.plot([r["snr_db"] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=scheme_style(scheme)[0],
                             color=colors[keep], lw=0.8, alpha=0.45)
         ax.set_title(ch)
         ax.set_xlabel("SNR = Es/N0 [dB]")
@@ -72,7 +78,7 @@ def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snr
                     sel = sorted((r for r in rows if r["channel"] == src and r["scheme"] == scheme
                                   and r["link"] == link and r["snr_db"] == snr), key=lambda r: r[x])
                     if sel:
-                        ax.plot([r[x] for r in sel], [r[metric] for r in sel], marker=_MARKER.get(scheme, "o"),
+                        ax.plot([r[x] for r in sel], [r[metric] for r in sel], marker=scheme_style(scheme)[1],
                                 ls="-" if link == "analog" else "--", color=shade, ms=4,
                                 label=f"{scheme}, {link}, {'noiseless' if math.isinf(snr) else f'{snr:g} dB'}")
         ax.set_xscale("log")

@@ -9,14 +9,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-_SCHEMES = ("conventional", "centroid")
-
-
 def save_reconstructions(path: Path, examples: dict) -> None:
     arrays = {"snr_db": np.asarray(examples["snr_db"], dtype=float), "channel": np.asarray(examples["channel"])}
     arrays.update({f"original_{m}": t.cpu().numpy() for m, t in examples["original"].items()})
-    for scheme in _SCHEMES:
-        for m, t in examples.get(scheme, {}).items():
+    schemes = [k for k in examples if k not in ("snr_db", "channel", "original")]
+    arrays["schemes"] = np.asarray(schemes)
+    for scheme in schemes:
+        for m, t in examples[scheme].items():
             arrays[f"{scheme}_{m}"] = t.cpu().numpy()  # [2 SNRs, count, ...]
     np.savez_compressed(path, **arrays)
 
@@ -29,7 +28,8 @@ def plot_reconstructions(npz: Path, path: Path) -> None:
     shown = [m for m in ("image", "audio") if f"original_{m}" in f.files]
     if not shown:
         return
-    rows = [("original", None)] + [(s, i) for s in _SCHEMES if any(f"{s}_{m}" in f.files for m in shown)
+    schemes = [str(x) for x in f["schemes"]]
+    rows = [("original", None)] + [(s, i) for s in schemes if any(f"{s}_{m}" in f.files for m in shown)
                                    for i in range(len(snrs))]
     count = f[f"original_{shown[0]}"].shape[0]
     fig, axes = plt.subplots(len(rows), count * len(shown), figsize=(1.1 * count * len(shown), 1.15 * len(rows)),

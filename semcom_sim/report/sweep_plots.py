@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .latent_plot import plot_latent_pca  # noqa: E402
+from .plots import scheme_style  # noqa: E402
 from .results import NOISELESS  # noqa: E402
 
 _MEASURES = (("gap_mean", "mean modality gap"), ("fisher_ratio", "Fisher ratio"),
@@ -64,14 +65,15 @@ def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], 
 
 
 def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: list[str], path: Path) -> None:
-    """Noiseless top-1 accuracy against RFS keep fraction and against TTI, both schemes, per x value;
+    """Noiseless top-1 accuracy against RFS keep fraction and against TTI, every scheme, per x value;
     the TTI panel shows the centroid vs the concatenation at equal and at M-times bandwidth."""
     rows = [r for r in results if r["channel"] == NOISELESS]
     split = ([x] if x else []) + groups
     fig, (ax_keep, ax_tti) = plt.subplots(1, 2, figsize=(10, 3.8))
     for gi, g in enumerate(sorted({tuple(r[k] for k in split) for r in rows}, key=lambda t: [_num(v) or 0 for v in t])):
         color = plt.cm.viridis(gi / max(1, len({tuple(r[k] for k in split) for r in rows}) - 1) * 0.9)
-        for scheme, ls in (("conventional", "--"), ("centroid", "-")):
+        for scheme in dict.fromkeys(r["scheme"] for r in rows):
+            ls, marker = scheme_style(scheme)
             sel = [r for r in rows if r["scheme"] == scheme and tuple(r[k] for k in split) == g]
             if not sel:
                 continue
@@ -79,8 +81,8 @@ def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: l
             acc = [statistics.fmean(float(r["acc_top1"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
             tti = [statistics.fmean(float(r["tti"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
             label = f"{scheme}, " + ", ".join(f"{k}={v}" for k, v in zip(split, g)) if split else scheme
-            ax_keep.plot(by_keep, acc, ls, marker="o", ms=3, color=color, label=label)
-            ax_tti.plot(tti, acc, ls, marker="o", ms=3, color=color)
+            ax_keep.plot(by_keep, acc, ls=ls, marker=marker, ms=3, color=color, label=label)
+            ax_tti.plot(tti, acc, ls=ls, marker=marker, ms=3, color=color)
     ax_keep.set_xscale("log")
     ax_keep.set_xlabel("RFS keep fraction")
     ax_tti.set_xscale("log")

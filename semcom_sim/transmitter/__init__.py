@@ -9,8 +9,8 @@ import importlib
 from typing import Any
 
 _LAZY = {"AnalogLink": ".analog", "DigitalLink": ".digital", "DigitalResult": ".digital",
-         "capacity_delivery_probability": ".digital", "SCHEMES": ".payload", "build_payload": ".payload",
-         "centroid": ".payload", "rfs_indices": ".payload"}
+         "capacity_delivery_probability": ".digital", "SCHEMES": ".schemes", "build_payload": ".payload",
+         "centroid": ".schemes", "rfs_indices": ".payload"}
 __all__ = list(_LAZY)
 
 

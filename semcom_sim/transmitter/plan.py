@@ -11,7 +11,7 @@ class Transmission:
     """One (scheme, RFS fraction, link) of the sweep; equal-bandwidth variants are centroids."""
 
     scheme: str  # name in results.csv
-    payload_scheme: str  # "conventional" or "centroid"
+    payload_scheme: str  # the registered scheme that builds its payload
     keep: float
     link: str
     bits: int = 0

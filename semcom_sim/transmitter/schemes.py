@@ -1,0 +1,102 @@
+"""Transmission schemes (METHOD.md section 4): what is sent per instance, before RFS.
+
+A scheme turns the M unit-norm embeddings of an instance into V vectors of D values, says which
+of them each modality's decoder reads, and how many bits of side information it sends per
+instance. Adding a scheme is one class here, registered by name; the sweep, results, plots and
+tables take scheme names from the results, never from a fixed list.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import torch
+
+from ..registry import Registry
+
+SCHEMES: Registry = Registry("scheme")
+
+
+def centroid(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """mu_k = (1/M) sum_m z_k^m; [N, D] (not re-normalised: the receiver's heads see the plain mean)."""
+    return torch.stack(list(z.values())).mean(0)
+
+
+def get_scheme(name: str) -> "Scheme":
+    """The registered scheme ``name``, ready to use (schemes hold no state)."""
+    return SCHEMES[name]()
+
+
+class Scheme:
+    """Subclasses implement ``vectors``, ``payload`` and ``decoder_vector``."""
+
+    def vectors(self, m: int) -> int:
+        """V: vectors sent per instance for M modalities."""
+        raise NotImplementedError
+
+    def payload(self, z: Mapping[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        """{modality: [N, D]} and the RFS coordinates [T] -> [N, V, T]."""
+        raise NotImplementedError
+
+    def decoder_vector(self, modality: int, m: int) -> int:
+        """Which of the V vectors the decoder of modality number ``modality`` reads."""
+        raise NotImplementedError
+
+    def side_bits(self, m: int) -> int:
+        """Bits of side information per instance (counted in results.csv's ``bits``)."""
+        return 0
+
+
+@SCHEMES.register("conventional")
+class Conventional(Scheme):
+    """All M vectors; the same RFS index set cuts each, so its TTI is exactly M times the centroid's."""
+
+    def vectors(self, m: int) -> int:
+        return m
+
+    def payload(self, z, idx):
+        return torch.stack([v[:, idx] for v in z.values()], dim=1)
+
+    def decoder_vector(self, modality: int, m: int) -> int:
+        return modality
+
+
+@SCHEMES.register("centroid")
+class Centroid(Scheme):
+    """The one centroid: 1/M of the conventional bandwidth; every decoder reads it."""
+
+    def vectors(self, m: int) -> int:
+        return 1
+
+    def payload(self, z, idx):
+        return centroid(z)[:, idx].unsqueeze(1)
+
+    def decoder_vector(self, modality: int, m: int) -> int:
+        return 0
+
+
+@SCHEMES.register("centroid_residual")
+class CentroidResidual(Scheme):
+    """The centroid plus, per instance, the one modality vector farthest from it (Euclidean, in all
+    D dimensions): V = 2, and the index of that modality, ceil(log2 M) bits, as side information.
+
+    Where the gap is open, the farthest modality carries what the centroid averages away; where it is
+    closed, the second vector is nearly a copy and buys little. The decoders read the centroid, so
+    reconstruction compares with the plain centroid; the heads read both vectors.
+    """
+
+    def vectors(self, m: int) -> int:
+        return 2
+
+    def payload(self, z, idx):
+        stacked = torch.stack(list(z.values()))  # [M, N, D]
+        mu = stacked.mean(0)
+        far = (stacked - mu).square().sum(-1).argmax(0)  # [N]
+        residual = stacked[far, torch.arange(stacked.shape[1], device=stacked.device)]
+        return torch.stack([mu[:, idx], residual[:, idx]], dim=1)
+
+    def decoder_vector(self, modality: int, m: int) -> int:
+        return 0
+
+    def side_bits(self, m: int) -> int:
+        return math.ceil(math.log2(m)) if m > 1 else 0
