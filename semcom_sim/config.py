@@ -93,7 +93,7 @@ class DigitalConfig(_Frozen):
 
 
 class TransmitterConfig(_Frozen):
-    schemes: tuple[Literal["conventional", "centroid"], ...] = ("conventional", "centroid")
+    schemes: tuple[str, ...] = ("conventional", "centroid")  # names in the scheme registry (transmitter/schemes.py)
     rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
     links: tuple[Literal["analog", "digital"], ...] = ("analog",)
     digital: DigitalConfig = Field(default_factory=DigitalConfig)
@@ -441,8 +441,13 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     from . import limits
     from .data import SOURCES
     from .encoders import ENCODERS
+    from .transmitter.schemes import SCHEMES
 
     src = str(path or "scenario")
+    for scheme in scenario.transmitter.schemes:
+        if scheme not in SCHEMES:
+            raise UserError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES.names())})", source=src,
+                            field="transmitter.schemes")
     if scenario.data.source not in SOURCES:
         raise UserError(f"unknown data source {scenario.data.source!r} (known: {', '.join(sorted(SOURCES))})",
                         source=src, field="data.source")
