@@ -473,7 +473,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
             raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",
                             source=src, field=f"encoders.{m}.name")
         ENCODERS.check_options(spec.name, spec.options, source=src, field=f"encoders.{m}.options")
-        if ENCODERS[spec.name].modality != m:
+        if ENCODERS[spec.name].modality and ENCODERS[spec.name].modality != m:  # empty: reads any modality
             raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
                             source=src, field=f"encoders.{m}.name")
     _check_decoders(scenario, src)
@@ -561,7 +561,7 @@ def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: s
             build_encoder(spec.name, dim, shape, spec.options)
         else:
             ENCODERS[spec.name].check(dim, shape, **spec.options)
-    except (TypeError, ValueError, RuntimeError) as e:
+    except (TypeError, ValueError) as e:  # a RuntimeError is a bug in the encoder: its traceback shows
         raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
 
 

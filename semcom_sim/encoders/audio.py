@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from . import ENCODERS
-from .base import Encoder
+from .base import Encoder, positive_ints
 
 
 def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 20.0,
@@ -61,6 +61,9 @@ class LogMelCNN(Encoder):
         super().__init__()
         if len(input_shape) != 1:
             raise ValueError(f"logmel_cnn expects [samples] waveforms, got shape {input_shape}")
+        positive_ints(sample_rate=sample_rate, n_mels=n_mels, n_fft=n_fft, hop=hop, width=width)
+        if n_fft > input_shape[0]:
+            raise ValueError(f"n_fft {n_fft} is longer than the {input_shape[0]}-sample waveforms")
         self.frontend = LogMel(sample_rate, n_fft, hop, n_mels)
         self.net = nn.Sequential(
             nn.Conv1d(n_mels, width, 5, stride=2, padding=2), nn.BatchNorm1d(width), nn.GELU(),

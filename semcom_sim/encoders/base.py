@@ -5,6 +5,14 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def positive_ints(**values: object) -> None:
+    """Raise ValueError naming the first option that is not a positive integer: what a user can get
+    wrong in a size, refused in words before torch fails on it deep inside a layer."""
+    for name, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
 class Encoder(nn.Module):
     """Subclasses set ``modality`` and implement ``features``; the output is L2-normalised here once.
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from . import ENCODERS
-from .base import Encoder
+from .base import Encoder, positive_ints
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -22,6 +22,7 @@ class SmallCNN(Encoder):
         super().__init__()
         if len(input_shape) != 3:
             raise ValueError(f"small_cnn expects [C, H, W] images, got shape {input_shape}")
+        positive_ints(width=width)
         c, h, w = input_shape
         self.net = nn.Sequential(
             _block(c, width), _block(width, width), nn.MaxPool2d(2),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from . import ENCODERS
-from .base import Encoder
+from .base import Encoder, positive_ints
 
 
 @ENCODERS.register("openclip_text")
@@ -33,9 +33,7 @@ class OpenClipText(Encoder):
         # what TextTransformer would refuse, without importing open_clip (seconds) for `validate`
         if len(input_shape) != 1:
             raise ValueError(f"openclip_text expects [L] token ids, got shape {input_shape}")
-        for name, v in (("width", width), ("heads", heads), ("layers", layers), ("vocab_size", vocab_size)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        positive_ints(width=width, heads=heads, layers=layers, vocab_size=vocab_size)
         if width % heads:
             raise ValueError(f"width {width} is not divisible by heads {heads}")
 
