@@ -171,7 +171,7 @@ class ReconstructionConfig(_Frozen):
 
 
 class ReceiverConfig(_Frozen):
-    head: Literal["logistic"] = "logistic"  # linear classifier on the received payload
+    head: str = "logistic"  # classifier on the received payload, a name in receiver/heads.py's HEADS
     l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
     reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
 
@@ -441,9 +441,13 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     from . import limits
     from .data import SOURCES
     from .encoders import ENCODERS
+    from .receiver.heads import HEADS
     from .transmitter.schemes import SCHEMES
 
     src = str(path or "scenario")
+    if scenario.receiver.head not in HEADS:
+        raise UserError(f"unknown head {scenario.receiver.head!r} (known: {', '.join(HEADS.names())})", source=src,
+                        field="receiver.head")
     for scheme in scenario.transmitter.schemes:
         if scheme not in SCHEMES:
             raise UserError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES.names())})", source=src,

@@ -19,7 +19,7 @@ from .config import ChannelPreset, Scenario, check_encoders_build, load_channel_
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
-from .receiver import fit_linear_head
+from .receiver import HEADS
 from .receiver.decoders import fit_decoder, target_for
 from .receiver.receiver import Receiver
 from .receiver.reconstruction import ReconstructionMetrics
@@ -166,7 +166,8 @@ def build_receiver(tx: Transmission, p_train: torch.Tensor, train_labels: torch.
                    recon: ReconstructionTargets | None, scenario: Scenario, runtime: Runtime) -> Receiver:
     """Head and decoders fitted on clean training payloads; the scheme says which payload vector
     each modality's decoder reads (the centroid for the centroid, its own for the conventional)."""
-    receiver = Receiver(fit_linear_head(p_train.flatten(1), train_labels, scenario.receiver.l2), test_labels)
+    head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
+    receiver = Receiver(head, test_labels)
     if recon is None:
         return receiver
     cfg = scenario.receiver.reconstruction

@@ -30,6 +30,8 @@ BAD = [
     ("data.modalities", ["image", "video"], "data.modalities"),
     ("data.source", "imagenet", "data.source"),
     ("training.gap_loss.anchor", "smell", "training.gap_loss.anchor"),
+    ("receiver.head", "svm", "receiver.head"),
+    ("transmitter.schemes", ["centroid", "hologram"], "transmitter.schemes"),
 ]
 
 

@@ -10,6 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..registry import Registry
+
+# name -> fit(features [N, F], labels, l2) -> a head with ``logits``; ``receiver.head`` names one
+HEADS: Registry = Registry("head")
+
 
 @dataclass(frozen=True)
 class LinearHead:
@@ -22,6 +27,7 @@ class LinearHead:
             *features.shape[:-1], -1)
 
 
+@HEADS.register("logistic")
 def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> LinearHead:
     """Logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2).
 
