@@ -7,6 +7,7 @@ live in :func:`check_scenario` so that parsing stays free of heavy imports.
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import stat
 from pathlib import Path
@@ -480,7 +481,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         if ENCODERS[spec.name].modality and ENCODERS[spec.name].modality != m:  # empty: reads any modality
             raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
                             source=src, field=f"encoders.{m}.name")
-    _check_decoders(scenario, src)
+    _check_decoders(scenario, src, shapes)
     # budgets before anything big is built (big parameter tensors are counted on the meta device)
     counts = _instance_counts(source, scenario, src)
     enc_params: dict[str, int | None] = {}
@@ -523,7 +524,8 @@ def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
     return Counts(int(n_train), int(n_test))
 
 
-def _check_decoders(scenario: Scenario, source: str) -> None:
+def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    from .limits import decoder_target_shape
     from .receiver.decoders import DECODERS
 
     for m, spec in scenario.receiver.reconstruction.decoders.items():
@@ -534,6 +536,13 @@ def _check_decoders(scenario: Scenario, source: str) -> None:
             raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
                             source=source, field=f"{field}.name")
         DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
+        if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
+            try:
+                target = decoder_target_shape(m, shapes[m])
+                extra = {"vocabulary": range(2)} if "vocabulary" in inspect.signature(DECODERS[spec.name]).parameters else {}
+                DECODERS[spec.name](2, target, **spec.options, **extra)
+            except (TypeError, ValueError) as e:
+                raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
 
 
 def _check_digital(scenario: Scenario, source: str) -> None:

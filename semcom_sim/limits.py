@@ -257,11 +257,16 @@ def encoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]])
     return out
 
 
-def _target_shape(modality: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``receiver.decoders.target_for`` without data: the log-mel of the audio (defaults n_mels 32, hop 128)."""
+def decoder_target_shape(modality: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``receiver.decoders.target_for`` without data: the log-mel of the audio (defaults n_mels 32,
+    hop 128); ValueError where that function has no target for the input."""
     if modality == "audio":
+        if len(shape) != 1:
+            raise ValueError(f"the audio decoders rebuild the log-mel of [samples] waveforms; this audio is {shape}")
         return (32, shape[0] // 128 + 1)
-    return shape
+    if modality in ("image", "text"):
+        return shape
+    raise ValueError(f"no decoder target for modality {modality!r}")
 
 
 def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
@@ -274,7 +279,11 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
     for m, spec in scenario.receiver.reconstruction.decoders.items():
         if m not in shapes:
             continue
-        target = _target_shape(m, shapes[m])
+        try:
+            target = decoder_target_shape(m, shapes[m])
+        except ValueError:
+            out[m] = None  # refused by config's decoder check
+            continue
         opts = dict(spec.options)
         if spec.name == "caption_tokens":
             vocab = min(CLIP_VOCAB_SIZE, max(1, counts.train * math.prod(target)))
@@ -316,7 +325,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         channel = max(channel, float(need))
     parts["channel"] = channel
     if scenario.receiver.reconstruction.decoders:
-        targets = sum(math.prod(_target_shape(m, shapes[m])) for m in scenario.receiver.reconstruction.decoders
+        targets = sum(math.prod(decoder_target_shape(m, shapes[m])) for m in scenario.receiver.reconstruction.decoders
                       if m in shapes)
         # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)

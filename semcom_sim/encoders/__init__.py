@@ -6,7 +6,7 @@ from .base import Encoder
 
 ENCODERS: Registry = Registry("encoder")
 
-from . import audio, image, openclip, text  # noqa: E402,F401  (register the built-in encoders)
+from . import audio, identity, image, openclip, text  # noqa: E402,F401  (register the built-in encoders)
 
 
 def build_encoder(name: str, dim: int, input_shape: tuple[int, ...], options: dict) -> Encoder:

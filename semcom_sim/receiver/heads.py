@@ -42,6 +42,8 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> 
     if y.ndim == 1:
         clf = LogisticRegression(C=c, max_iter=2000, tol=1e-6).fit(x, y)
         coef, intercept = clf.coef_, clf.intercept_
+        if coef.shape[0] == 1:  # two classes: sklearn keeps one logit, of class 1 against class 0
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
     else:
         coef, intercept = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
         for j in range(y.shape[1]):

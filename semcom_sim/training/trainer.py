@@ -70,8 +70,17 @@ def prepare(encoders: nn.ModuleDict, data: MultimodalData, batch_size: int = 512
             for m, enc in encoders.items()}
 
 
+def has_trainable(encoders: nn.ModuleDict) -> bool:
+    """Whether any encoder has a parameter to train (the ``identity`` encoder has none)."""
+    return any(p.requires_grad for p in encoders.parameters())
+
+
 def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, runtime: Runtime,
           progress: ProgressFn | None = None) -> list[dict[str, float]]:
+    """Mean loss parts per epoch; an empty history, and no step, when nothing is trainable."""
+    if not has_trainable(encoders):  # Adam refuses an empty parameter list; there is nothing to learn
+        encoders.eval()
+        return []
     cfg = scenario.training
     inputs = prepare(encoders, data)
     gap_w = cfg.gap_loss.weight if cfg.gap_loss.enabled else 0.0
@@ -121,9 +130,16 @@ def _check_history(history: object) -> list[dict[str, float]]:
 def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runtime, cache_dir: Path,
                   progress: ProgressFn | None = None) -> TrainedEncoders:
     """Trained encoders from the cache, else trained now and cached (see ``semcom_sim.cache``:
-    verified reads, one trainer per entry across processes, atomic writes)."""
+    verified reads, one trainer per entry across processes, atomic writes).
+
+    When no encoder has a trainable parameter (e.g. ``identity`` on the ``embeddings`` source),
+    training is skipped: the built encoders are returned with an empty history, and the cache is
+    neither read nor written (there is nothing to cache)."""
     path = encoder_cache_path(scenario, cache_dir)
     encoders = build_encoders(scenario, train_data, runtime)
+    if not has_trainable(encoders):
+        encoders.eval()
+        return TrainedEncoders(encoders, [], False, path)
     expected = {k: (tuple(v.shape), v.dtype) for k, v in encoders.state_dict().items()}
     touched = False  # whether a load attempt wrote into ``encoders``
 

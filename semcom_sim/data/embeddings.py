@@ -1,0 +1,495 @@
+"""The ``embeddings`` source: embeddings made elsewhere (CLIP, ImageBind, CLAP, ...), read from ``.npz`` files.
+
+Bring your own encoders: every float array ``[N, D]`` of the file is one modality, named by the
+array (``image``, ``audio``, ``text``, or any name), row i of every array being instance i. Beside
+them the file holds ``labels`` (``[N]`` integer classes, at least two, or ``[N, C]`` multi-hot 0/1 for multi-label
+data) and optionally ``split`` (``[N]`` strings ``train`` / ``test``). Write one with
+``numpy.savez(path, image=..., text=..., labels=..., split=...)``.
+
+Options (``data.options``):
+
+- ``npz_path``: one file holding both splits: its ``split`` array says which rows are test rows;
+  without one, ``data.test_fraction`` of the rows are drawn at random (stratified for single-label
+  data where every class has two rows, seeded from the run's seed);
+- ``train_path`` and ``test_path`` instead: one file per split (``data.test_fraction`` is then
+  unused; a ``split`` array in them, if any, must name the file's own split);
+- ``normalize`` (default true): scale every row to unit norm on loading.
+
+The options end in ``_path`` so that a relative path is relative to the scenario file, as every
+``*_path`` / ``*_dir`` option of a data source. Files are read with ``np.load(...,
+allow_pickle=False)``: nothing in them is ever unpickled.
+
+The modalities are the file's float arrays, so they are known per instance (the ``modalities``
+attribute of an instance lists them); on the class, before any file is named, ``modalities``
+accepts every name, and a modality that ``data.modalities`` asks for and the file lacks is refused
+when its input shape is looked up (``input_shapes()[m]`` raises a ``UserError`` naming the file and
+the array). ``raw_sizes`` (TOI) counts D values per modality: the original media are not in the
+file, so the embedding is the raw data as far as this simulator can tell.
+
+Every defect of a file is a :class:`~semcom_sim.errors.UserError` naming the file and the array,
+found at validation (``semcom-sim validate``): headers always, values (NaN/inf, labels, split) for
+files up to ``EAGER_VALUE_CHECK_BYTES``, larger files' modality values when they are loaded. Pair
+the source with the ``identity`` encoder (``embedding_dim`` = D): nothing is trained.
+"""
+from __future__ import annotations
+
+import math
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from . import SOURCES
+from .dataset import MultimodalData
+
+LABELS, SPLIT = "labels", "split"
+SPLITS = ("train", "test")
+# files up to this size have every value checked at validation; larger ones have their modality
+# arrays' values checked when a run loads them (the headers are always checked at once)
+EAGER_VALUE_CHECK_BYTES = 256 << 20
+_SAVEZ_HINT = "write it with numpy.savez(path, image=..., text=..., labels=...)"
+
+
+class _AnyModality(tuple):
+    """The class's ``modalities`` before a file is named: every name is accepted (the file decides)."""
+
+    def __new__(cls) -> "_AnyModality":
+        return super().__new__(cls, ())
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str)
+
+    def __repr__(self) -> str:
+        return "<any: the float arrays of the file>"
+
+
+class _FileModalities:
+    """``EmbeddingsSource.modalities``: the file's float arrays on an instance, any name on the class
+    (``config.check_scenario`` reads it from the class)."""
+
+    def __get__(self, obj: "EmbeddingsSource | None", owner: type | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return _AnyModality()
+        return obj._header().modalities
+
+
+class _Shapes(dict):
+    """``input_shapes()``: looking up a modality the file lacks is a one-line UserError, not a KeyError."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]], path: Path):
+        super().__init__(shapes)
+        self.path = path
+
+    def __missing__(self, key: object):
+        raise UserError(f"no modality array {key!r} in the file (its modality arrays: {', '.join(self)})",
+                        source=str(self.path), field=str(key))
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What the file's array headers say, checked: shapes and dtypes, no values."""
+
+    path: Path
+    option: str  # the data.options key that names the file
+    role: str | None  # "train" / "test" for train_path / test_path; None for npz_path
+    arrays: dict[str, tuple[tuple[int, ...], np.dtype]] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(k for k in self.arrays if k not in (LABELS, SPLIT))
+
+    @property
+    def n(self) -> int:
+        return self.arrays[LABELS][0][0]
+
+    @property
+    def dim(self) -> int:
+        return self.arrays[self.modalities[0]][0][1]
+
+    @property
+    def multilabel(self) -> bool:
+        return len(self.arrays[LABELS][0]) == 2
+
+    def error(self, message: str, array: str | None = None) -> UserError:
+        return UserError(message, source=str(self.path), field=array)
+
+
+def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    return f"{dtype} array of shape {list(shape)}"
+
+
+def _open(path: Path, option: str):
+    """``np.load(path, allow_pickle=False)`` as an NpzFile; every failure a one-line UserError."""
+    src = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"file not found (data.options.{option})", source=src) from None
+    except OSError as e:
+        raise UserError(f"cannot read: {e.strerror or e}", source=src) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"is a folder, not an .npz file (data.options.{option})", source=src)
+    try:
+        obj = np.load(path, allow_pickle=False)
+    except ValueError:  # np.load takes whatever is neither a zip nor a .npy for a pickle
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic == b"\x93NUMPY":
+            what = "a .npy object array (pickled data, never loaded: allow_pickle=False)"
+        elif magic[:1] == b"\x80":
+            what = "pickled data (never loaded: allow_pickle=False)"
+        else:
+            what = "not a NumPy file"
+        raise UserError(f"{what}, not an .npz archive of arrays; {_SAVEZ_HINT}", source=src) from None
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"cannot read it as an .npz archive ({reason}); {_SAVEZ_HINT}", source=src) from None
+    if isinstance(obj, np.ndarray):
+        raise UserError(f"a single .npy array, not an .npz archive of named arrays; {_SAVEZ_HINT}", source=src)
+    return obj
+
+
+def _array_header(npz, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one member from its .npy header, without reading its data."""
+    from numpy.lib import format as npy_format
+
+    member = name + ".npy" if name + ".npy" in npz.zip.namelist() else name
+    try:
+        with npz.zip.open(member) as f:
+            version = npy_format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(f)
+            else:  # 3.0 (utf-8 field names): no public header reader, read the array itself
+                a = npz[name]
+                shape, dtype = a.shape, a.dtype
+    except Exception as e:  # noqa: BLE001  (a broken member, whatever numpy or zipfile says)
+        if "Object arrays" in str(e):
+            raise UserError("an object array (pickled data, never loaded: allow_pickle=False); store numbers "
+                            "or fixed-width strings", source=str(path), field=name) from None
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"not a readable NumPy array ({reason})", source=str(path), field=name) from None
+    return tuple(int(s) for s in shape), np.dtype(dtype)
+
+
+def _read_header(path: Path, option: str, role: str | None) -> _Header:
+    with _open(path, option) as npz:
+        arrays = {name: _array_header(npz, name, path) for name in npz.files}
+    h = _Header(path, option, role, arrays)
+    for name, (shape, dtype) in arrays.items():
+        if dtype.hasobject:
+            raise h.error("an object array (pickled data, never loaded: allow_pickle=False); store numbers or "
+                          "fixed-width strings (e.g. numpy.array(values, dtype=str))", name)
+    if not arrays:
+        raise h.error(f"the archive holds no arrays; {_SAVEZ_HINT}")
+    if LABELS not in arrays:
+        raise h.error(f"no labels array (arrays: {', '.join(arrays)}); every file needs 'labels', [N] integer "
+                      "classes or [N, C] multi-hot 0/1", LABELS)
+    shape, dtype = arrays[LABELS]
+    if len(shape) == 1:
+        if dtype.kind not in "iu":
+            raise h.error(f"{_describe(shape, dtype)}: [N] labels must be integer classes", LABELS)
+    elif len(shape) == 2:
+        if dtype.kind not in "iubf":
+            raise h.error(f"{_describe(shape, dtype)}: [N, C] multi-hot labels must be numbers 0/1", LABELS)
+        if shape[1] < 1:
+            raise h.error(f"{_describe(shape, dtype)}: multi-hot labels need at least one class", LABELS)
+    else:
+        raise h.error(f"{_describe(shape, dtype)}: labels must be [N] integer classes or [N, C] multi-hot 0/1",
+                      LABELS)
+    n = shape[0]
+    if n < 1:
+        raise h.error("no rows (labels is empty)", LABELS)
+    if SPLIT in arrays:
+        shape, dtype = arrays[SPLIT]
+        if dtype.kind not in "US" or shape != (n,):
+            raise h.error(f"{_describe(shape, dtype)}: split must be [N] = [{n}] strings 'train' / 'test'", SPLIT)
+    if not h.modalities:
+        raise h.error(f"no modality arrays (arrays: {', '.join(arrays)}); every float [N, D] array besides "
+                      "labels and split is one modality")
+    first = h.modalities[0]
+    for name in h.modalities:
+        shape, dtype = arrays[name]
+        if dtype.kind != "f":
+            raise h.error(f"{_describe(shape, dtype)}: a modality array must be float [N, D] (every array "
+                          "besides labels and split is a modality)", name)
+        if len(shape) != 2 or shape[1] < 1:
+            raise h.error(f"{_describe(shape, dtype)}: a modality array must be [N, D]", name)
+        if shape[0] != n:
+            raise h.error(f"{shape[0]} rows, but labels has {n}: every array needs one row per instance", name)
+        if shape[1] != arrays[first][0][1]:
+            raise h.error(f"D = {shape[1]}, but {first} has D = {arrays[first][0][1]}: every modality needs the "
+                          "same dimension", name)
+    return h
+
+
+def _check_same_layout(train: _Header, test: _Header) -> None:
+    """The test file must hold the train file's modalities, D and kind of labels."""
+    missing = [m for m in train.modalities if m not in test.modalities]
+    if missing:
+        raise test.error(f"no modality array {missing[0]!r}, which the train file {train.path} has", missing[0])
+    extra = [m for m in test.modalities if m not in train.modalities]
+    if extra:
+        raise test.error(f"modality array {extra[0]!r} is not in the train file {train.path}", extra[0])
+    if test.dim != train.dim:
+        m = test.modalities[0]
+        raise test.error(f"D = {test.dim}, but the train file {train.path} has D = {train.dim}", m)
+    tr, te = train.arrays[LABELS][0], test.arrays[LABELS][0]
+    if len(tr) != len(te) or (len(tr) == 2 and tr[1] != te[1]):
+        raise test.error(f"labels of shape {list(te)} do not match the train file's {list(tr)} "
+                         f"({train.path})", LABELS)
+
+
+@SOURCES.register("embeddings")
+class EmbeddingsSource:
+    """Precomputed embeddings in ``.npz`` files (see the module docstring)."""
+
+    modalities = _FileModalities()
+
+    def __init__(self, *, npz_path: str | None = None, train_path: str | None = None, test_path: str | None = None,
+                 normalize: bool = True):
+        if npz_path and (train_path or test_path):
+            raise ValueError("give either npz_path (one file with both splits) or train_path and test_path, not both")
+        if not npz_path and not (train_path and test_path):
+            given = "train_path" if train_path else "test_path" if test_path else None
+            raise ValueError(f"{given} needs its partner ({'test_path' if given == 'train_path' else 'train_path'})"
+                             if given else "the embeddings source needs npz_path, or train_path and test_path")
+        for name, value in (("npz_path", npz_path), ("train_path", train_path), ("test_path", test_path)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name}: must be a file path (got {value!r})")
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize: must be true or false (got {normalize!r})")
+        self.normalize = normalize
+        if npz_path:
+            self._files = [("npz_path", Path(npz_path).expanduser(), None)]
+        else:
+            self._files = [("train_path", Path(train_path).expanduser(), "train"),
+                           ("test_path", Path(test_path).expanduser(), "test")]
+        self._headers: list[_Header] | None = None
+        self._split: np.ndarray | None = None  # the npz_path file's split array, as "train"/"test" strings
+        self._values_checked = False
+
+    # ------------------------------------------------------------------ checks (validation time)
+
+    def _all_headers(self) -> list[_Header]:
+        if self._headers is None:
+            headers = [_read_header(path, option, role) for option, path, role in self._files]
+            if len(headers) == 2:
+                _check_same_layout(*headers)
+            self._headers = headers
+        return self._headers
+
+    def _header(self) -> _Header:
+        return self._all_headers()[0]
+
+    def _split_of(self, h: _Header, npz) -> np.ndarray | None:
+        """The file's split array, checked: its values are 'train'/'test' (and, in a train_path /
+        test_path file, only that file's own split); None where there is none."""
+        if SPLIT not in h.arrays:
+            return None
+        split = np.char.decode(npz[SPLIT]) if h.arrays[SPLIT][1].kind == "S" else npz[SPLIT]
+        split = np.asarray(split, dtype=str)
+        allowed = SPLITS if h.role is None else (h.role,)
+        bad = ~np.isin(split, allowed)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            where = "" if h.role is None else f" (the file is data.options.{h.option})"
+            raise h.error(f"value {str(split[i])!r} at row {i}: split values must be "
+                          f"{' or '.join(repr(s) for s in allowed)}{where}", SPLIT)
+        if h.role is None:
+            for s in SPLITS:
+                if not (split == s).any():
+                    raise h.error(f"no {s!r} rows: the split needs both 'train' and 'test'", SPLIT)
+        return split
+
+    @staticmethod
+    def _check_labels(h: _Header, labels: np.ndarray) -> None:
+        if labels.ndim == 1:
+            if labels.min() < 0:
+                i = int(np.argmin(labels))
+                raise h.error(f"value {labels[i]} at row {i}: classes must be >= 0", LABELS)
+        else:
+            bad = (labels != 0) & (labels != 1)
+            if bad.any():
+                i, j = (int(v) for v in np.argwhere(bad)[0])
+                raise h.error(f"value {labels[i, j]} at row {i}, column {j}: multi-hot labels must be 0 or 1", LABELS)
+
+    @staticmethod
+    def _check_finite(h: _Header, name: str, x: np.ndarray) -> None:
+        finite = np.isfinite(x)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite.all(1))[0])
+            raise h.error(f"holds NaN or infinite values (first at row {i})", name)
+
+    def _classes(self, labels: list[np.ndarray]) -> np.ndarray:
+        """The distinct class values over every file (single-label), checked for the receiver's head."""
+        classes = np.unique(np.concatenate(labels))
+        if len(classes) < 2:
+            h = self._header()
+            raise h.error(f"{len(classes)} distinct class: a classifier needs at least 2", LABELS)
+        return classes
+
+    def _check_values(self, *, modalities: bool) -> None:
+        """Labels and split values (always), modality values (NaN/inf) where ``modalities``."""
+        labels: list[np.ndarray] = []
+        for h in self._all_headers():
+            with _open(h.path, h.option) as npz:
+                lab = npz[LABELS]
+                self._check_labels(h, lab)
+                labels.append(lab)
+                split = self._split_of(h, npz)
+                if h.role is None:
+                    self._split = split
+                if modalities:
+                    for m in h.modalities:
+                        self._check_finite(h, m, npz[m])
+        if labels[0].ndim == 1:
+            self._classes(labels)
+            if len(labels) == 2:
+                self._check_train_covers(labels[0], labels[1], self._all_headers()[1])
+            elif self._split is not None:
+                self._check_train_covers(labels[0][self._split == "train"], labels[0][self._split == "test"],
+                                         self._header())
+
+    @staticmethod
+    def _check_train_covers(train: np.ndarray, test: np.ndarray, h: _Header) -> None:
+        """Single-label: every test class must have a training row, or the head cannot score it."""
+        missing = np.setdiff1d(test, train)
+        if len(missing):
+            raise h.error(f"class {missing[0]} has test rows but no training row: the receiver's head cannot "
+                          "learn it", LABELS)
+
+    def _validate(self) -> None:
+        if self._values_checked:
+            return
+        headers = self._all_headers()
+        eager = sum(h.path.stat().st_size for h in headers) <= EAGER_VALUE_CHECK_BYTES
+        self._check_values(modalities=eager)
+        self._values_checked = eager
+
+    # ------------------------------------------------------------------ the source interface
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """(D,) per modality of the file; checks the file (headers, and values of files up to
+        EAGER_VALUE_CHECK_BYTES). A modality the file lacks raises a UserError when looked up."""
+        self._validate()
+        h = self._header()
+        return _Shapes({m: (h.dim,) for m in h.modalities}, h.path)
+
+    def _split_sizes(self, test_fraction: float) -> tuple[int, int]:
+        headers = self._all_headers()
+        if len(headers) == 2:
+            return headers[0].n, headers[1].n
+        if SPLIT in headers[0].arrays:
+            if self._split is None:
+                with _open(headers[0].path, headers[0].option) as npz:
+                    self._split = self._split_of(headers[0], npz)
+            n_te = int((self._split == "test").sum())
+            return headers[0].n - n_te, n_te
+        n = headers[0].n
+        n_te = math.ceil(test_fraction * n)  # train_test_split's rounding
+        return n - n_te, n_te
+
+    def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
+        """(train, test) sizes that ``load`` returns, from the headers (and the split array);
+        ``semcom_sim.limits`` budgets a run with them. ``limit`` keeps that many instances in all,
+        in the proportion of the split."""
+        n_tr, n_te = self._split_sizes(test_fraction)
+        if limit and limit < n_tr + n_te:
+            t = max(1, round(limit * n_te / (n_tr + n_te)))
+            n_tr, n_te = min(limit - t, n_tr), min(t, n_te)
+        return n_tr, n_te
+
+    def _read(self, h: _Header) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+        """The file's modality arrays (checked, float32/float64, normalised if asked), labels, split."""
+        with _open(h.path, h.option) as npz:
+            labels = npz[LABELS]
+            self._check_labels(h, labels)
+            split = self._split_of(h, npz)
+            inputs = {}
+            for m in h.modalities:
+                x = npz[m]
+                self._check_finite(h, m, x)
+                x = x.astype(np.float32) if x.dtype.itemsize < 4 else x.astype(x.dtype.newbyteorder("="), copy=False)
+                if self.normalize:
+                    norm = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+                    x = (x / np.maximum(norm, np.finfo(np.float64).tiny)).astype(x.dtype)
+                inputs[m] = np.ascontiguousarray(x)
+        return inputs, labels, split
+
+    def load(self, cache_dir: Path, seed: int, test_fraction: float,
+             limit: int | None = None) -> tuple[MultimodalData, MultimodalData]:
+        """(train, test). ``cache_dir`` is unused: the file is the data."""
+        headers = self._all_headers()
+        parts = [self._read(h) for h in headers]
+        if len(parts) == 2:
+            (x_tr, y_tr, _), (x_te, y_te, _) = parts
+            inputs = {m: np.concatenate([x_tr[m], x_te[m]]) for m in x_tr}
+            labels = np.concatenate([y_tr, y_te])
+            is_test = np.arange(len(labels)) >= len(y_tr)
+            random_split = False
+        else:
+            inputs, labels, split = parts[0]
+            is_test = None if split is None else split == "test"
+            random_split = split is None
+        h = headers[0]
+        if labels.ndim == 1:
+            classes = self._classes([labels])
+            y = torch.from_numpy(np.searchsorted(classes, labels).astype(np.int64))
+            class_names = tuple(str(c) for c in classes)
+        else:
+            self._check_labels(h, labels)
+            y = torch.from_numpy(labels.astype(np.float32))
+            class_names = tuple(str(j) for j in range(labels.shape[1]))
+        if random_split:
+            tr, te = _random_split(y.numpy(), test_fraction, seed)
+        else:
+            tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+        n_tr, n_te = self.instance_counts(test_fraction, limit)
+        tr = _subset(tr, y.numpy(), n_tr, [seed, 1])
+        te = _subset(te, y.numpy(), n_te, [seed, 2])
+        if y.dim() == 1:
+            self._check_train_covers(y.numpy()[tr], y.numpy()[te], headers[-1])
+        data = MultimodalData(inputs={m: torch.from_numpy(x) for m, x in inputs.items()}, labels=y,
+                              class_names=class_names, raw_sizes={m: int(h.dim) for m in inputs})
+        return data.subset(tr), data.subset(te)
+
+
+def _random_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices, ``ceil(test_fraction * N)`` test rows, stratified by class for
+    single-label data where possible (every class with two rows, every class fitting on both sides)."""
+    from sklearn.model_selection import train_test_split  # 0.7 s to import: not at start-up
+
+    n = len(labels)
+    n_te = math.ceil(test_fraction * n)
+    stratify = None
+    if labels.ndim == 1:
+        counts = np.bincount(labels)
+        if counts.min() >= 2 and min(n_te, n - n_te) >= len(counts):
+            stratify = labels
+    tr, te = train_test_split(np.arange(n), test_size=test_fraction, random_state=seed % 2**32, stratify=stratify)
+    return np.sort(tr), np.sort(te)
+
+
+def _subset(idx: np.ndarray, labels: np.ndarray, size: int, seed: list[int]) -> np.ndarray:
+    """``size`` of the rows ``idx`` (all of them when size >= len(idx)), stratified where possible."""
+    if size >= len(idx):
+        return idx
+    if labels.ndim == 1:
+        from sklearn.model_selection import train_test_split
+
+        counts = np.bincount(labels[idx])
+        counts = counts[counts > 0]
+        if counts.min() >= 2 and min(size, len(idx) - size) >= len(counts):
+            keep, _ = train_test_split(idx, train_size=size, random_state=_seed32(seed), stratify=labels[idx])
+            return np.sort(keep)
+    return np.sort(np.random.default_rng(seed).choice(idx, size=size, replace=False))
+
+
+def _seed32(seed: list[int]) -> int:
+    return int(np.random.default_rng(seed).integers(2**32))
