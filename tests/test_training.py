@@ -1,3 +1,10 @@
+"""Training tests on the tiny configuration (tests/conftest.py TINY).
+
+Every threshold below sits several seed-to-seed standard deviations beyond the worst value measured
+over TINY seeds 0-9 (scratch script reusing these calls, OMP_NUM_THREADS=2), under torch 2.14.1 and
+2.15.0 alike (both gave bit-identical numbers on CPU), so that neither a reseed nor a dependency's
+patch release can flip the result.
+"""
 import torch
 
 from semcom_sim.config import Scenario
@@ -17,7 +24,11 @@ def _setup(raw, cache_dir, **training):
 
 
 def test_training_lowers_the_loss_and_caches_weights(tiny_raw, tmp_path, cache_dir):
-    sc, rt, train, test = _setup(tiny_raw, cache_dir)
+    # 12 epochs rather than TINY's 6: over seeds 0-9 the last/first epoch loss is 0.573 +- 0.006
+    # (worst 0.584) and the last loss / log(64) 0.577 +- 0.008 (worst 0.593), so 0.8 is 25+ std
+    # away; after 6 epochs they were 0.68 +- 0.03 (worst 0.751) and 0.69 +- 0.04 (worst 0.764),
+    # within 1-2 std of 0.8
+    sc, rt, train, test = _setup(tiny_raw, cache_dir, epochs=12)
     enc_cache = tmp_path / "enc"
     first = train_or_load(sc, train, rt, enc_cache)
     assert not first.cached
@@ -32,27 +43,36 @@ def test_training_lowers_the_loss_and_caches_weights(tiny_raw, tmp_path, cache_d
     assert all(torch.allclose(v.norm(dim=-1), torch.ones(len(test)), atol=1e-5) for v in z1.values())
 
 
+def _gap_mean(raw, cache_dir, enc_cache, **training):
+    raw = {**raw, "training": dict(raw["training"])}
+    sc, rt, train, test = _setup(raw, cache_dir, **training)
+    trained = train_or_load(sc, train, rt, enc_cache)
+    return latent_summary(embed(trained.encoders, test), test.labels)["gap_mean"], trained
+
+
 def test_higher_temperature_gives_a_smaller_gap(tiny_raw, tmp_path, cache_dir):
-    gaps = {}
-    for tau in (0.01, 0.4):
-        raw = {**tiny_raw, "training": dict(tiny_raw["training"])}
-        sc, rt, train, test = _setup(raw, cache_dir, temperature=tau)
-        trained = train_or_load(sc, train, rt, tmp_path / "enc")
-        gaps[tau] = latent_summary(embed(trained.encoders, test), test.labels)["gap_mean"]
-    assert gaps[0.4] < 0.6 * gaps[0.01], gaps
+    # 15 epochs rather than TINY's 6: over seeds 0-9 gap(0.4) / gap(0.01) is 0.163 +- 0.034
+    # (worst 0.230), so 0.4 is 5 std beyond the worst seed. After 6 epochs the ratio was
+    # 0.60 +- 0.12 (worst 0.82): tau = 0.4 had not yet closed its gap, and 3 of 10 seeds failed < 0.6
+    gaps = {tau: _gap_mean(tiny_raw, cache_dir, tmp_path / "enc", temperature=tau, epochs=15)[0]
+            for tau in (0.01, 0.4)}
+    assert gaps[0.4] < 0.4 * gaps[0.01], gaps
 
 
 def test_gap_loss_closes_the_gap_at_low_temperature(tiny_raw, tmp_path, cache_dir):
+    # tau = 0.01, lambda = 3, 30 epochs: over seeds 0-9 gap(with) / gap(without) is 0.149 +- 0.057
+    # (worst 0.275, seed 7; gap without 0.77 +- 0.17, with 0.11 +- 0.03), so 0.5 is 4 std beyond the
+    # worst seed. The former setting (tau = 0.07, lambda = 1, 6 epochs) gave 0.60 +- 0.09 (worst 0.76)
+    # against a threshold of 0.6, and its effect is transient: trained for 30 epochs, InfoNCE at
+    # tau = 0.07 closes the gap by itself (seeds 0-3: 0.23 without the gap loss, 0.25 with it), as
+    # on the full data (README). At low temperature a gap persists for L_ATP + L_CU to close.
     gaps = {}
     for enabled in (False, True):
-        raw = {**tiny_raw, "training": dict(tiny_raw["training"])}
-        sc, rt, train, test = _setup(raw, cache_dir, temperature=0.07,
-                                     gap_loss={"enabled": enabled, "weight": 1.0, "anchor": "image"})
-        trained = train_or_load(sc, train, rt, tmp_path / "enc")
-        gaps[enabled] = latent_summary(embed(trained.encoders, test), test.labels)["gap_mean"]
+        gaps[enabled], trained = _gap_mean(tiny_raw, cache_dir, tmp_path / "enc", temperature=0.01, epochs=30,
+                                           gap_loss={"enabled": enabled, "weight": 3.0, "anchor": "image"})
         if enabled:
             assert {"atp", "cu"} <= set(trained.history[-1])
-    assert gaps[True] < 0.6 * gaps[False], gaps
+    assert gaps[True] < 0.5 * gaps[False], gaps
 
 
 def test_nan_loss_stops_training_with_a_message(tiny_raw, tmp_path, cache_dir, monkeypatch):
