@@ -204,6 +204,12 @@ def test_shipped_scenarios_and_experiments_fit_comfortably(tmp_path):
     for label, path, overrides in _shipped():
         if "mnist" in path.name:
             overrides = overrides + [f"data.options.image_dir={mnist}"]
+        if path.name == "embeddings_example.yaml":  # its data file is written by a script first
+            npz = tmp_path / "embeddings_example.npz"
+            if not npz.exists():
+                subprocess.run([sys.executable, str(REPO / "scripts" / "make_embeddings_example.py"), "--out", str(npz)],
+                               check=True, capture_output=True)
+            overrides = overrides + [f"data.options.npz_path={npz}"]
         try:
             sc = load_scenario(path, overrides)
         except UserError as e:
