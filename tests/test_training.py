@@ -53,7 +53,7 @@ def _gap_mean(raw, cache_dir, enc_cache, **training):
 def test_higher_temperature_gives_a_smaller_gap(tiny_raw, tmp_path, cache_dir):
     # 15 epochs rather than TINY's 6: over seeds 0-9 gap(0.4) / gap(0.01) is 0.163 +- 0.034
     # (worst 0.230), so 0.4 is 5 std beyond the worst seed. After 6 epochs the ratio was
-    # 0.60 +- 0.12 (worst 0.82): tau = 0.4 had not yet closed its gap, and 3 of 10 seeds failed < 0.6
+    # 0.60 +- 0.12 (worst 0.82): tau = 0.4 had not yet closed its gap, and 4 of 10 seeds failed < 0.6
     gaps = {tau: _gap_mean(tiny_raw, cache_dir, tmp_path / "enc", temperature=tau, epochs=15)[0]
             for tau in (0.01, 0.4)}
     assert gaps[0.4] < 0.4 * gaps[0.01], gaps
