@@ -16,8 +16,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Scenario": ".config", "load_scenario": ".config",
+# name -> module, or (module, name there); semcom_sim.load_scenario parses AND checks a scenario
+# (semcom_sim.config.load_scenario only parses it)
+_LAZY: dict[str, str | tuple[str, str]] = {
+    "Scenario": ".config", "load_scenario": (".checks", "load_checked_scenario"),
     "UserError": ".errors",
     "RunResult": ".pipeline", "run": ".pipeline",
 }
@@ -26,5 +28,6 @@ __all__ = [*_LAZY, "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        module, attr = _LAZY[name] if isinstance(_LAZY[name], tuple) else (_LAZY[name], name)
+        return getattr(importlib.import_module(module, __name__), attr)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,20 +1,20 @@
-"""Scenario files: typed, frozen configuration parsed from YAML.
+"""Scenario files: typed, frozen configuration parsed from YAML (the schema and its loading).
 
 Every user mistake becomes a :class:`UserError` naming the file and the dotted field.
-Semantic checks that need the registries (encoder names, data sources, channel presets)
-live in :func:`check_scenario` so that parsing stays free of heavy imports.
+This module is a leaf: it imports nothing of semcom_sim but :mod:`semcom_sim.errors`, so every
+component may import its models. The checks that need the registries and budgets (names of
+sources, encoders, channel models, their options, memory) live above the components, in
+:mod:`semcom_sim.checks`; :func:`semcom_sim.checks.load_checked_scenario` is parse + check.
 """
 from __future__ import annotations
 
-import csv
-import inspect
 import math
 import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import UserError
 
@@ -96,7 +96,7 @@ class DigitalConfig(_Frozen):
 class TransmitterConfig(_Frozen):
     schemes: tuple[str, ...] = ("conventional", "centroid")  # names in the scheme registry (transmitter/schemes.py)
     rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
-    links: tuple[Literal["analog", "digital"], ...] = ("analog",)
+    links: tuple[str, ...] = ("analog",)  # names in the link registry (semcom_sim/links/)
     digital: DigitalConfig = Field(default_factory=DigitalConfig)
     # centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS
     # dimensions, on M times the bits per value, or on a code rate M times lower (digital only)
@@ -205,18 +205,12 @@ class Scenario(_Frozen):
 
 
 class ChannelPreset(_Frozen):
-    name: str
-    model: Literal["awgn", "rayleigh"]
-    fading: Literal["block", "fast"] | None = None  # rayleigh only: one coefficient per vector / per symbol
-    equalizer: Literal["mmse"] = "mmse"  # perfect CSI, linear MMSE
+    """A channel preset file: a name, a model in the channel registry and that model's options,
+    which go to its constructor as they are (``semcom-sim presets`` lists the shipped ones)."""
 
-    @model_validator(mode="after")
-    def _fading(self) -> "ChannelPreset":
-        if self.model == "rayleigh" and self.fading is None:
-            raise ValueError("fading: rayleigh needs 'block' or 'fast'")
-        if self.model == "awgn" and self.fading is not None:
-            raise ValueError("fading: awgn has no fading")
-        return self
+    name: str
+    model: str  # key in the channel registry (semcom_sim/channel/)
+    options: Options = Field(default_factory=dict)  # constructor keywords of that model
 
 
 # --------------------------------------------------------------------------- loading
@@ -378,7 +372,9 @@ def _absolute_dirs(raw: dict, base: Path) -> dict:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Parse and check a scenario file; ``overrides`` are ``dotted.key=value`` strings."""
+    """Parse a scenario file and validate it against the schema; ``overrides`` are
+    ``dotted.key=value`` strings. Names and budgets are not checked here: use
+    :func:`semcom_sim.checks.load_checked_scenario` for a scenario about to run."""
     path = Path(path)
     raw = _absolute_dirs(_read_yaml(path), path.parent)
     raw = _absolute_dirs(apply_overrides(raw, [parse_override(o) for o in overrides or []]), Path.cwd())
@@ -386,7 +382,6 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         scenario = Scenario.model_validate(raw)
     except ValidationError as e:
         raise _validation_error(e, str(path)) from None
-    check_scenario(scenario, path)
     return scenario
 
 
@@ -418,9 +413,9 @@ def list_presets(scenario_path: Path | None = None) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelPreset:
-    """A preset by name (``awgn``, see :func:`channel_search_path`) or by path to a YAML file."""
-    candidates = []
+def channel_preset_path(ref: str, scenario_path: Path | None = None) -> Path:
+    """The file a preset name (``awgn``, see :func:`channel_search_path`) or a path to a YAML file
+    (relative to the scenario's folder, then to the working directory) resolves to."""
     if ref.endswith((".yaml", ".yml")):
         p = Path(ref)
         candidates = [p] if p.is_absolute() or scenario_path is None else [scenario_path.parent / p, p]
@@ -428,165 +423,19 @@ def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelP
         candidates = [d / f"{ref}.yaml" for d in channel_search_path(scenario_path)]
     for c in candidates:
         if c.is_file():
-            try:
-                return ChannelPreset.model_validate(_read_yaml(c))
-            except ValidationError as e:
-                raise _validation_error(e, str(c)) from None
+            return c
     raise UserError(f"unknown channel preset {ref!r}", source=str(scenario_path or "scenario"),
                     field="channel.presets")
 
 
-def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
-    """Checks that need the registries (names of sources, encoders, decoders, channel presets) and
-    the budgets of :mod:`semcom_sim.limits`, all before any data is read or anything is trained."""
-    from . import limits
-    from .data import SOURCES
-    from .encoders import ENCODERS
-    from .receiver.heads import HEADS
-    from .transmitter.schemes import SCHEMES
-
-    src = str(path or "scenario")
-    if scenario.receiver.head not in HEADS:
-        raise UserError(f"unknown head {scenario.receiver.head!r} (known: {', '.join(HEADS.names())})", source=src,
-                        field="receiver.head")
-    for scheme in scenario.transmitter.schemes:
-        if scheme not in SCHEMES:
-            raise UserError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES.names())})", source=src,
-                            field="transmitter.schemes")
-    if scenario.data.source not in SOURCES:
-        raise UserError(f"unknown data source {scenario.data.source!r} (known: {', '.join(sorted(SOURCES))})",
-                        source=src, field="data.source")
-    available = SOURCES[scenario.data.source].modalities
-    for m in scenario.data.modalities:
-        if m not in available:
-            raise UserError(f"source {scenario.data.source!r} has no modality {m!r} (it has: {', '.join(available)})",
-                            source=src, field="data.modalities")
-    for m in scenario.data.modalities:
-        if m not in scenario.encoders:
-            raise UserError(f"no encoder for modality {m!r}", source=src, field="encoders")
-    if scenario.training.gap_loss.anchor not in scenario.data.modalities:
-        raise UserError(f"{scenario.training.gap_loss.anchor!r} is not in data.modalities", source=src,
-                        field="training.gap_loss.anchor")
-    SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
+def read_channel_preset(path: Path) -> ChannelPreset:
+    """Parse one preset file (its model and options are checked in :mod:`semcom_sim.checks`)."""
     try:
-        source = SOURCES[scenario.data.source](**scenario.data.options)
-        shapes = source.input_shapes()
-    except (TypeError, ValueError) as e:
-        raise UserError(str(e), source=src, field="data.options") from None
-    for m, spec in scenario.encoders.items():
-        if spec.name not in ENCODERS:
-            raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",
-                            source=src, field=f"encoders.{m}.name")
-        ENCODERS.check_options(spec.name, spec.options, source=src, field=f"encoders.{m}.options")
-        if ENCODERS[spec.name].modality and ENCODERS[spec.name].modality != m:  # empty: reads any modality
-            raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
-                            source=src, field=f"encoders.{m}.name")
-    _check_decoders(scenario, src, shapes)
-    # budgets before anything big is built (big parameter tensors are counted on the meta device)
-    counts = _instance_counts(source, scenario, src)
-    enc_params: dict[str, int | None] = {}
-    if counts is not None:
-        enc_params = limits.encoder_parameters(scenario, shapes)
-        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
-    uncounted = [m for m, n in enc_params.items() if n is None]
-    for m, spec in scenario.encoders.items():
-        if m in shapes:
-            field = f"encoders.{m}.options"
-            _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=field)
-            if m in uncounted:  # its constructor would not run on the meta device: count the real one
-                from .encoders import build_encoder
-
-                built = build_encoder(spec.name, scenario.embedding_dim, shapes[m], spec.options)
-                enc_params[m] = sum(p.numel() for p in built.parameters())
-    if counts is not None and uncounted:
-        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
-    for ref in scenario.channel.presets:
-        load_channel_preset(ref, path)
-    if "digital" in scenario.transmitter.links:  # Sionna's LDPC code is imported only when it is used
-        _check_digital(scenario, src)
+        return ChannelPreset.model_validate(_read_yaml(path))
+    except ValidationError as e:
+        raise _validation_error(e, str(path)) from None
 
 
-def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
-    """(train, test) sizes from the source's ``instance_counts`` hook; None for a source without one
-    (its data-dependent budgets are then not checked)."""
-    from .limits import Counts
-
-    hook = getattr(source, "instance_counts", None)
-    if hook is None:
-        return None
-    try:
-        n_train, n_test = hook(scenario.data.test_fraction, scenario.data.limit)
-    except (OSError, ValueError, EOFError, csv.Error) as e:
-        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__, source=src, field="data") from None
-    if n_train < 1 or n_test < 1:
-        raise UserError(f"the split leaves {n_train} training and {n_test} test instances", source=src,
-                        field="data.test_fraction")
-    return Counts(int(n_train), int(n_test))
-
-
-def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]]) -> None:
-    from .limits import decoder_target_shape
-    from .receiver.decoders import DECODERS
-
-    for m, spec in scenario.receiver.reconstruction.decoders.items():
-        field = f"receiver.reconstruction.decoders.{m}"
-        if m not in scenario.data.modalities:
-            raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
-        if spec.name not in DECODERS:
-            raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
-                            source=source, field=f"{field}.name")
-        DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
-        if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
-            try:
-                target = decoder_target_shape(m, shapes[m])
-                extra = {"vocabulary": range(2)} if "vocabulary" in inspect.signature(DECODERS[spec.name]).parameters else {}
-                DECODERS[spec.name](2, target, **spec.options, **extra)
-            except (TypeError, ValueError) as e:
-                raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
-
-
-def _check_digital(scenario: Scenario, source: str) -> None:
-    """Refuse a code that 5G LDPC cannot build (k, n, rate limits) before anything runs."""
-    from .transmitter.digital import DigitalLink
-    from .transmitter.payload import rfs_size
-    from .transmitter.plan import transmissions
-
-    dig = scenario.transmitter.digital
-    for tx in transmissions(scenario):
-        if tx.link != "digital":
-            continue
-        try:
-            DigitalLink(payload_len=rfs_size(scenario.embedding_dim, tx.keep), bits=tx.bits, lo=-1.0, hi=1.0,
-                        code_rate=tx.code_rate, bits_per_symbol=dig.bits_per_symbol,
-                        ldpc_iterations=dig.ldpc_iterations)
-        except ValueError as e:
-            raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
-                            field="transmitter.digital") from None
-
-
-def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):
-    """The encoder's own check of its options (for most, one untrained build on the CPU:
-    milliseconds), or with ``build`` always a real build, so bad options fail up front."""
-    from .encoders import ENCODERS, build_encoder
-
-    try:
-        if build:
-            build_encoder(spec.name, dim, shape, spec.options)
-        else:
-            ENCODERS[spec.name].check(dim, shape, **spec.options)
-    except (TypeError, ValueError) as e:  # a RuntimeError is a bug in the encoder: its traceback shows
-        raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
-
-
-def check_encoders_build(scenario: Scenario, path: Path | None = None) -> None:
-    """Build once the encoders that ``check_scenario`` checked without building (those needing a
-    heavy import, see ``Encoder.checked_without_building``); ``run`` calls it before any work."""
-    from .data import SOURCES
-    from .encoders import ENCODERS
-
-    shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
-    for m in scenario.data.modalities:
-        spec = scenario.encoders[m]
-        if ENCODERS[spec.name].checked_without_building and m in shapes:
-            _try_build(spec, scenario.embedding_dim, shapes[m], source=str(path or "scenario"),
-                       field=f"encoders.{m}.options", build=True)
+def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelPreset:
+    """A preset by name (``awgn``, see :func:`channel_search_path`) or by path to a YAML file."""
+    return read_channel_preset(channel_preset_path(ref, scenario_path))

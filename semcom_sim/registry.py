@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Collection, Generic, Iterator, TypeVar
 
 from .errors import UserError
 
@@ -35,15 +35,20 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._entries)
 
-    def check_options(self, name: str, options: dict[str, Any], *, source: str, field: str) -> None:
-        """Reject keywords the registered constructor does not take, before anything is built."""
+    def check_options(self, name: str, options: dict[str, Any], *, source: str, field: str,
+                      exclude: Collection[str] = ()) -> None:
+        """Reject keywords the registered constructor does not take, before anything is built.
+
+        ``exclude`` names keywords it does take that the caller passes itself (a channel's
+        ``device`` and ``precision``): they are refused as options too, and not listed as allowed.
+        """
         sig = inspect.signature(self._entries[name])
-        params = sig.parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return
+        params = {k: p for k, p in sig.parameters.items() if k not in exclude}
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for key in options:
             p = params.get(key)
-            if p is None or p.kind is p.POSITIONAL_ONLY:
+            if key in exclude or (not open_ended and (p is None or p.kind is p.POSITIONAL_ONLY)):
                 allowed = [k for k, q in params.items() if q.kind is q.KEYWORD_ONLY]
-                raise UserError(f"unknown option (allowed: {', '.join(allowed) or 'none'})",
+                what = "set by the run, not an option" if key in exclude else "unknown option"
+                raise UserError(f"{what} (allowed: {', '.join(allowed) or 'none'})",
                                 source=source, field=f"{field}.{key}")

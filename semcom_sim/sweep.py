@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from .config import _Frozen, _read_yaml, _validation_error, load_scenario
+from .checks import load_checked_scenario
+from .config import _Frozen, _read_yaml, _validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, Reporter, read_results, write_results
 from .report.results import NOISELESS
@@ -107,7 +108,7 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
     for cell in cells(exp):
         overrides = fixed + [f"{k}={_fmt_value(v)}" for k, v in cell.items()]
         try:
-            scenario = load_scenario(base, overrides)
+            scenario = load_checked_scenario(base, overrides)
         except UserError as e:
             raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
         todo.append((cell, scenario))

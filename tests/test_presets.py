@@ -16,14 +16,14 @@ def test_packaged_presets_are_listed_and_resolve():
     found = list_presets()
     assert {"awgn", "rayleigh_block", "rayleigh_fast"} <= set(found)
     assert all("semcom_sim" in p.parts for p in found.values())
-    assert load_channel_preset("rayleigh_block").fading == "block"
+    assert load_channel_preset("rayleigh_block").options == {"fading": "block"}
     res = CliRunner().invoke(app, ["presets"])
-    assert res.exit_code == 0 and "rayleigh, fast fading" in res.output
+    assert res.exit_code == 0 and "rayleigh, fading=fast" in res.output
 
 
 def test_a_projects_own_preset_comes_first(tmp_path):
     (tmp_path / "channels").mkdir()
-    (tmp_path / "channels" / "awgn.yaml").write_text("name: awgn\nmodel: rayleigh\nfading: fast\n")
+    (tmp_path / "channels" / "awgn.yaml").write_text("name: awgn\nmodel: rayleigh\noptions: {fading: fast}\n")
     scenario = tmp_path / "s.yaml"
     assert load_channel_preset("awgn", scenario).model == "rayleigh"
     assert list_presets(scenario)["awgn"] == tmp_path / "channels" / "awgn.yaml"

@@ -1,5 +1,15 @@
-"""Channels from Sionna: AWGN and flat Rayleigh fading (block or fast) with perfect-CSI MMSE."""
+"""Channel models, each a registered class wrapping Sionna blocks and owning its capacity reference.
+
+A preset file (``presets/*.yaml``, or the user's own) names a model and its options, which go to
+the model's constructor as they are. Adding a model: one module here that registers a
+:class:`Channel` subclass (see awgn.py), plus its import below.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
 
 from ..config import ChannelPreset
 from ..registry import Registry
@@ -11,8 +21,7 @@ from . import awgn, rayleigh  # noqa: E402,F401  (register the models)
 
 
 def build_channel(preset: ChannelPreset, device, precision: str) -> Channel:
-    opts = {"fading": preset.fading} if preset.fading else {}
-    return CHANNELS[preset.model](device=str(device), precision=precision, **opts)
+    return CHANNELS[preset.model](device=str(device), precision=precision, **preset.options)
 
 
 def snr_db_to_noise_var(snr_db):
@@ -22,4 +31,20 @@ def snr_db_to_noise_var(snr_db):
     return ebnodb2no(snr_db, num_bits_per_symbol=1, coderate=1.0)
 
 
-__all__ = ["CHANNELS", "Channel", "mmse_gain", "build_channel", "snr_db_to_noise_var"]
+@dataclass(frozen=True)
+class SnrPoints:
+    """The sweep's SNR points, converted once per run: ``db`` as given, ``no`` = N0 in the run's
+    dtype and device (what the channels add), ``linear`` = Es/N0 = 1/N0 in float64 (what the
+    capacity references read)."""
+
+    db: tuple[float, ...]
+    no: torch.Tensor
+    linear: torch.Tensor
+
+    @classmethod
+    def of(cls, snr_db: Sequence[float], dtype: torch.dtype, device) -> "SnrPoints":
+        no64 = snr_db_to_noise_var(torch.tensor(list(snr_db), dtype=torch.float64))
+        return cls(tuple(float(x) for x in snr_db), no64.to(device, dtype), 1.0 / no64)
+
+
+__all__ = ["CHANNELS", "Channel", "SnrPoints", "mmse_gain", "build_channel", "snr_db_to_noise_var"]

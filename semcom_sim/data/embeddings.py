@@ -69,7 +69,7 @@ class _AnyModality(tuple):
 
 class _FileModalities:
     """``EmbeddingsSource.modalities``: the file's float arrays on an instance, any name on the class
-    (``config.check_scenario`` reads it from the class)."""
+    (``checks.check_scenario`` reads it from the class)."""
 
     def __get__(self, obj: "EmbeddingsSource | None", owner: type | None = None) -> tuple[str, ...]:
         if obj is None:

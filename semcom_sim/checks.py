@@ -1,0 +1,218 @@
+"""Checks a scenario against the registries and budgets before any work; above config, data,
+encoders, receiver, transmitter, channel.
+
+:mod:`semcom_sim.config` only parses and validates the schema; the checks here need the components
+(names of sources, encoders, heads, schemes, decoders and channel models, their options, the
+digital code) and the budgets of :mod:`semcom_sim.limits`. Registries are imported inside the
+functions, so that importing this module stays light and an analog scenario validates without
+Sionna or open_clip.
+"""
+from __future__ import annotations
+
+import csv
+import inspect
+from pathlib import Path
+from typing import Any
+
+from .config import ChannelPreset, EncoderSpec, Scenario, channel_preset_path, load_scenario, read_channel_preset
+from .errors import UserError
+
+# keywords a channel's constructor gets from the run (build_channel), never from a preset's options
+CHANNEL_RUN_KEYWORDS = ("device", "precision")
+
+
+def load_checked_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Parse a scenario file (:func:`semcom_sim.config.load_scenario`) and :func:`check_scenario` it;
+    ``overrides`` are ``dotted.key=value`` strings. What ``validate``, ``run`` and ``sweep`` load."""
+    scenario = load_scenario(path, overrides)
+    check_scenario(scenario, Path(path))
+    return scenario
+
+
+def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
+    """Checks that need the registries (names of sources, encoders, decoders, channel presets and
+    their models) and the budgets of :mod:`semcom_sim.limits`, all before any data is read or
+    anything is trained; ``path`` is the scenario file (errors name it, presets resolve beside it)."""
+    from . import limits
+    from .data import SOURCES
+    from .encoders import ENCODERS
+    from .links import LINKS
+    from .receiver.heads import HEADS
+    from .transmitter.schemes import SCHEMES
+
+    src = str(path or "scenario")
+    for link in scenario.transmitter.links:
+        if link not in LINKS:
+            raise UserError(f"unknown link {link!r} (known: {', '.join(LINKS.names())})", source=src,
+                            field="transmitter.links")
+    if scenario.receiver.head not in HEADS:
+        raise UserError(f"unknown head {scenario.receiver.head!r} (known: {', '.join(HEADS.names())})", source=src,
+                        field="receiver.head")
+    for scheme in scenario.transmitter.schemes:
+        if scheme not in SCHEMES:
+            raise UserError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES.names())})", source=src,
+                            field="transmitter.schemes")
+    if scenario.data.source not in SOURCES:
+        raise UserError(f"unknown data source {scenario.data.source!r} (known: {', '.join(sorted(SOURCES))})",
+                        source=src, field="data.source")
+    available = SOURCES[scenario.data.source].modalities
+    for m in scenario.data.modalities:
+        if m not in available:
+            raise UserError(f"source {scenario.data.source!r} has no modality {m!r} (it has: {', '.join(available)})",
+                            source=src, field="data.modalities")
+    for m in scenario.data.modalities:
+        if m not in scenario.encoders:
+            raise UserError(f"no encoder for modality {m!r}", source=src, field="encoders")
+    if scenario.training.gap_loss.anchor not in scenario.data.modalities:
+        raise UserError(f"{scenario.training.gap_loss.anchor!r} is not in data.modalities", source=src,
+                        field="training.gap_loss.anchor")
+    SOURCES.check_options(scenario.data.source, scenario.data.options, source=src, field="data.options")
+    try:
+        source = SOURCES[scenario.data.source](**scenario.data.options)
+        shapes = source.input_shapes()
+    except (TypeError, ValueError) as e:
+        raise UserError(str(e), source=src, field="data.options") from None
+    for m, spec in scenario.encoders.items():
+        if spec.name not in ENCODERS:
+            raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",
+                            source=src, field=f"encoders.{m}.name")
+        ENCODERS.check_options(spec.name, spec.options, source=src, field=f"encoders.{m}.options")
+        if ENCODERS[spec.name].modality and ENCODERS[spec.name].modality != m:  # empty: reads any modality
+            raise UserError(f"encoder {spec.name!r} reads {ENCODERS[spec.name].modality!r}, not {m!r}",
+                            source=src, field=f"encoders.{m}.name")
+    _check_decoders(scenario, src, shapes)
+    # budgets before anything big is built (big parameter tensors are counted on the meta device)
+    counts = _instance_counts(source, scenario, src)
+    enc_params: dict[str, int | None] = {}
+    if counts is not None:
+        enc_params = limits.encoder_parameters(scenario, shapes)
+        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
+    uncounted = [m for m, n in enc_params.items() if n is None]
+    for m, spec in scenario.encoders.items():
+        if m in shapes:
+            field = f"encoders.{m}.options"
+            _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=field)
+            if m in uncounted:  # its constructor would not run on the meta device: count the real one
+                from .encoders import build_encoder
+
+                built = build_encoder(spec.name, scenario.embedding_dim, shapes[m], spec.options)
+                enc_params[m] = sum(p.numel() for p in built.parameters())
+    if counts is not None and uncounted:
+        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
+    for ref in scenario.channel.presets:
+        check_channel_preset(channel_preset_path(ref, path))
+    if "digital" in scenario.transmitter.links:  # Sionna's LDPC code is imported only when it is used
+        _check_digital(scenario, src)
+
+
+def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
+    """(train, test) sizes from the source's ``instance_counts`` hook; None for a source without one
+    (its data-dependent budgets are then not checked)."""
+    from .limits import Counts
+
+    hook = getattr(source, "instance_counts", None)
+    if hook is None:
+        return None
+    try:
+        n_train, n_test = hook(scenario.data.test_fraction, scenario.data.limit)
+    except (OSError, ValueError, EOFError, csv.Error) as e:
+        raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__, source=src, field="data") from None
+    if n_train < 1 or n_test < 1:
+        raise UserError(f"the split leaves {n_train} training and {n_test} test instances", source=src,
+                        field="data.test_fraction")
+    return Counts(int(n_train), int(n_test))
+
+
+def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    from .limits import decoder_target_shape
+    from .receiver.decoders import DECODERS
+
+    for m, spec in scenario.receiver.reconstruction.decoders.items():
+        field = f"receiver.reconstruction.decoders.{m}"
+        if m not in scenario.data.modalities:
+            raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
+        if spec.name not in DECODERS:
+            raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
+                            source=source, field=f"{field}.name")
+        DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
+        if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
+            try:
+                target = decoder_target_shape(m, shapes[m])
+                extra = {"vocabulary": range(2)} if "vocabulary" in inspect.signature(DECODERS[spec.name]).parameters else {}
+                DECODERS[spec.name](2, target, **spec.options, **extra)
+            except (TypeError, ValueError) as e:
+                raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
+
+
+def _check_digital(scenario: Scenario, source: str) -> None:
+    """Refuse a code that 5G LDPC cannot build (k, n, rate limits) before anything runs."""
+    from .transmitter.digital import DigitalLink
+    from .transmitter.payload import rfs_size
+    from .transmitter.plan import transmissions
+
+    dig = scenario.transmitter.digital
+    for tx in transmissions(scenario):
+        if tx.link != "digital":
+            continue
+        try:
+            DigitalLink(payload_len=rfs_size(scenario.embedding_dim, tx.keep), bits=tx.bits, lo=-1.0, hi=1.0,
+                        code_rate=tx.code_rate, bits_per_symbol=dig.bits_per_symbol,
+                        ldpc_iterations=dig.ldpc_iterations)
+        except ValueError as e:
+            raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
+                            field="transmitter.digital") from None
+
+
+def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):
+    """The encoder's own check of its options (for most, one untrained build on the CPU:
+    milliseconds), or with ``build`` always a real build, so bad options fail up front."""
+    from .encoders import ENCODERS, build_encoder
+
+    try:
+        if build:
+            build_encoder(spec.name, dim, shape, spec.options)
+        else:
+            ENCODERS[spec.name].check(dim, shape, **spec.options)
+    except (TypeError, ValueError) as e:  # a RuntimeError is a bug in the encoder: its traceback shows
+        raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
+
+
+def check_encoders_build(scenario: Scenario, path: Path | None = None) -> None:
+    """Build once the encoders that ``check_scenario`` checked without building (those needing a
+    heavy import, see ``Encoder.checked_without_building``); ``run`` calls it before any work."""
+    from .data import SOURCES
+    from .encoders import ENCODERS
+
+    shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
+    for m in scenario.data.modalities:
+        spec = scenario.encoders[m]
+        if ENCODERS[spec.name].checked_without_building and m in shapes:
+            _try_build(spec, scenario.embedding_dim, shapes[m], source=str(path or "scenario"),
+                       field=f"encoders.{m}.options", build=True)
+
+
+def check_channel_preset(path: Path) -> ChannelPreset:
+    """The preset file at ``path``, parsed and checked against the channel registry: a known model,
+    options its constructor takes (not those the run passes itself, ``device`` and ``precision``),
+    none it needs missing, and values the model's own ``check`` accepts."""
+    from .channel import CHANNELS
+
+    src = str(path)
+    preset = read_channel_preset(path)
+    if preset.model not in CHANNELS:
+        raise UserError(f"unknown channel model {preset.model!r} (known: {', '.join(CHANNELS.names())})",
+                        source=src, field="model")
+    CHANNELS.check_options(preset.model, preset.options, source=src, field="options",
+                           exclude=CHANNEL_RUN_KEYWORDS)
+    cls = CHANNELS[preset.model]
+    missing = [k for k, p in inspect.signature(cls).parameters.items()
+               if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and k not in CHANNEL_RUN_KEYWORDS and k not in preset.options]
+    if missing:
+        raise UserError(f"missing option {', '.join(map(repr, missing))} (model {preset.model!r} needs it)",
+                        source=src, field="options")
+    try:
+        cls.check(**preset.options)
+    except ValueError as e:
+        raise UserError(str(e), source=src, field="options") from None
+    return preset

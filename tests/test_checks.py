@@ -1,0 +1,134 @@
+"""semcom_sim.config is a leaf (schema and YAML only); semcom_sim.checks checks a scenario against
+the registries, channel presets included: one line naming the preset file and field, exit code 2."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import semcom_sim.config
+from semcom_sim.checks import check_channel_preset, load_checked_scenario
+from semcom_sim.cli import app
+from semcom_sim.config import load_scenario
+from semcom_sim.errors import UserError
+
+runner = CliRunner()
+
+
+def _refused(args: list[str]) -> str:
+    """Run the CLI, expect exit 2 and exactly one line on stderr; return that line."""
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, (res.exit_code, res.output, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.output
+    return lines[0]
+
+
+def test_config_imports_nothing_of_the_package_but_errors():
+    tree = ast.parse(Path(semcom_sim.config.__file__).read_text())
+    found = []
+    for node in ast.walk(tree):  # function-level imports too
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.append("." * node.level + (node.module or ""))
+            elif node.module and node.module.split(".")[0] == "semcom_sim":
+                found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "semcom_sim"]
+    assert found and set(found) <= {".errors", "semcom_sim.errors"}, found
+
+
+def test_importing_checks_is_light():
+    code = textwrap.dedent("""
+        import sys
+        import semcom_sim.checks
+        print(sorted(m for m in ("torch", "sionna", "open_clip", "semcom_sim.channel", "semcom_sim.encoders")
+                     if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_config_only_parses_and_checks_check(tiny_raw, write_scenario):
+    tiny_raw["receiver"] = {"head": "svm"}  # a name only the registry knows to be wrong
+    path = write_scenario(tiny_raw)
+    assert load_scenario(path).receiver.head == "svm"
+    with pytest.raises(UserError, match="receiver.head: unknown head 'svm'"):
+        load_checked_scenario(path)
+
+
+# --------------------------------------------------------------------------- channel presets
+
+def _preset(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "my_channel.yaml"
+    path.write_text("name: my_channel\n" + body)
+    return path
+
+
+def _validate_with(tiny_raw, write_scenario, preset: Path) -> str:
+    tiny_raw["channel"]["presets"] = ["awgn", str(preset)]
+    return _refused(["validate", str(write_scenario(tiny_raw))])
+
+
+def test_shipped_presets_pass_the_checks():
+    from semcom_sim.config import list_presets
+
+    for name, path in list_presets().items():
+        assert check_channel_preset(path).name == name
+
+
+def test_preset_with_an_unknown_model(tiny_raw, write_scenario, tmp_path):
+    preset = _preset(tmp_path, "model: martian\n")
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert line.startswith(f"semcom-sim: {preset}: model: unknown channel model 'martian'"), line
+    assert "known: awgn, rayleigh" in line
+
+
+def test_preset_with_an_unknown_option(tiny_raw, write_scenario, tmp_path):
+    preset = _preset(tmp_path, "model: rayleigh\noptions: {fading: block, doppler_hz: 30}\n")
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert f"{preset}: options.doppler_hz: unknown option (allowed: fading)" in line, line
+
+
+@pytest.mark.parametrize("key", ["device", "precision"])
+def test_preset_cannot_set_what_the_run_sets(tiny_raw, write_scenario, tmp_path, key):
+    preset = _preset(tmp_path, f"model: awgn\noptions: {{{key}: cuda}}\n")
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert f"{preset}: options.{key}: set by the run, not an option (allowed: none)" in line, line
+
+
+def test_preset_with_a_bad_option_value(tiny_raw, write_scenario, tmp_path):
+    preset = _preset(tmp_path, "model: rayleigh\noptions: {fading: slow}\n")
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert f"{preset}: options: " in line and "fading" in line and "slow" in line, line
+
+
+def test_preset_missing_a_needed_option(tiny_raw, write_scenario, tmp_path):
+    preset = _preset(tmp_path, "model: rayleigh\n")
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert f"{preset}: options: missing option 'fading'" in line, line
+
+
+def test_a_projects_own_preset_is_checked_by_name(tiny_raw, write_scenario, tmp_path):
+    (tmp_path / "channels").mkdir()
+    preset = tmp_path / "channels" / "rayleigh_block.yaml"  # shadows the packaged one
+    preset.write_text("name: rayleigh_block\nmodel: rayleigh\noptions: {fading: slow}\n")
+    line = _refused(["validate", str(write_scenario(tiny_raw))])
+    assert f"{preset}: options: " in line and "slow" in line, line
+
+
+def test_presets_lists_a_broken_preset_as_invalid(tmp_path):
+    (tmp_path / "channels").mkdir()
+    (tmp_path / "channels" / "odd.yaml").write_text("name: odd\nmodel: martian\n")
+    res = runner.invoke(app, ["presets", "--scenario", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 0, res.output
+    (odd,) = [line for line in res.output.splitlines() if line.startswith("odd ")]
+    assert "invalid:" in odd and "unknown channel model 'martian'" in odd
+    assert any(line.startswith("rayleigh_fast ") and "rayleigh, fading=fast" in line for line in res.output.splitlines())
