@@ -19,7 +19,9 @@ import torch
 from semcom_sim.channel import build_channel, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
 from semcom_sim.runtime import Runtime
-from semcom_sim.transmitter.digital import DigitalLink, _codec
+from semcom_sim.links import LINKS
+from semcom_sim.receiver.digital import _blocks
+from semcom_sim.transmitter.digital import DigitalLink, _mapper, ldpc_encoder
 
 MAX_OVERHEAD = 1.3
 
@@ -72,8 +74,16 @@ def main() -> None:
     no = snr_db_to_noise_var(torch.tensor(args.snr, device=rt.device))
     rt.seed_sionna("bench")
 
-    encoder, mapper, demapper, decoder = _codec(link.info_bits, link.coded_bits, link.bits_per_symbol,
-                                                link.ldpc_iterations, rt.sionna_precision, str(rt.device))
+    opts = {"precision": rt.sionna_precision, "device": str(rt.device)}
+    encoder = ldpc_encoder(link.info_bits, link.coded_bits, link.bits_per_symbol, **opts)
+    mapper = _mapper(link.bits_per_symbol, **opts)
+    demapper, decoder = _blocks(link.info_bits, link.coded_bits, link.bits_per_symbol, link.ldpc_iterations,
+                                rt.sionna_precision, str(rt.device))
+    digital = LINKS["digital"](link)
+
+    def whole():  # the registered link as the Monte-Carlo loop calls it: encode, channel, decode, count
+        _, counts = digital.receive(channel, digital.send(payload), no, args.draws)
+        return digital.error_rates(counts, args.draws, payload.shape)
     u = link.to_bits(link.quantize(payload)).to(payload.dtype)  # [N, 1, k]
     s = len(args.snr)
 
@@ -96,7 +106,7 @@ def main() -> None:
           f"{args.preset}, {rt.device}, {torch.get_num_threads()} threads, median of {args.repeats}")
 
     times = paired_times({"decoder": lambda: decoder(llr),
-                          "link": lambda: link.transmit(payload, channel, no, args.draws),
+                          "link": whole,
                           "front": front, "back": back}, args.repeats)
     med = {name: statistics.median(t) for name, t in times.items()}
     for name, label in [("decoder", "Sionna LDPC5GDecoder alone"), ("link", "digital link, whole chain")]:

@@ -63,8 +63,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import Scenario
 
 GIB = 1 << 30
-# must equal pipeline._SYMBOLS_PER_CHUNK and digital._DEMAPPER_ENTRIES_PER_CHUNK /
-# _DECODER_MESSAGES_PER_CHUNK (tests/test_config_safety.py checks)
+# must equal links/analog.SYMBOLS_PER_CHUNK, links/digital.DEMAPPER_ENTRIES_PER_CHUNK and
+# receiver/digital.DECODER_MESSAGES_PER_CHUNK (tests/test_config_safety.py checks)
 SYMBOLS_PER_CHUNK = 1 << 24
 DEMAPPER_ENTRIES_PER_CHUNK = 1 << 24
 DECODER_MESSAGES_PER_CHUNK = 1 << 24

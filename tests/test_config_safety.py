@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from semcom_sim import limits
 from semcom_sim.cli import app
-from semcom_sim.config import MAX_FILE_BYTES, load_scenario, parse_override
+from semcom_sim.checks import load_checked_scenario
+from semcom_sim.config import MAX_FILE_BYTES, parse_override
 from semcom_sim.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,7 +212,7 @@ def test_shipped_scenarios_and_experiments_fit_comfortably(tmp_path):
                                check=True, capture_output=True)
             overrides = overrides + [f"data.options.npz_path={npz}"]
         try:
-            sc = load_scenario(path, overrides)
+            sc = load_checked_scenario(path, overrides)
         except UserError as e:
             if "audio_dir" in str(e):  # the FSDD recordings are not in this checkout
                 continue
@@ -235,7 +236,7 @@ def limits_defaults() -> dict:
 
 def test_estimates_of_the_default_scenario():
     """The numbers the README's calibration quotes (three_modality: 1437 / 360 instances)."""
-    sc = load_scenario(REPO / "scenarios" / "three_modality.yaml")
+    sc = load_checked_scenario(REPO / "scenarios" / "three_modality.yaml")
     est = limits.estimate_scenario(sc)
     assert (est.counts.train, est.counts.test) == (1437, 360)
     # (96 + 32 + 48 + 16 + 9 + 3) uses per instance x 360 x 13 SNR x 20 draws x 3 presets
@@ -245,12 +246,13 @@ def test_estimates_of_the_default_scenario():
 
 
 def test_constants_match_the_code_they_model():
-    from semcom_sim import pipeline
+    from semcom_sim.links import analog, digital as digital_link
+    from semcom_sim.receiver import digital as digital_receiver
     from semcom_sim.transmitter import digital
 
-    assert limits.SYMBOLS_PER_CHUNK == pipeline._SYMBOLS_PER_CHUNK
-    assert limits.DEMAPPER_ENTRIES_PER_CHUNK == digital._DEMAPPER_ENTRIES_PER_CHUNK
-    assert limits.DECODER_MESSAGES_PER_CHUNK == digital._DECODER_MESSAGES_PER_CHUNK
+    assert limits.SYMBOLS_PER_CHUNK == analog.SYMBOLS_PER_CHUNK
+    assert limits.DEMAPPER_ENTRIES_PER_CHUNK == digital_link.DEMAPPER_ENTRIES_PER_CHUNK
+    assert limits.DECODER_MESSAGES_PER_CHUNK == digital_receiver.DECODER_MESSAGES_PER_CHUNK
     for t, bits, rate, bps in [(64, 4, 0.5, 4), (16, 4, 0.5, 2), (7, 3, 1 / 3, 4), (64, 12, 0.5, 4), (3, 4, 0.9, 6)]:
         link = digital.DigitalLink.__new__(digital.DigitalLink)  # the property only, no code built
         object.__setattr__(link, "payload_len", t)
@@ -265,7 +267,7 @@ def test_plan_sizes_follow_the_transmission_plan(tiny_raw, write_scenario):
 
     tiny_raw["transmitter"].update(links=["analog", "digital"], equal_bandwidth=["rfs", "bits", "code_rate"],
                                    digital={"code_rate": 0.75})
-    sc = load_scenario(write_scenario(tiny_raw))
+    sc = load_checked_scenario(write_scenario(tiny_raw))
     sizes = limits.plan_sizes(sc)
     assert [(x.scheme, x.keep, x.link) for x in sizes] == [(t.scheme, t.keep, t.link) for t in transmissions(sc)]
 
@@ -488,8 +490,8 @@ def test_analog_scenario_validates_without_heavy_imports(tiny_raw, write_scenari
     path = write_scenario(tiny_raw)
     code = textwrap.dedent(f"""
         import sys
-        from semcom_sim.config import load_scenario
-        load_scenario({str(path)!r})
+        from semcom_sim.checks import load_checked_scenario
+        load_checked_scenario({str(path)!r})
         print("sionna" in sys.modules, "open_clip" in sys.modules, "matplotlib" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -9,12 +9,25 @@ from sionna.phy.mapping import Demapper, Mapper
 
 from semcom_sim.channel import build_channel, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
-from semcom_sim.transmitter.digital import DigitalLink, capacity_delivery_probability
+from semcom_sim.channel.capacity import awgn_delivery, rayleigh_block_delivery, rayleigh_ergodic_delivery
+from semcom_sim.links import LINKS, monte_carlo
+from semcom_sim.transmitter.digital import DigitalLink
 
 
 def _channel(name, seed):
     config.seed = seed
     return build_channel(load_channel_preset(name), "cpu", "single")
+
+
+def _transmit(link, payload, channel, no, draws):
+    """The digital link of the registry, over ``draws`` draws at once: (payload_hat, counts, rates)."""
+    d = LINKS["digital"](link)
+    payload_hat, counts = d.receive(channel, d.send(payload), no, draws)
+    return payload_hat, counts, d.error_rates(counts, draws, payload.shape)
+
+
+def _db(x):
+    return 10 ** (x.double() / 10)
 
 
 def _payload(n, v, t, seed=0):
@@ -75,49 +88,69 @@ def test_noiseless_link_returns_the_quantised_payload():
     link = DigitalLink.fit(payload, bits=4, code_rate=0.5, bits_per_symbol=4)
     assert (link.info_bits, link.coded_bits, link.channel_uses) == (64, 128, 32)
     no = snr_db_to_noise_var(torch.tensor([60.0, 60.0]))
-    res = link.transmit(payload, _channel("awgn", 3), no, draws=2)
-    assert res.payload_hat.shape == (2, 2, 8, 3, 16)
+    payload_hat, counts, rates = _transmit(link, payload, _channel("awgn", 3), no, draws=2)
+    assert payload_hat.shape == (2, 2, 8, 3, 16)
     expected = link.dequantize(link.quantize(payload), payload.dtype)
-    assert torch.equal(res.payload_hat, expected.expand_as(res.payload_hat))
-    assert res.bit_errors.tolist() == [0, 0] and res.block_errors.tolist() == [0, 0]
-    assert (res.num_bits, res.num_blocks) == (2 * 8 * 3 * 64, 2 * 8 * 3)
+    assert torch.equal(payload_hat, expected.expand_as(payload_hat))
+    assert torch.equal(LINKS["digital"](link).clean(payload), expected)
+    assert counts["bit_errors"].tolist() == [0, 0] and counts["block_errors"].tolist() == [0, 0]
+    assert rates["ber"].tolist() == [0.0, 0.0] and rates["bler"].tolist() == [0.0, 0.0]
+
+
+def test_monte_carlo_averages_the_metric_over_chunks_of_draws(monkeypatch):
+    """The one loop for every link: draws in chunks (forced small here) sum to the same counts."""
+    import semcom_sim.links.digital as dig
+
+    payload = _payload(40, 1, 32, seed=1)
+    link = DigitalLink.fit(payload, bits=4, code_rate=0.5, bits_per_symbol=2)
+    no = snr_db_to_noise_var(torch.tensor([0.0, 3.0]))
+    expected = link.dequantize(link.quantize(payload), payload.dtype)
+
+    def wrong_vectors(p_hat):  # [S, r]: the share of vectors decoded wrong, per draw
+        return {"wrong": (p_hat != expected).any(-1).double().mean((-2, -1))}
+
+    monkeypatch.setattr(dig, "DEMAPPER_ENTRIES_PER_CHUNK", 1)  # one draw per chunk
+    out = monte_carlo(LINKS["digital"](link), payload, _channel("awgn", 5), no, 3, wrong_vectors)
+    # a vector is wrong iff its codeword is: the measured share is the BLER
+    assert torch.allclose(out["wrong"].float(), out["bler"].float())
+    assert float(out["bler"][0]) > float(out["bler"][1])
 
 
 def test_coded_ber_falls_with_snr_to_zero_and_beats_uncoded():
     payload = _payload(60, 1, 32, seed=1)
     link = DigitalLink.fit(payload, bits=4, code_rate=0.5, bits_per_symbol=2)  # k = 128, n = 256
     snr_db = torch.arange(-2.0, 9.0, 2.0)
-    res = link.transmit(payload, _channel("awgn", 11), snr_db_to_noise_var(snr_db), draws=1)
-    ber = res.ber.tolist()
+    payload_hat, counts, rates = _transmit(link, payload, _channel("awgn", 11), snr_db_to_noise_var(snr_db), 1)
+    ber = rates["ber"].tolist()
     assert ber[0] > 0.1  # below the code's threshold
     assert all(a > b for a, b in zip(ber, ber[1:]) if a > 0)
-    assert ber[-2:] == [0.0, 0.0] and res.bler[-1] == 0
+    assert ber[-2:] == [0.0, 0.0] and rates["bler"][-1] == 0
     # rate 1/2 on QPSK carries one information bit per symbol: Eb/N0 = Es/N0
     for s, b in zip(snr_db.tolist(), ber):
         if s >= 2:
             assert b < 0.25 * _ber_theory(2, s + 10 * math.log10(2))
     # a codeword is in error iff its de-quantised vector differs from the quantised payload
     expected = link.dequantize(link.quantize(payload), payload.dtype)
-    wrong_vectors = (res.payload_hat != expected).any(-1).sum((1, 2, 3))
-    assert torch.equal(wrong_vectors, res.block_errors)
-    assert bool((res.block_errors <= res.bit_errors).all())
-    assert bool((res.bit_errors <= res.block_errors * link.info_bits).all())
+    wrong_vectors = (payload_hat != expected).any(-1).sum((1, 2, 3))
+    assert torch.equal(wrong_vectors, counts["block_errors"])
+    assert bool((counts["block_errors"] <= counts["bit_errors"]).all())
+    assert bool((counts["bit_errors"] <= counts["block_errors"] * link.info_bits).all())
 
 
 def test_capacity_awgn_threshold_is_exact_at_the_boundary():
     # 32 bits in 32 uses need log2(1 + SNR) >= 1: SNR = 1 = 0 dB exactly
-    p = capacity_delivery_probability(32, 32, torch.tensor([-1e-9, 0.0, 1e-9], dtype=torch.float64))
+    p = awgn_delivery(32, 32, _db(torch.tensor([-1e-9, 0.0, 1e-9], dtype=torch.float64)))
     assert p.tolist() == [0.0, 1.0, 1.0]
     # 64 bits in 32 uses: SNR = 3
     edge = 10 * math.log10(3)
-    p = capacity_delivery_probability(64, 32, torch.tensor([edge - 1e-9, edge + 1e-9], dtype=torch.float64))
+    p = awgn_delivery(64, 32, _db(torch.tensor([edge - 1e-9, edge + 1e-9], dtype=torch.float64)))
     assert p.tolist() == [0.0, 1.0]
 
 
 def test_capacity_block_outage_matches_monte_carlo():
     info_bits, uses = 256, 128  # 2 bits per channel use
     snr_db = torch.tensor([0.0, 5.0, 10.0, 15.0, 20.0, 30.0])
-    p = capacity_delivery_probability(info_bits, uses, snr_db, "block")
+    p = rayleigh_block_delivery(info_bits, uses, _db(snr_db))
     gain = torch.empty(100_000, dtype=torch.float64).exponential_(generator=torch.Generator().manual_seed(0))
     snr = 10 ** (snr_db.double() / 10)
     mc = (info_bits <= uses * torch.log2(1 + gain[:, None] * snr)).double().mean(0)
@@ -128,14 +161,14 @@ def test_capacity_block_outage_matches_monte_carlo():
 def test_capacity_fast_fading_uses_ergodic_capacity():
     info_bits, uses = 256, 128
     snr_db = torch.arange(0.0, 16.0, 1.0)
-    p = capacity_delivery_probability(info_bits, uses, snr_db, "fast")
+    p = rayleigh_ergodic_delivery(info_bits, uses, _db(snr_db))
     gain = np.random.default_rng(0).exponential(size=(400_000, 1))
     ergodic = np.log2(1 + gain * 10 ** (snr_db.numpy() / 10)).mean(0)
     # Monte-Carlo ergodic capacity agrees away from the threshold (~6.3 dB at 2 bit/use)
     clear = np.abs(ergodic - info_bits / uses) > 0.02
-    assert np.array_equal(p.numpy()[clear], (info_bits / uses <= ergodic[clear]).astype(np.float32))
+    assert np.array_equal(p.numpy()[clear], (info_bits / uses <= ergodic[clear]).astype(np.float64))
     # fading costs SNR: the ergodic threshold lies above the AWGN one (SNR = 3, 4.77 dB)
-    awgn = capacity_delivery_probability(info_bits, uses, snr_db)
+    awgn = awgn_delivery(info_bits, uses, _db(snr_db))
     assert float(awgn[5]) == 1.0 and float(p[6]) == 0.0 and float(p[7]) == 1.0
 
 
@@ -155,7 +188,7 @@ def test_impossible_configurations_raise(kwargs, match):
         DigitalLink(**{**base, **kwargs})
 
 
-def test_transmit_rejects_a_payload_of_another_length():
+def test_encode_rejects_a_payload_of_another_length():
     link = DigitalLink(16, 4, -1.0, 1.0, 0.5, 2)
     with pytest.raises(ValueError, match="16"):
-        link.transmit(_payload(2, 1, 8), _channel("awgn", 0), torch.tensor([0.1]), 1)
+        link.encode(_payload(2, 1, 8))

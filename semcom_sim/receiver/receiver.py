@@ -6,9 +6,15 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .decoders import Decoder
-from .heads import LinearHead, score
-from .reconstruction import ReconstructionMetrics
+from ..transmitter.schemes import get_scheme
+from .decoders import Decoder, fit_decoder, target_for
+from .heads import HEADS, LinearHead, score
+from .reconstruction import BoundMetrics, ReconstructionMetrics
+
+# decoder output values per chunk of payload slices (SNR points x draws): large enough for matrix
+# products near the BLAS's speed, small enough that a log-mel decoder's outputs (2,016 values per
+# instance) stay at 64 MiB in float32 however large the sweep
+DECODER_VALUES_PER_CHUNK = 1 << 24
 
 
 @dataclass
@@ -17,24 +23,75 @@ class Receiver:
     labels: torch.Tensor  # test labels [N]
     # modality -> (index of the payload vector it reads, its decoder, its metrics, test targets)
     decoders: dict[str, tuple[int, Decoder, ReconstructionMetrics, torch.Tensor]] = field(default_factory=dict)
+    # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
+    _bound: dict[str, tuple[tuple, BoundMetrics]] = field(default_factory=dict, init=False, repr=False,
+                                                          compare=False)
+
+    def _metrics(self, modality: str, metrics: ReconstructionMetrics, targets: torch.Tensor) -> BoundMetrics:
+        key = (metrics, targets, self.labels)
+        cached = self._bound.get(modality)
+        if cached is None or any(a is not b for a, b in zip(cached[0], key)):
+            cached = self._bound[modality] = (key, metrics.bind(targets, self.labels))
+        return cached[1]
 
     def measure(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
         """payload [..., N, V, T] -> every results.csv metric, each of shape [...]."""
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
         if not self.decoders:
             return out
-        # decoder outputs are large (a log-mel is 2,016 values): one leading slice at a time
-        slices = [payload] if payload.dim() == 3 else list(payload.flatten(0, -4))
+        lead, (n, v, t) = payload.shape[:-3], payload.shape[-3:]
+        slices = payload.reshape(-1, n, v, t)
+        widest = max(decoder.output_values for _, decoder, _, _ in self.decoders.values())
+        step = max(1, DECODER_VALUES_PER_CHUNK // (n * widest))
         parts: dict[str, list[torch.Tensor]] = {}
-        for p in slices:
-            for vector, decoder, metrics, targets in self.decoders.values():
-                for k, v in metrics(decoder(p[..., vector, :]), targets, self.labels).items():
-                    parts.setdefault(k, []).append(v)
-        lead = payload.shape[:-3]
-        out.update({k: torch.stack(v).reshape(lead) for k, v in parts.items()})
+        with torch.no_grad():
+            # chunks of whole slices: every decoder and metric runs batched over the chunk
+            for start in range(0, slices.shape[0], step):
+                p = slices[start:start + step]
+                for m, (vector, decoder, metrics, targets) in self.decoders.items():
+                    bound = self._metrics(m, metrics, targets)
+                    for k, val in bound(decoder(p[..., vector, :]), overwrite=True).items():
+                        parts.setdefault(k, []).append(val)
+        out.update({k: torch.cat(val).reshape(lead) for k, val in parts.items()})
         return out
 
     @torch.no_grad()
     def reconstruct(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
         """payload [..., N, V, T] -> each modality's decoded reconstruction (tokens for text)."""
         return {m: decoder.decode(payload[..., vector, :]) for m, (vector, decoder, _, _) in self.decoders.items()}
+
+
+@dataclass(frozen=True)
+class ReconstructionTargets:
+    """Per-modality decoder targets of both splits and the metrics fixed on the training split."""
+
+    train: dict[str, torch.Tensor]
+    test: dict[str, torch.Tensor]
+    metrics: dict[str, ReconstructionMetrics]
+
+    @classmethod
+    def fit(cls, scenario, train, test) -> "ReconstructionTargets":
+        mods = list(scenario.receiver.reconstruction.decoders)
+        tr = {m: target_for(m, train.inputs[m]) for m in mods}
+        te = {m: target_for(m, test.inputs[m]) for m in mods}
+        return cls(tr, te, {m: ReconstructionMetrics.fit(m, tr[m], train.labels) for m in mods})
+
+
+def build_receiver(payload_scheme: str, keep: float, p_train: torch.Tensor, train_labels: torch.Tensor,
+                   test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime) -> Receiver:
+    """Head and decoders fitted on clean training payloads of the registered scheme
+    ``payload_scheme``; the scheme says which payload vector each modality's decoder reads (the
+    centroid for the centroid, its own for the conventional)."""
+    head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
+    receiver = Receiver(head, test_labels)
+    if recon is None:
+        return receiver
+    cfg = scenario.receiver.reconstruction
+    modalities = list(scenario.data.modalities)
+    for m, spec in cfg.decoders.items():
+        vector = get_scheme(payload_scheme).decoder_vector(modalities.index(m), len(modalities))
+        gen = runtime.torch_generator("decoder", payload_scheme, keep, m, device=torch.device("cpu"))
+        decoder = fit_decoder(spec.name, p_train[:, vector, :], recon.train[m], options=spec.options,
+                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
+        receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
+    return receiver

@@ -8,6 +8,27 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def reconstruction_examples(receivers: dict, originals: dict, preset, snr_db: tuple[float, ...], schemes,
+                            keep: float, runtime, count: int = 8) -> dict:
+    """The first ``count`` test instances decoded by each scheme (analog link, RFS fraction ``keep``,
+    channel ``preset``) at the SNRs ``snr_db``: what the example picture shows. ``receivers`` maps
+    (scheme, keep) to (training payload, test payload, fitted receiver)."""
+    from ..channel import build_channel, snr_db_to_noise_var
+    from ..links import LINKS
+
+    out = {"snr_db": list(snr_db), "channel": preset.name, "original": {m: t[:count] for m, t in originals.items()}}
+    no = snr_db_to_noise_var(torch.tensor(snr_db, dtype=torch.float64)).to(runtime.device, runtime.dtype)
+    for scheme in schemes:
+        p_train, p_test, receiver = receivers[scheme, keep]
+        link = LINKS["analog"].fit(p_train)
+        runtime.seed_sionna("examples", scheme, keep)
+        channel = build_channel(preset, runtime.device, runtime.sionna_precision)
+        payload_hat, _ = link.receive(channel, link.send(p_test[:count]), no, 1)
+        out[scheme] = receiver.reconstruct(payload_hat.squeeze(1))
+    return out
 
 def save_reconstructions(path: Path, examples: dict) -> None:
     arrays = {"snr_db": np.asarray(examples["snr_db"], dtype=float), "channel": np.asarray(examples["channel"])}

@@ -8,8 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"AnalogLink": ".analog", "DigitalLink": ".digital", "DigitalResult": ".digital",
-         "capacity_delivery_probability": ".digital", "SCHEMES": ".schemes", "build_payload": ".payload",
+_LAZY = {"AnalogLink": ".analog", "DigitalLink": ".digital", "SCHEMES": ".schemes", "build_payload": ".payload",
          "centroid": ".schemes", "rfs_indices": ".payload"}
 __all__ = list(_LAZY)
 

@@ -1,57 +1,23 @@
-"""Digital link: uniform quantiser -> 5G LDPC code -> QAM (Sionna), beside the analog link.
+"""Digital link, transmitter half: uniform quantiser -> 5G LDPC code -> QAM (Sionna).
 
 Each transmitted vector of T payload values becomes one codeword: the T values are quantised to
 b bits each (natural binary, most significant bit first), the k = T*b bits are encoded by Sionna's
 5G NR LDPC encoder into n coded bits, and these are mapped onto n / bits_per_symbol QAM symbols.
-The receiver runs Sionna's APP demapper on the channel's equalised symbols and error variance,
-then belief propagation, and de-quantises whatever bits come out, right or wrong.
-
-Also here: what a capacity-achieving code would deliver with the same number of channel uses,
-the reference that any practical link is measured against.
+The receiver half (``receiver/digital.py``) demaps, decodes and de-quantises whatever bits come
+out, right or wrong; ``links/digital.py`` pairs the two.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
-from sionna.phy.mapping import Demapper, Mapper
 
 from ..runtime import SIONNA_PRECISION
 
 # Sionna's 5G encoder (38.212 without repetition): 12 <= k <= 8448 and 1/5 <= k/n <= 0.95.
 K_MIN, K_MAX = 12, 8448
 RATE_MIN, RATE_MAX = 1 / 5, 0.95
-# bounds memory per step whatever the batch: the demapper holds one distance per symbol and
-# constellation point, the BP decoder one message per edge and codeword
-_DEMAPPER_ENTRIES_PER_CHUNK = 1 << 24
-_DECODER_MESSAGES_PER_CHUNK = 1 << 24
-
-
-@dataclass(frozen=True)
-class DigitalResult:
-    """Outcome of ``DigitalLink.transmit`` over S SNR points and R draws.
-
-    payload_hat: [S, R, N, V, T] de-quantised decoded values (decoding failures included).
-    bit_errors, block_errors: int64 [S], information bits / codewords in error, summed over draws.
-    num_bits, num_blocks: information bits / codewords sent per SNR point (R * N * V * k, R * N * V).
-    """
-
-    payload_hat: torch.Tensor
-    bit_errors: torch.Tensor
-    block_errors: torch.Tensor
-    num_bits: int
-    num_blocks: int
-
-    @property
-    def ber(self) -> torch.Tensor:
-        return self.bit_errors / self.num_bits
-
-    @property
-    def bler(self) -> torch.Tensor:
-        return self.block_errors / self.num_blocks
 
 
 @dataclass(frozen=True)
@@ -93,6 +59,8 @@ class DigitalLink:
             raise ValueError(
                 f"code rate {self.code_rate} gives k/n = {k}/{n} = {k / n:.3f}; 5G LDPC supports rates in "
                 f"[{RATE_MIN}, {RATE_MAX}] (n a multiple of bits_per_symbol={self.bits_per_symbol})")
+        from sionna.phy.fec.ldpc import LDPC5GEncoder
+
         try:  # the base-graph rules (e.g. k > 3840 needs rate >= 1/3) are Sionna's own
             LDPC5GEncoder(k, n, num_bits_per_symbol=self.bits_per_symbol, device="cpu")
         except ValueError as err:
@@ -142,74 +110,30 @@ class DigitalLink:
         shifts = torch.arange(self.bits - 1, -1, -1, device=bits.device)
         return (bits.reshape(*bits.shape[:-1], self.payload_len, self.bits).long() << shifts).sum(-1)
 
-    def transmit(self, payload: torch.Tensor, channel, no: torch.Tensor, draws: int) -> DigitalResult:
-        """payload [N, V, T] through ``channel`` at noise variances no [S], ``draws`` realisations each.
-
-        Encoding and mapping happen once; the symbols are expanded (not copied) over SNR points and
-        draws, and every codeword of a chunk of draws is demapped and decoded in one batched call.
-        """
-        n_inst, v, t = payload.shape
+    def encode(self, payload: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """payload [N, V, T] -> (information bits u [N, V, k] in payload's dtype, QAM symbols x [N, V, L])."""
+        t = payload.shape[-1]
         if t != self.payload_len:
             raise ValueError(f"payload has {t} values per vector, the link was fitted for {self.payload_len}")
-        encoder, mapper, demapper, decoder = _codec(self.info_bits, self.coded_bits, self.bits_per_symbol,
-                                                    self.ldpc_iterations, SIONNA_PRECISION[payload.dtype],
-                                                    str(payload.device))
-        u = self.to_bits(self.quantize(payload)).to(payload.dtype)  # [N, V, k]
-        x = mapper(encoder(u))  # [N, V, L]
-        s = no.shape[0]
-        per_draw = s * x.numel() * 2 ** self.bits_per_symbol
-        chunk = max(1, min(draws, _DEMAPPER_ENTRIES_PER_CHUNK // per_draw))
-        per_decode = max(1, _DECODER_MESSAGES_PER_CHUNK // decoder.num_edges)
-        bit_errors = block_errors = 0
-        hats = []
-        for start in range(0, draws, chunk):
-            r = min(chunk, draws - start)
-            x_u, no_eff = channel(x.expand(s, r, *x.shape), no)
-            llr = demapper(x_u, no_eff).flatten(0, -2)  # [S*r*N*V, n]
-            u_hat = torch.cat([decoder(c) for c in llr.split(per_decode)]).reshape(s, r, n_inst, v, -1)
-            # per SNR point, which Sionna's count_errors / count_block_errors (whole-tensor sums) do not give
-            wrong = u_hat != u
-            bit_errors = bit_errors + wrong.sum((1, 2, 3, 4))
-            block_errors = block_errors + wrong.any(-1).sum((1, 2, 3))
-            hats.append(self.dequantize(self.from_bits(u_hat), payload.dtype))
-        blocks = draws * n_inst * v
-        return DigitalResult(torch.cat(hats, 1), bit_errors, block_errors, blocks * self.info_bits, blocks)
+        opts = {"precision": SIONNA_PRECISION[payload.dtype], "device": str(payload.device)}
+        u = self.to_bits(self.quantize(payload)).to(payload.dtype)
+        encoder = ldpc_encoder(self.info_bits, self.coded_bits, self.bits_per_symbol, **opts)
+        return u, _mapper(self.bits_per_symbol, **opts)(encoder(u))
 
 
 @lru_cache(maxsize=16)
-def _codec(k: int, n: int, bits_per_symbol: int, iterations: int, precision: str, device: str):
-    """Sionna blocks for one configuration, built once: the encoder's set-up inverts sub-matrices."""
-    opts = {"precision": precision, "device": device}
+def ldpc_encoder(k: int, n: int, bits_per_symbol: int, *, precision: str, device: str):
+    """Sionna's 5G LDPC encoder, built once per code: its set-up inverts sub-matrices. The receiver's
+    decoder is built from it (``receiver/digital.py``): both ends know the code."""
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
     # inputs are the quantiser's own bits: the per-call binary check would only cost time
-    encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, check_input=False, **opts)
-    return (encoder, Mapper("qam", bits_per_symbol, **opts), Demapper("app", "qam", bits_per_symbol, **opts),
-            LDPC5GDecoder(encoder, num_iter=iterations, hard_out=True, **opts))
+    return LDPC5GEncoder(k, n, num_bits_per_symbol=bits_per_symbol, check_input=False, precision=precision,
+                         device=device)
 
 
-def capacity_delivery_probability(info_bits: int, channel_uses: int, snr_db: torch.Tensor,
-                                  fading: str | None = None) -> torch.Tensor:
-    """Probability [S] that a capacity-achieving code delivers ``info_bits`` in ``channel_uses`` uses.
+@lru_cache(maxsize=16)
+def _mapper(bits_per_symbol: int, *, precision: str, device: str):
+    from sionna.phy.mapping import Mapper
 
-    With R = info_bits / channel_uses bits per channel use and SNR = 10^(snr_db/10):
-    - fading None (AWGN): 1 if info_bits <= channel_uses * log2(1 + SNR), else 0.
-    - "block" (one h ~ CN(0, 1) per vector, outage): P(log2(1 + |h|^2 SNR) >= R) with |h|^2 ~ Exp(1),
-      i.e. exp(-(2^R - 1) / SNR).
-    - "fast" (one h per symbol, a long codeword averages the fades): 1 if R <= E[log2(1 + |h|^2 SNR)]
-      = exp(1/SNR) E1(1/SNR) / ln 2, else 0.
-    Computed in float64, returned in snr_db's floating dtype (float64 otherwise) on its device.
-    """
-    snr = 10.0 ** (snr_db.double() / 10.0)
-    if fading is None:
-        delivered = info_bits <= channel_uses * torch.log2(1.0 + snr)
-        p = delivered.double()
-    elif fading == "block":
-        p = torch.exp(-(2.0 ** (info_bits / channel_uses) - 1.0) / snr)
-    elif fading == "fast":
-        from scipy.special import hyperu
-
-        # U(1, 1, x) = e^x E1(x) (DLMF 6.11.2): exp(1/SNR) * exp1(1/SNR) overflows below -28.5 dB
-        scaled_e1 = torch.from_numpy(hyperu(1.0, 1.0, (1.0 / snr).cpu().numpy())).to(snr.device)
-        p = (info_bits <= channel_uses * scaled_e1 / math.log(2.0)).double()
-    else:
-        raise ValueError(f"fading must be None, 'block' or 'fast', got {fading!r}")
-    return p.to(snr_db.dtype if snr_db.is_floating_point() else torch.float64)
+    return Mapper("qam", bits_per_symbol, precision=precision, device=device)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+
+class Link:
+    """One link fitted on the training payloads of one transmission (scheme, RFS fraction).
+
+    Shapes: payload [N, V, T]; ``no`` [S] noise variances, one per SNR point; a chunk of r draws
+    comes back as payload_hat [S, r, N, V, T].
+    """
+
+    @classmethod
+    def fit(cls, train_payload: torch.Tensor, tx: Any, scenario: Any) -> "Link":
+        """From the training payloads and the transmission (``transmitter.plan.Transmission``)."""
+        raise NotImplementedError
+
+    @property
+    def channel_uses(self) -> int:
+        """Complex channel uses per transmitted vector."""
+        raise NotImplementedError
+
+    @property
+    def info_bits(self) -> int:
+        """Information bits per vector; 0 where the symbols do not carry bits (analog)."""
+        return 0
+
+    def capacity_bits(self, bits_per_value: int) -> int:
+        """Information bits per vector that the capacity reference delivers in ``channel_uses``."""
+        raise NotImplementedError
+
+    def clean(self, payload: torch.Tensor) -> torch.Tensor:
+        """The payload as the receiver gets it without noise (e.g. quantised)."""
+        return payload
+
+    def send(self, payload: torch.Tensor) -> Any:
+        """Encode once: whatever ``receive`` needs (the symbols, and e.g. the bits to count errors)."""
+        raise NotImplementedError
+
+    def draws_per_chunk(self, sent: Any, snr_points: int, draws: int) -> int:
+        """How many draws go through the channel at once: the link's memory rule."""
+        raise NotImplementedError
+
+    def receive(self, channel, sent: Any, no: torch.Tensor, draws: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``draws`` realisations of the channel at every SNR point -> (payload_hat, counts [S])."""
+        raise NotImplementedError
+
+    def error_rates(self, counts: dict[str, torch.Tensor], draws: int, payload_shape: torch.Size) -> dict[str, torch.Tensor]:
+        """results.csv columns [S] from the counts summed over all draws (e.g. BER, BLER)."""
+        return {}
+
+
+def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, draws: int,
+                measure: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Every metric of ``measure`` (payload_hat [S, r, ...] -> {name: [S, r]}), [S] per SNR point,
+    averaged over ``draws`` channel realisations, plus the link's own error rates.
+
+    The payload is encoded once; SNR points and a chunk of draws cross the channel together.
+    """
+    sent = link.send(payload)
+    chunk = link.draws_per_chunk(sent, no.shape[0], draws)
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, torch.Tensor] = {}
+    for start in range(0, draws, chunk):
+        r = min(chunk, draws - start)
+        payload_hat, c = link.receive(channel, sent, no, r)
+        for k, v in measure(payload_hat).items():
+            sums[k] = sums.get(k, 0.0) + v.sum(1)
+        for k, v in c.items():
+            counts[k] = counts.get(k, 0) + v
+    out = {k: v / draws for k, v in sums.items()}
+    out.update(link.error_rates(counts, draws, payload.shape))
+    return out
