@@ -1,8 +1,18 @@
-"""Cost of the channel-plus-receiver stage against a bare Sionna AWGN call on the same symbols.
+"""Cost of the channel-plus-receiver stage against bare Sionna calls on the same symbols.
 
 The stage is what the sweep runs per (scheme, RFS fraction, channel): power normalisation and
-mapping to symbols, the channel, equalisation, unmapping and the classification head with its
-top-1/top-5 accuracy. Run: OMP_NUM_THREADS=2 python benchmarks/bench_channel.py [--smoke]
+mapping to symbols, the channel (Sionna draws the fading and applies it with the noise),
+equalisation, unmapping and the classification head with its top-1/top-5 accuracy. References:
+a bare Sionna ``AWGN`` call, and a bare ``ApplyFlatFadingChannel`` call with coefficients drawn
+beforehand in the shape the stage draws them (block: one per vector, fast: one per symbol), alone
+and together with ``GenerateFlatFadingChannel``.
+
+Two forms of the stage are timed: ``links.monte_carlo`` over the analog link as the sweep runs it
+(receiving through ``Channel.mmse``: y and the MMSE weight w, folded into the unmapping), and the
+former form, the unbiased estimate and its error variance from ``Channel.__call__`` turned into an
+MMSE gain (``mmse_gain``) in a separate pass. All variants are timed in turn within each repeat, so
+a busy machine slows them alike; the figures are medians.
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_channel.py [--smoke]
 (--smoke: tiny sizes, a few seconds, the same code path; for CI, not for the numbers.)
 """
 from __future__ import annotations
@@ -15,23 +25,33 @@ import torch
 from sionna.phy.channel import AWGN, ApplyFlatFadingChannel, GenerateFlatFadingChannel
 from sionna.phy.mimo import lmmse_equalizer
 
-from semcom_sim.channel import build_channel, snr_db_to_noise_var
+from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
-from semcom_sim.pipeline import sweep_channel
+from semcom_sim.links import LINKS, monte_carlo
 from semcom_sim.receiver import LinearHead
 from semcom_sim.receiver.receiver import Receiver
 from semcom_sim.runtime import Runtime
 from semcom_sim.transmitter import AnalogLink
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def median_times(fns: dict, repeats: int) -> dict[str, float]:
+    """Median wall time of each function; every repeat runs all of them in turn."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def stage_via_call(link: AnalogLink, payload, receiver: Receiver, channel, no, mc_draws: int) -> dict:
+    """The former stage for one chunk of draws: ``Channel.__call__`` and ``mmse_gain``."""
+    x = link.modulate(payload)
+    x_u, no_eff = channel(x.expand(no.shape[0], mc_draws, *x.shape), no)
+    return {k: v.mean(1) for k, v in receiver.measure(link.demodulate(x_u, mmse_gain(no_eff))).items()}
 
 
 def main() -> None:
@@ -45,40 +65,52 @@ def main() -> None:
         args.n, args.draws, args.repeats = 64, 1, 2
         print("smoke mode: tiny sizes, the code path only; the times mean nothing")
 
-    rt = Runtime.create("cpu", "float32", 0)
+    Runtime.create("cpu", "float32", 0)  # configures Sionna's device and precision
     g = torch.Generator().manual_seed(0)
     snr_db = tuple(float(s) for s in range(-10, 21, 3))  # 11 points
     payload = torch.nn.functional.normalize(torch.randn(args.n, 3, 64, generator=g), dim=-1)  # conventional
     labels = torch.randint(0, 10, (args.n,), generator=g)
     receiver = Receiver(LinearHead(torch.randn(10, 3 * 64, generator=g), torch.zeros(10)), labels)
     link = AnalogLink.fit(payload)
+    analog = LINKS["analog"](link)
     x = link.modulate(payload).expand(len(snr_db), args.draws, *link.modulate(payload).shape)
     no = snr_db_to_noise_var(torch.tensor(snr_db))
-    symbols = x.numel()
-    print(f"{symbols / 1e6:.2f} M channel symbols per call, {torch.get_num_threads()} threads, "
+    print(f"{x.numel() / 1e6:.2f} M channel symbols per call, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
 
-    bare = AWGN()
-    t_bare = median_time(lambda: bare(x, no.reshape(-1, 1, 1, 1, 1)), args.repeats)
-    print(f"bare Sionna AWGN                    {t_bare * 1e3:8.1f} ms")
-    gen, app = GenerateFlatFadingChannel(1, 1), ApplyFlatFadingChannel()
+    awgn, gen, app = AWGN(), GenerateFlatFadingChannel(1, 1), ApplyFlatFadingChannel()
     no_b = no.reshape(-1, 1, 1, 1, 1, 1)
-    t_fast = median_time(lambda: app(x.unsqueeze(-1), gen(x.numel()).reshape(*x.shape, 1, 1), no_b), args.repeats)
-    print(f"bare Sionna flat fading, fast       {t_fast * 1e3:8.1f} ms")
+    coeff_shape = {"rayleigh_block": (*x.shape[:-1], 1, 1, 1), "rayleigh_fast": (*x.shape, 1, 1)}
+    h = {p: gen(torch.Size(s[:-2]).numel()).reshape(s) for p, s in coeff_shape.items()}
+    fns = {"bare AWGN": lambda: awgn(x, no.reshape(-1, 1, 1, 1, 1))}
+    for p, s in coeff_shape.items():
+        fns[f"bare apply {p}"] = lambda p=p: app(x.unsqueeze(-1), h[p], no_b)
+        fns[f"bare generate+apply {p}"] = lambda s=s: app(x.unsqueeze(-1), gen(torch.Size(s[:-2]).numel()).reshape(s),
+                                                           no_b)
     for preset in ("awgn", "rayleigh_block", "rayleigh_fast"):
         ch = build_channel(load_channel_preset(preset), "cpu", "single")
-        t = median_time(lambda: sweep_channel(link, payload, receiver, ch, snr_db, args.draws, rt), args.repeats)
-        extra = f", {t / t_fast:4.2f}x bare fast fading" if preset == "rayleigh_fast" else ""
-        print(f"stage over {preset:15s}          {t * 1e3:8.1f} ms   {t / t_bare:5.2f}x bare AWGN{extra}")
+        fns[f"monte_carlo {preset}"] = lambda ch=ch: monte_carlo(analog, payload, ch, no, args.draws, receiver.measure)
+        fns[f"former stage {preset}"] = lambda ch=ch: stage_via_call(link, payload, receiver, ch, no, args.draws)
+    t = median_times(fns, args.repeats)
+    for k in ("bare AWGN", *(k for k in t if k.startswith("bare ") and k != "bare AWGN")):
+        print(f"{k:36s} {t[k] * 1e3:8.1f} ms")
+    for preset in ("awgn", "rayleigh_block", "rayleigh_fast"):
+        for form in ("monte_carlo", "former stage"):
+            v = t[f"{form} {preset}"]
+            ratio = f"{v / t['bare AWGN']:5.2f}x bare AWGN"
+            if preset != "awgn":
+                ratio += (f", {v / t[f'bare apply {preset}']:4.2f}x bare apply, "
+                          f"{v / t[f'bare generate+apply {preset}']:4.2f}x bare generate+apply")
+            print(f"{form + ' ' + preset:36s} {v * 1e3:8.1f} ms   {ratio}")
 
     # why the SISO equaliser is written in closed form (semcom_sim/channel/rayleigh.py)
-    h = gen(x.shape[:-1].numel()).reshape(*x.shape[:-1], 1, 1, 1)
-    y = app(x.unsqueeze(-1), h, no_b)
+    hb = h["rayleigh_block"]  # [..., V, 1, 1, 1]
+    y = app(x.unsqueeze(-1), hb, no_b)
     s = no_b.unsqueeze(-1).to(y.dtype)
-    t_sionna = median_time(lambda: lmmse_equalizer(y, h, s), args.repeats)
-    t_closed = median_time(lambda: (y / h[..., 0], no_b / h[..., 0].abs().square()), args.repeats)
-    print(f"equaliser: Sionna lmmse_equalizer {t_sionna * 1e3:8.1f} ms, closed form {t_closed * 1e3:6.1f} ms "
-          f"({t_sionna / t_closed:.1f}x)")
+    t = median_times({"sionna": lambda: lmmse_equalizer(y, hb, s),
+                      "closed": lambda: (y / hb[..., 0], no_b / hb[..., 0].abs().square())}, args.repeats)
+    print(f"equaliser: Sionna lmmse_equalizer {t['sionna'] * 1e3:8.1f} ms, closed form {t['closed'] * 1e3:6.1f} ms "
+          f"({t['sionna'] / t['closed']:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -83,3 +83,78 @@ def test_mmse_estimate_beats_zero_forcing_in_deep_fades():
     mse_mmse = (link.demodulate(x_u, mmse_gain(no_eff))[0] - payload).square().mean()
     mse_zf = (link.demodulate(x_u)[0] - payload).square().mean()
     assert float(mse_mmse) < 0.5 * float(mse_zf)
+
+
+def _reference_draw(name, x, no, seed):
+    """Sionna's blocks called directly with ``seed``: the coefficients h and the output y the channel
+    model must reproduce (block: one h per vector, fast: one per symbol)."""
+    from sionna.phy import config
+    from sionna.phy.channel import ApplyFlatFadingChannel, GenerateFlatFadingChannel
+
+    config.seed = seed
+    lead = x.shape[:-1] if name == "rayleigh_block" else x.shape
+    h = GenerateFlatFadingChannel(1, 1)(math.prod(lead)).reshape(*lead, *([1] if name == "rayleigh_block" else []))
+    no_b = no.reshape(-1, *([1] * (x.dim() - 1)))
+    y = ApplyFlatFadingChannel()(x.unsqueeze(-1), h[..., None, None], no_b.unsqueeze(-1))[..., 0]
+    return y, h, no_b
+
+
+@pytest.mark.parametrize("preset", ["rayleigh_block", "rayleigh_fast"])
+def test_rayleigh_equalisers_equal_the_formulas_on_sionnas_draws(preset):
+    from sionna.phy import config
+
+    x = _unit_symbols(300, 3, 8, seed=2).expand(4, 2, 300, 3, 8)  # [S, R, N, V, L], a broadcast view
+    no = torch.tensor([10.0, 1.0, 0.1, 1e-3])
+    y_ref, h, no_b = _reference_draw(preset, x, no, seed=7)
+    ch = build_channel(load_channel_preset(preset), "cpu", "single")
+    config.seed = 7
+    x_u, no_eff = ch(x, no)
+    # the digital link's contract, bit for bit: x_u = y / h, no_eff = N0 / |h|^2
+    assert torch.equal(x_u, y_ref / h)
+    assert torch.equal(no_eff, no_b / h.abs().square())
+    config.seed = 7
+    y, w = ch.mmse(x, no)
+    w_ref = h.conj() / (h.abs().square() + no_b)
+    if preset == "rayleigh_block":  # y as received and one weight per vector, for the receiver to fold
+        assert torch.equal(y, y_ref) and w.shape == h.shape == (4, 2, 300, 3, 1)
+        assert torch.allclose(w, w_ref, rtol=1e-6, atol=1e-7)
+    else:  # one weight per symbol: applied by the channel
+        assert w.shape == () and float(w) == 1.0
+    # w y is h* y / (|h|^2 + N0) on Sionna's own draw, and the old path's x_u / (1 + no_eff), within
+    # float rounding, deep fades included
+    assert torch.allclose(w * y, w_ref * y_ref, rtol=1e-6, atol=1e-6)
+    x_mmse, old = w * y, x_u * mmse_gain(no_eff)
+    assert float(((x_mmse - old).abs() / old.abs().clamp_min(1e-3)).max()) < 1e-5
+    assert float((x_mmse - old).abs().max()) < 1e-5
+
+
+def test_awgn_mmse_is_the_mmse_gain():
+    from sionna.phy import config
+
+    x = _unit_symbols(500, 4).expand(3, 500, 4)
+    no = torch.tensor([2.0, 0.5, 0.01])
+    ch = _channel("awgn")
+    config.seed = 3
+    y_ref, no_eff = ch(x, no)
+    config.seed = 3
+    y, w = ch.mmse(x, no)
+    assert torch.equal(y, y_ref) and torch.equal(w, mmse_gain(no_eff)) and w.shape == (3, 1, 1)
+
+
+@pytest.mark.parametrize("preset", ["awgn", "rayleigh_block", "rayleigh_fast"])
+def test_analog_receiver_through_mmse_equals_the_old_path(preset):
+    """link.demodulate(*channel.mmse(...)) equals link.demodulate(x_u, mmse_gain(no_eff)) within 1e-6."""
+    from sionna.phy import config
+
+    payload = torch.randn(400, 3, 15, generator=torch.Generator().manual_seed(4)) * 0.2  # odd T: a padded use
+    link = AnalogLink.fit(payload)
+    xs = link.modulate(payload).expand(3, 2, 400, 3, 8)
+    no = snr_db_to_noise_var(torch.tensor([-10.0, 0.0, 20.0]))
+    ch = build_channel(load_channel_preset(preset), "cpu", "single")
+    config.seed = 11
+    x_u, no_eff = ch(xs, no)
+    old = link.demodulate(x_u, mmse_gain(no_eff))
+    config.seed = 11
+    new = link.demodulate(*ch.mmse(xs, no))
+    assert new.shape == old.shape == (3, 2, 400, 3, 15)
+    assert float((new - old).abs().max()) < 1e-6

@@ -11,8 +11,8 @@ from semcom_sim.data.captions import DIGIT_TEMPLATES, tokenize
 from semcom_sim.data.speech import DIGIT_WORDS
 from semcom_sim.receiver.decoders import DECODERS, caption_vocabulary, fit_decoder, target_for, token_index
 from semcom_sim.receiver.heads import topk_accuracy
-from semcom_sim.receiver.reconstruction import (ReconstructionMetrics, fit_recon_classifier, psnr, token_accuracy,
-                                                token_errors)
+from semcom_sim.receiver.reconstruction import (ReconstructionMetrics, fit_recon_classifier, mae, mse, psnr,
+                                                token_accuracy, token_errors, unit_scale)
 
 FIT = {"options": {"hidden": 128}, "epochs": 30, "lr": 3e-3, "batch_size": 128}
 
@@ -210,3 +210,90 @@ def test_every_decoder_maps_leading_dims(name):
     out = dec.decode(torch.randn(3, 2, 8, 12, generator=g, dtype=torch.float64))
     assert out.shape == (3, 2, 8, *shapes[name])
     assert out.dtype == (torch.int64 if name == "caption_tokens" else torch.float64)
+
+
+def _fit_per_batch(name, features, targets, *, options, epochs, lr, batch_size, generator):
+    """``fit_decoder`` as first written: each mini-batch indexed from the permutation, Adam's
+    per-parameter loop. The faster loop must give bit-identical weights."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        decoder = DECODERS[name].from_targets(features.shape[-1], targets, **options)
+    decoder = decoder.to(features.dtype)
+    decoder.shift.copy_(features.mean(0))
+    decoder.scale.copy_((features - decoder.shift).square().mean().sqrt().clamp_min(1e-12))
+    opt = torch.optim.Adam(decoder.parameters(), lr=lr, foreach=False)
+    n = features.shape[0]
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            loss = decoder.loss(decoder(features[idx]), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return decoder
+
+
+@pytest.mark.parametrize("name", DECODERS.names())
+def test_fit_decoder_weights_equal_the_per_batch_loop(name):
+    shapes = {"image_mlp": (1, 4, 4), "logmel_mlp": (6, 7), "caption_tokens": (5,)}
+    g = torch.Generator().manual_seed(3)
+    targets = (torch.randint(0, 9, (100, 5), generator=g) if name == "caption_tokens"
+               else torch.rand(100, *shapes[name], generator=g))
+    features = torch.randn(100, 10, generator=g)
+    fit = {"options": {"hidden": 16}, "epochs": 3, "lr": 1e-2, "batch_size": 32}  # 32 does not divide 100
+    new = fit_decoder(name, features, targets, generator=torch.Generator().manual_seed(8), **fit)
+    ref = _fit_per_batch(name, features, targets, generator=torch.Generator().manual_seed(8), **fit)
+    for a, b in zip(new.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
+    assert new.output_values == math.prod(new(features[:1]).shape[1:])
+
+
+def _reference_metrics(modality, metrics, outputs, targets, labels):
+    """Every column from the module's definitions (unit_scale, mae, mse, psnr, token_errors, ...)."""
+    if modality == "text":
+        tokens = metrics.vocabulary[outputs.argmax(-1)]
+        mae_, mse_ = token_errors(outputs, targets, metrics.vocabulary)
+        return {"mae_text": mae_, "mse_text": mse_,
+                "acc_recon_text": topk_accuracy(metrics.classifier.logits(tokens), labels, 1),
+                "token_acc_text": token_accuracy(tokens, targets)}
+    recon, target = unit_scale(outputs, metrics.low, metrics.high), unit_scale(targets, metrics.low, metrics.high)
+    out = {f"mae_{modality}": mae(recon, target), f"mse_{modality}": mse(recon, target),
+           f"acc_recon_{modality}": topk_accuracy(metrics.classifier.logits(outputs), labels, 1)}
+    if modality == "image":
+        out["psnr_image"] = psnr(recon, target)
+    return out
+
+
+@pytest.mark.parametrize("modality", ["image", "audio", "text"])
+def test_bound_metrics_equal_the_definitions(modality):
+    g = torch.Generator().manual_seed(5)
+    n_train, n = 120, 40
+    labels_train, labels = torch.arange(n_train) % 4, torch.arange(n) % 4
+    if modality == "text":
+        train = torch.randint(1, 12, (n_train, 6), generator=g)
+        train[:, 0], train[:, 4:] = 40, 0  # a start token, padding
+        targets = torch.randint(1, 12, (n, 6), generator=g)
+        targets[:, 0], targets[:, 5:] = 40, 0
+        targets[0, 1] = 99  # an id the training captions never had: probability 0
+        metrics = ReconstructionMetrics.fit("text", train, labels_train)
+        outputs = 3.0 * torch.randn(2, 3, n, 6, metrics.vocabulary.numel(), generator=g)
+    else:
+        shape = (1, 3, 3) if modality == "image" else (4, 5)
+        train = torch.rand(n_train, *shape, generator=g) * (1.0 if modality == "image" else 6.0) - (
+            0.0 if modality == "image" else 3.0)
+        metrics = ReconstructionMetrics.fit(modality, train, labels_train)
+        targets = (torch.rand(n, *shape, generator=g) if modality == "image"
+                   else 4.0 * torch.randn(n, *shape, generator=g))  # beyond the training range: clipped
+        outputs = targets + 0.4 * torch.randn(2, 3, n, *shape, generator=g)  # some outside [low, high]
+    ref = _reference_metrics(modality, metrics, outputs, targets, labels)
+    kept = outputs.clone()
+    got = metrics(outputs, targets, labels)
+    assert torch.equal(outputs, kept)  # the public call leaves the outputs alone
+    scratch = metrics.bind(targets, labels)(outputs.clone(), overwrite=True)
+    assert list(got) == list(ref) == list(scratch)
+    for k in ref:
+        assert got[k].shape == ref[k].shape == (2, 3), k
+        assert torch.allclose(got[k], ref[k], rtol=1e-6, atol=1e-6), (k, got[k], ref[k])
+        assert torch.allclose(scratch[k], ref[k], rtol=1e-6, atol=1e-6), k

@@ -1,6 +1,8 @@
 """Decoders at the receiver, end to end: columns, error against SNR, and the Table 1 layout."""
 import csv
 
+import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -67,3 +69,52 @@ def test_reconstruction_table_has_six_rows_per_condition(tiny_raw, write_scenari
             assert int(r["tti"]) == (3 * d if r["method"] == "conventional" else d)
             assert float(r["tti_saving"]) == (0.0 if r["method"] == "conventional" else 1 - 1 / 3)
     assert "| centroid | 16 |" in (out / "reconstruction_table.md").read_text()
+
+
+def _receiver_with_decoders(n_train=150, n=30, t=6):
+    """A conventional-scheme receiver (3 vectors of T values) with a small decoder per modality."""
+    from semcom_sim.receiver import fit_linear_head
+    from semcom_sim.receiver.decoders import fit_decoder
+    from semcom_sim.receiver.receiver import Receiver
+    from semcom_sim.receiver.reconstruction import ReconstructionMetrics
+
+    g = torch.Generator().manual_seed(0)
+    labels_train, labels = torch.arange(n_train) % 5, torch.arange(n) % 5
+    p_train, p_test = torch.randn(n_train, 3, t, generator=g), torch.randn(n, 3, t, generator=g)
+    captions = torch.randint(1, 20, (n_train + n, 8), generator=g)
+    captions[:, 0], captions[:, 6:] = 49406, 0
+    targets = {"image": torch.rand(n_train + n, 1, 4, 4, generator=g), "audio": torch.randn(n_train + n, 6, 9, generator=g),
+               "text": captions}
+    names = {"image": "image_mlp", "audio": "logmel_mlp", "text": "caption_tokens"}
+    rx = Receiver(fit_linear_head(p_train.flatten(1), labels_train, 1.0), labels)
+    for v, (m, tg) in enumerate(targets.items()):
+        dec = fit_decoder(names[m], p_train[:, v], tg[:n_train], options={"hidden": 16}, epochs=2, lr=1e-2,
+                          batch_size=64, generator=torch.Generator().manual_seed(v))
+        rx.decoders[m] = (v, dec, ReconstructionMetrics.fit(m, tg[:n_train], labels_train), tg[n_train:])
+    return rx, p_test
+
+
+def test_receiver_scores_a_sweep_in_chunks_as_slice_by_slice(monkeypatch):
+    import semcom_sim.receiver.receiver as receiver_module
+
+    rx, p_test = _receiver_with_decoders()
+    payload = p_test + 0.3 * torch.randn(3, 4, *p_test.shape, generator=torch.Generator().manual_seed(1))
+    kept = payload.clone()
+    # 5 slices per chunk over 12: two full chunks and a partial one
+    monkeypatch.setattr(receiver_module, "DECODER_VALUES_PER_CHUNK", 5 * 30 * 6 * 9)
+    got = rx.measure(payload)
+    assert torch.equal(payload, kept)
+    ref: dict[str, list] = {}
+    for p in payload.flatten(0, 1):
+        for vector, decoder, metrics, targets in rx.decoders.values():
+            for k, v in metrics(decoder(p[:, vector]), targets, rx.labels).items():
+                ref.setdefault(k, []).append(v)
+    assert set(ref) < set(got)
+    for k, v in ref.items():
+        assert got[k].shape == (3, 4)
+        assert torch.allclose(got[k], torch.stack(v).reshape(3, 4), rtol=1e-6, atol=1e-6), k
+    clean = rx.measure(p_test)  # one slice, no leading dimensions
+    assert all(v.shape == () for v in clean.values())
+    for vector, decoder, metrics, targets in rx.decoders.values():
+        for k, v in metrics(decoder(p_test[:, vector]), targets, rx.labels).items():
+            assert float(clean[k]) == pytest.approx(float(v), abs=1e-6), k

@@ -155,6 +155,7 @@ class ReconstructionMetrics:
     ``__call__`` takes the decoder's forward outputs for every modality: images [..., N, C, H, W],
     log-mels [..., N, n_mels, frames], or caption logits [..., N, L, K] over ``vocabulary`` (the
     compact vocabulary of a ``caption_tokens`` decoder fitted on the same training targets).
+    ``bind`` fixes the test targets and labels once for many calls (what the receiver does).
     """
 
     modality: str
@@ -180,20 +181,81 @@ class ReconstructionMetrics:
         Columns: ``mae_<modality>``, ``mse_<modality>``, ``acc_recon_<modality>`` (Acc@1 of the fixed
         classifier on the reconstruction), plus ``psnr_image`` or ``token_acc_text``.
         """
-        m = self.modality
-        if m == "text":
-            if outputs.shape[-1] != self.vocabulary.numel():
-                raise ValueError(f"caption logits have {outputs.shape[-1]} classes, the training vocabulary "
-                                 f"{self.vocabulary.numel()}: fit the decoder on the same training targets")
-            vocabulary = self.vocabulary.to(outputs.device)
-            tokens = vocabulary[outputs.argmax(-1)]
-            mae_, mse_ = token_errors(outputs, targets, vocabulary)
-            return {f"mae_{m}": mae_, f"mse_{m}": mse_,
-                    f"acc_recon_{m}": topk_accuracy(self.classifier.logits(tokens), labels, 1),
-                    "token_acc_text": token_accuracy(tokens, targets)}
-        recon, target = unit_scale(outputs, self.low, self.high), unit_scale(targets, self.low, self.high)
-        out = {f"mae_{m}": mae(recon, target), f"mse_{m}": mse(recon, target),
-               f"acc_recon_{m}": topk_accuracy(self.classifier.logits(outputs), labels, 1)}
-        if m == "image":
-            out["psnr_image"] = psnr(recon, target)
+        return self.bind(targets, labels)(outputs)
+
+    def bind(self, targets: torch.Tensor, labels: torch.Tensor) -> "BoundMetrics":
+        """These metrics against fixed targets [N, *target_shape] and labels [N]."""
+        return BoundMetrics(self, targets, labels)
+
+
+def _per_instance(x: torch.Tensor, dims: int, ord: float) -> torch.Tensor:
+    """Sum of |x| (ord 1) or of x^2 (ord 2) over the last ``dims`` dimensions, in one read of x."""
+    norm = torch.linalg.vector_norm(x, ord, dim=tuple(range(-dims, 0)))
+    return norm if ord == 1 else norm.square()
+
+
+class BoundMetrics:
+    """``ReconstructionMetrics`` against fixed test targets and labels.
+
+    What depends only on the targets (their clipped values; for captions the target positions in
+    the vocabulary, the counted positions, the classifier's columns) is computed once here, so the
+    receiver can score a sweep chunk by chunk at the cost of the outputs alone. Results equal the
+    definitions in the module doc up to float rounding: errors are summed per instance first, then
+    averaged over the instances (also the more accurate order), and the [0, 1] scaling is applied
+    to those sums rather than to every value.
+    """
+
+    def __init__(self, metrics: ReconstructionMetrics, targets: torch.Tensor, labels: torch.Tensor):
+        self.metrics, self.labels = metrics, labels
+        self.dims = _check_modality(metrics.modality)
+        if metrics.modality == "text":
+            vocabulary = metrics.vocabulary.to(targets.device)
+            self.vocabulary = vocabulary
+            self.index = token_index(targets, vocabulary)  # [N, L], -1 outside the vocabulary
+            self.known = self.index >= 0  # a target outside the vocabulary has probability 0
+            self.gather_index = self.index.clamp_min(0).unsqueeze(-1)
+            self.mask = caption_mask(targets).to(torch.get_default_dtype())
+            self.count = self.mask.sum()
+            # the classifier's bag of tokens from the decoder's argmax positions: column j counts
+            # vocabulary position bag_columns[j]; an id missing from the vocabulary reads the extra,
+            # always empty, position K
+            cols = token_index(metrics.classifier.vocabulary.to(targets.device), vocabulary)
+            self.bag_columns = cols.where(cols >= 0, vocabulary.numel())
+        else:
+            # unit_scale(x) - unit_scale(t) = (clip(x) - clip(t)) / (high - low), clip to [low, high]:
+            # the error is taken in the data's units and scaled once per instance
+            self.clipped = targets.clamp(metrics.low, metrics.high)
+
+    def __call__(self, outputs: torch.Tensor, *, overwrite: bool = False) -> dict[str, torch.Tensor]:
+        """outputs [..., N, ...] -> {column: tensor [...]}; ``overwrite``: outputs may be used as scratch."""
+        if self.metrics.modality == "text":
+            return self._text(outputs)
+        m, dims, low, high = self.metrics.modality, self.dims, self.metrics.low, self.metrics.high
+        acc = topk_accuracy(self.metrics.classifier.logits(outputs), self.labels, 1)  # before any overwrite
+        diff = (outputs.clamp_(low, high) if overwrite else outputs.clamp(low, high)).sub_(self.clipped)
+        size = self.clipped[0].numel()
+        abs_err = _per_instance(diff, dims, 1) / (size * (high - low))  # [..., N], on the [0, 1] scale
+        sq_err = _per_instance(diff, dims, 2) / (size * (high - low) ** 2)
+        out = {f"mae_{m}": abs_err.mean(-1), f"mse_{m}": sq_err.mean(-1), f"acc_recon_{m}": acc}
+        if m == "image":  # psnr(): per image, MSE floored, then the mean over the images
+            out["psnr_image"] = (10.0 * torch.log10(1.0 / sq_err.clamp_min(_MSE_FLOOR))).mean(-1)
         return out
+
+    def _text(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        k = self.vocabulary.numel()
+        if logits.shape[-1] != k:
+            raise ValueError(f"caption logits have {logits.shape[-1]} classes, the training vocabulary "
+                             f"{k}: fit the decoder on the same training targets")
+        p = logits.softmax(-1)
+        pos = logits.max(-1).indices  # [..., N, L] decoded positions (argmax; max is faster on CPU)
+        p_target = p.gather(-1, self.gather_index.expand(*p.shape[:-1], 1)).squeeze(-1) * self.known
+        # MAE = 1 - p(target), MSE = (sum p^2 - 2 p(target) + 1) / 2 per counted position
+        mae_ = ((1.0 - p_target) * self.mask).sum((-2, -1)) / self.count
+        sq = torch.linalg.vector_norm(p, 2, dim=-1).square_()
+        mse_ = (0.5 * (sq - 2.0 * p_target + 1.0) * self.mask).sum((-2, -1)) / self.count
+        token_acc = ((pos == self.index) * self.mask).sum((-2, -1)) / self.count
+        head = self.metrics.classifier.head
+        counts = torch.zeros(*pos.shape[:-1], k + 1, dtype=head.weight.dtype, device=pos.device)
+        counts.scatter_add_(-1, pos, torch.ones((), dtype=counts.dtype, device=pos.device).expand(pos.shape))
+        acc = topk_accuracy(head.logits(counts[..., self.bag_columns]), self.labels, 1)
+        return {"mae_text": mae_, "mse_text": mse_, "acc_recon_text": acc, "token_acc_text": token_acc}

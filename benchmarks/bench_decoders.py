@@ -1,0 +1,114 @@
+"""Wall time of `semcom-sim run` with a decoder per modality against the same run without decoders.
+
+The scenario is scenarios/three_modality.yaml (or the one given) with
+``receiver.reconstruction.decoders: {image: image_mlp, audio: logmel_mlp, text: caption_tokens}``
+added, written to a temporary folder with its own cache. A first run trains the encoders into the
+cache (not timed); then each repeat runs the scenario without and with decoders, in turn, each as
+a fresh process (imports included), so both see the same machine load. Printed: the medians, every
+run, the ratio of the medians, and the median stage times from summary.json.
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_decoders.py [scenario] [--repeats 3] [--device cpu]
+     python benchmarks/bench_decoders.py --smoke   (a tiny scenario, one run each: a few seconds of
+     work, the same code path, for CI rather than for the numbers)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
+
+# the smallest scenario that runs every decoder over a channel sweep (cf. benchmarks/bench_run.py)
+SMOKE_SCENARIO = {
+    "name": "bench_decoders_smoke",
+    "seed": 0,
+    "device": "cpu",
+    "embedding_dim": 16,
+    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
+             "limit": 200},
+    "encoders": {
+        "image": {"name": "small_cnn", "options": {"width": 8}},
+        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
+        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
+    },
+    "training": {"temperature": 0.3, "epochs": 2, "batch_size": 64, "lr": 0.003},
+    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},
+    "channel": {"presets": ["awgn", "rayleigh_block"], "snr_db": [0.0, 10.0], "mc_draws": 2},
+    "receiver": {"reconstruction": {"epochs": 2}},
+}
+
+
+def scenarios(base: dict, cache: Path) -> dict[str, dict]:
+    """The base scenario without decoders and with one per modality, both on ``cache``."""
+    plain = {**base, "device": base.get("device", "auto"), "data": {**base["data"], "cache_dir": str(cache)}}
+    receiver = dict(plain.get("receiver") or {})
+    recon = dict(receiver.get("reconstruction") or {})
+    recon.pop("decoders", None)
+    without = {**plain, "receiver": {**receiver, "reconstruction": recon}}
+    with_dec = {**plain, "receiver": {**receiver, "reconstruction": {**recon, "decoders": DECODERS}}}
+    return {"without decoders": without, "with decoders": with_dec}
+
+
+def run_once(scenario: Path, out: Path, device: str, cwd: Path) -> tuple[float, dict]:
+    # from a folder of its own: `python -m` puts the working folder first on the import path
+    cmd = [sys.executable, "-m", "semcom_sim.cli", "run", str(scenario), "--out", str(out), "--device", device]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        sys.exit(f"FAILED (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+    return wall, json.loads((out / "summary.json").read_text())["timings_s"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", nargs="?", default="scenarios/three_modality.yaml")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--smoke", action="store_true", help="a tiny scenario, one run each: a quick check")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="semcom-bench-decoders-"))
+    try:
+        if args.smoke:
+            base, args.scenario, args.repeats = SMOKE_SCENARIO, "smoke scenario", 1
+            print("smoke mode: a tiny scenario, the code path only; the times mean nothing")
+        else:
+            base = yaml.safe_load(Path(args.scenario).read_text())
+        paths = {}
+        for label, raw in scenarios(base, tmp / "cache").items():
+            paths[label] = tmp / (label.replace(" ", "_") + ".yaml")
+            paths[label].write_text(yaml.safe_dump(raw, sort_keys=False))
+        warm, _ = run_once(paths["without decoders"], tmp / "out", args.device, tmp)  # trains the encoders
+        print(f"{args.scenario} on {args.device}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
+              f"encoders trained into the cache first ({warm:.1f} s), then {args.repeats} runs each, in turn")
+        walls: dict[str, list[float]] = {k: [] for k in paths}
+        stages: dict[str, list[dict]] = {k: [] for k in paths}
+        for _ in range(args.repeats):
+            for label, path in paths.items():
+                wall, timings = run_once(path, tmp / "out", args.device, tmp)
+                walls[label].append(wall)
+                stages[label].append(timings)
+        for label, w in walls.items():
+            med = {k: statistics.median(t[k] for t in stages[label]) for k in stages[label][0]}
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in med.items())
+            print(f"  {label:16s} median {statistics.median(w):6.1f} s (all: {', '.join(f'{x:.1f}' for x in w)}); "
+                  f"stages: {parts}")
+        ratio = statistics.median(walls["with decoders"]) / statistics.median(walls["without decoders"])
+        print(f"  with / without decoders: {ratio:.2f}x")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
