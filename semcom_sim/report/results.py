@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from .folders import write_atomic
@@ -34,13 +35,20 @@ def write_results(rows: list[dict], path: Path, leading: tuple[str, ...] = RESUL
     write_atomic(Path(path), buf.getvalue())  # an interrupted sweep never leaves half a table
 
 
-def read_results(path: Path) -> list[dict]:
-    """Rows with numbers parsed back (ints stay ints)."""
+def read_results(path: Path, text: Iterable[str] = ()) -> list[dict]:
+    """Rows of a table written by :func:`write_results` (results.csv, a sweep's cells.csv), with
+    numbers parsed back (ints stay ints, ``inf`` is a float, an empty cell stays ``""``); the
+    ``text`` columns keep the string as written, for values that are labels rather than numbers
+    (a sweep's grid values: ``1e-05`` stays ``1e-05`` and ``1`` stays ``1``, not ``1.0``)."""
+    text = frozenset(text)
     out = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             row = {}
             for k, v in r.items():
+                if k in text:
+                    row[k] = v
+                    continue
                 try:
                     row[k] = int(v)
                 except ValueError:

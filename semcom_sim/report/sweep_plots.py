@@ -1,7 +1,6 @@
 """Comparison plots of a sweep, drawn from its cells.csv / results.csv and the cells' files."""
 from __future__ import annotations
 
-import csv
 import statistics
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .latent_plot import plot_latent_pca  # noqa: E402
 from .plots import scheme_style  # noqa: E402
-from .results import NOISELESS  # noqa: E402
+from .results import NOISELESS, read_results  # noqa: E402
 
 _MEASURES = (("gap_mean", "mean modality gap"), ("fisher_ratio", "Fisher ratio"),
              ("components_90pct", "PCA components for 90% variance"))
@@ -25,12 +24,7 @@ def _num(v: str) -> float | None:
         return None
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _axes(keys: list[str], rows: list[dict[str, str]]) -> tuple[str | None, list[str]]:
+def _axes(keys: list[str], rows: list[dict]) -> tuple[str | None, list[str]]:
     """The x key (first numeric grid key other than the seed) and the keys that split lines."""
     x = next((k for k in keys if k != "seed" and all(_num(r[k]) is not None for r in rows)), None)
     return x, [k for k in keys if k not in (x, "seed")]
@@ -40,8 +34,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], path: Path) -> None:
-    measures = [(c, label) for c, label in _MEASURES if all(r.get(c) for r in rows)]  # no Fisher for multi-label
+def plot_latent_measures(rows: list[dict], x: str, groups: list[str], path: Path) -> None:
+    """``rows`` as :func:`plot_sweep` reads cells.csv: grid columns strings, measures numbers."""
+    # an empty cell is a measure that does not apply (no Fisher ratio for multi-label data)
+    measures = [(c, label) for c, label in _MEASURES if all(r.get(c, "") != "" for r in rows)]
     fig, axes = plt.subplots(1, len(measures), figsize=(4.2 * len(measures), 3.4), squeeze=False)
     axes = axes[0]
     for ax, (col, label) in zip(axes, measures):
@@ -64,7 +60,7 @@ def plot_latent_measures(rows: list[dict[str, str]], x: str, groups: list[str], 
     plt.close(fig)
 
 
-def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: list[str], path: Path) -> None:
+def plot_accuracy_vs_rfs(results: list[dict], x: str | None, groups: list[str], path: Path) -> None:
     """Noiseless top-1 accuracy against RFS keep fraction and against TTI, every scheme, per x value;
     the TTI panel shows the centroid vs the concatenation at equal and at M-times bandwidth."""
     rows = [r for r in results if r["channel"] == NOISELESS]
@@ -97,11 +93,12 @@ def plot_accuracy_vs_rfs(results: list[dict[str, str]], x: str | None, groups: l
 
 
 def plot_sweep(out: Path, keys: list[str], pca_cells: bool, cell_names: list[str]) -> None:
-    cells = _read(out / "cells.csv")
+    # the grid columns stay as written: they label lines and pick the x axis by their text
+    cells = read_results(out / "cells.csv", text=keys)
     x, groups = _axes(keys, cells)
     if x:
         plot_latent_measures(cells, x, groups, out / "latent_measures.png")
-    plot_accuracy_vs_rfs(_read(out / "results.csv"), x, groups, out / "accuracy_vs_rfs.png")
+    plot_accuracy_vs_rfs(read_results(out / "results.csv", text=keys), x, groups, out / "accuracy_vs_rfs.png")
     if pca_cells:
         plot_latent_pca([(name, out / "cells" / name / "embeddings_test.npz") for name in cell_names],
                         out / "latent_pca.png")
