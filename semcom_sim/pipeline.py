@@ -31,7 +31,7 @@ from .report.results import NOISELESS
 from .runtime import Runtime, stream_seed
 from .training import embed, train_or_load
 from .training.trainer import encoder_cache_path
-from .transmitter import build_payload, rfs_indices
+from .transmitter.payload import build_payload, rfs_indices, rfs_size
 from .transmitter.schemes import get_scheme
 from .transmitter.plan import Transmission, transmissions
 
@@ -92,7 +92,8 @@ def evaluate(tx: Transmission, p_train, p_test, receiver: Receiver, presets, snr
     chance = 1.0 / receiver.head.weight.shape[0]
     draws = scenario.channel.mc_draws
     for preset in presets:
-        runtime.seed_sionna("channel", preset.name, tx.scheme, tx.keep, tx.link)
+        # streams are keyed by T, the kept coordinates, not by the float keep fraction (see run)
+        runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
         metrics = monte_carlo(link, p_test, channel, snr.no, draws, receiver.measure)
         # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
@@ -142,20 +143,23 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     with rep.stage("channel sweep"):
         rep.sweep_start(len(plan) * len(presets))
         for tx in plan:
-            if (tx.payload_scheme, tx.keep) not in receivers:
-                idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", tx.keep))
+            # keyed by T, not by the keep fraction: min(1, 3 * 0.1) = 0.30000000000000004 and 0.3 keep
+            # the same T coordinates and must draw the same RFS set (and share a receiver)
+            t = rfs_size(scenario.embedding_dim, tx.keep)
+            if (tx.payload_scheme, t) not in receivers:
+                idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", t))
                 p_train = build_payload(z_train, tx.payload_scheme, idx)
-                receivers[tx.payload_scheme, tx.keep] = (
+                receivers[tx.payload_scheme, t] = (
                     p_train, build_payload(z_test, tx.payload_scheme, idx),
-                    build_receiver(tx.payload_scheme, tx.keep, p_train, train.labels, test.labels, recon,
+                    build_receiver(tx.payload_scheme, t, p_train, train.labels, test.labels, recon,
                                    scenario, runtime))
-            p_train, p_test, receiver = receivers[tx.payload_scheme, tx.keep]
+            p_train, p_test, receiver = receivers[tx.payload_scheme, t]
             rows += evaluate(tx, p_train, p_test, receiver, presets, snr, scenario, runtime, toi, rep)
     examples = None
     if recon is not None:  # first RFS fraction, first channel; two SNRs, by default the sweep's ends
         pick = scenario.receiver.reconstruction.example_snr_db or (min(snr.db), max(snr.db))
         examples = reconstruction_examples(receivers, recon.test, presets[0], pick, scenario.transmitter.schemes,
-                                           scenario.transmitter.rfs_keep[0], runtime)
+                                           rfs_size(scenario.embedding_dim, scenario.transmitter.rfs_keep[0]), runtime)
 
     summary = {
         "scenario": scenario.name,

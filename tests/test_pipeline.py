@@ -113,3 +113,18 @@ def test_digital_link_and_equal_bandwidth_rows(tiny_raw, write_scenario, tmp_pat
     assert low["ber"] > 0.05 and low["acc_top1_capacity"] == 0.1  # -5 dB: below capacity, chance
     assert by[("centroid", "analog", -5.0)]["ber"] == ""  # analog rows carry no bit counts
     assert "centroid_eq_bits" not in {r["scheme"] for r in rows if r["link"] == "analog"}
+
+
+def test_rfs_streams_are_keyed_by_the_kept_coordinates(tiny_raw, write_scenario, tmp_path):
+    """min(1, 3 * 0.1) = 0.30000000000000004: the equal-bandwidth centroid at keep 0.1 keeps the same
+    T = round(0.3 * D) coordinates as the centroid at keep 0.3, so both must draw the same RFS set
+    and share one receiver: identical noiseless rows (a float-keyed stream drew a different set)."""
+    tiny_raw["transmitter"] = {"schemes": ["centroid"], "rfs_keep": [0.1, 0.3], "equal_bandwidth": ["rfs"]}
+    tiny_raw["channel"]["presets"] = ["awgn"]
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(write_scenario(tiny_raw)), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    rows = {(r["scheme"], r["channel"], r["rfs_keep"]): r for r in read_results(out / "results.csv")}
+    eq, plain = rows[("centroid_eq_rfs", "none", 0.3)], rows[("centroid", "none", 0.3)]
+    assert eq["payload_dims"] == plain["payload_dims"] == round(0.3 * tiny_raw["embedding_dim"])
+    assert (eq["acc_top1"], eq["acc_top5"]) == (plain["acc_top1"], plain["acc_top5"])

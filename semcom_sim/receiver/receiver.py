@@ -77,7 +77,7 @@ class ReconstructionTargets:
         return cls(tr, te, {m: ReconstructionMetrics.fit(m, tr[m], train.labels) for m in mods})
 
 
-def build_receiver(payload_scheme: str, keep: float, p_train: torch.Tensor, train_labels: torch.Tensor,
+def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor, train_labels: torch.Tensor,
                    test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime) -> Receiver:
     """Head and decoders fitted on clean training payloads of the registered scheme
     ``payload_scheme``; the scheme says which payload vector each modality's decoder reads (the
@@ -90,7 +90,7 @@ def build_receiver(payload_scheme: str, keep: float, p_train: torch.Tensor, trai
     modalities = list(scenario.data.modalities)
     for m, spec in cfg.decoders.items():
         vector = get_scheme(payload_scheme).decoder_vector(modalities.index(m), len(modalities))
-        gen = runtime.torch_generator("decoder", payload_scheme, keep, m, device=torch.device("cpu"))
+        gen = runtime.torch_generator("decoder", payload_scheme, payload_dims, m, device=torch.device("cpu"))
         decoder = fit_decoder(spec.name, p_train[:, vector, :], recon.train[m], options=spec.options,
                               epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
         receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
