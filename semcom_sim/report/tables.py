@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
 from pathlib import Path
 
+from .folders import write_atomic
 from .results import NOISELESS
 
 PAPER_TABLE1 = {  # (scheme, latent dim): (MAE, MSE, Acc@1 %, TTI) as [MG] Table 1 reports them
@@ -39,10 +41,11 @@ def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> 
             "acc1": 100 * statistics.fmean(r[f"acc_recon_{m}"] for m in modalities),
             "tti": r["tti"], "tti_toi": r["tti_toi"], "tti_saving": saving,
         })
-    with open(out / "reconstruction_table.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, list(table[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(table)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, list(table[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(table)
+    write_atomic(out / "reconstruction_table.csv", buf.getvalue())  # an interrupted sweep leaves no half table
     lines = []
     for cond in dict.fromkeys(t["condition"] for t in table):
         lines += [f"**{cond}** (modalities: {', '.join(modalities)})", "",
@@ -55,5 +58,5 @@ def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> 
             lines.append(f"| {t['method']} | {t['latent_dim']} | {t['mae']:.3f} | {t['mse']:.3f} | {t['acc1']:.1f} | "
                          f"{t['tti']}{saving} | {t['tti_toi']:.4f} | {ref} |")
         lines.append("")
-    (out / "reconstruction_table.md").write_text("\n".join(lines))
+    write_atomic(out / "reconstruction_table.md", "\n".join(lines))
     return table
