@@ -136,8 +136,13 @@ def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int
                             source=source, field=f"{field}.name")
         DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
         if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
+            encoder = scenario.encoders[m]  # check_scenario has checked its name and option names
+            if m == "audio":
+                # the log-mel target follows the encoder's front-end options: bad ones are named as
+                # the encoder check names them, not blamed on the decoder
+                _try_build(encoder, scenario.embedding_dim, shapes[m], source=source, field=f"encoders.{m}.options")
             try:
-                target = decoder_target_shape(m, shapes[m])
+                target = decoder_target_shape(m, shapes[m], encoder)
                 extra = {"vocabulary": range(2)} if "vocabulary" in inspect.signature(DECODERS[spec.name]).parameters else {}
                 DECODERS[spec.name](2, target, **spec.options, **extra)
             except (TypeError, ValueError) as e:

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Scenario
+    from .config import EncoderSpec, Scenario
 
 GIB = 1 << 30
 # must equal links/analog.SYMBOLS_PER_CHUNK, links/digital.DEMAPPER_ENTRIES_PER_CHUNK and
@@ -257,16 +257,16 @@ def encoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]])
     return out
 
 
-def decoder_target_shape(modality: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``receiver.decoders.target_for`` without data: the log-mel of the audio (defaults n_mels 32,
-    hop 128); ValueError where that function has no target for the input."""
-    if modality == "audio":
-        if len(shape) != 1:
-            raise ValueError(f"the audio decoders rebuild the log-mel of [samples] waveforms; this audio is {shape}")
-        return (32, shape[0] // 128 + 1)
-    if modality in ("image", "text"):
-        return shape
-    raise ValueError(f"no decoder target for modality {modality!r}")
+def decoder_target_shape(modality: str, shape: tuple[int, ...],
+                         encoder: EncoderSpec | None = None) -> tuple[int, ...]:
+    """``receiver.decoders.target_for`` without data, for the modality's encoder ``encoder`` (the
+    scenario's spec): the log-mel of the audio with that encoder's front-end options; ValueError
+    where that function has no target for the input."""
+    from .receiver.decoders import target_shape
+
+    if encoder is None:
+        return target_shape(modality, shape)
+    return target_shape(modality, shape, encoder.name, encoder.options)
 
 
 def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
@@ -280,7 +280,7 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
         if m not in shapes:
             continue
         try:
-            target = decoder_target_shape(m, shapes[m])
+            target = decoder_target_shape(m, shapes[m], scenario.encoders.get(m))
         except ValueError:
             out[m] = None  # refused by config's decoder check
             continue
@@ -325,8 +325,8 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         channel = max(channel, float(need))
     parts["channel"] = channel
     if scenario.receiver.reconstruction.decoders:
-        targets = sum(math.prod(decoder_target_shape(m, shapes[m])) for m in scenario.receiver.reconstruction.decoders
-                      if m in shapes)
+        targets = sum(math.prod(decoder_target_shape(m, shapes[m], scenario.encoders.get(m)))
+                      for m in scenario.receiver.reconstruction.decoders if m in shapes)
         # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)

@@ -137,7 +137,8 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)
-    recon = ReconstructionTargets.fit(scenario, train, test) if scenario.receiver.reconstruction.decoders else None
+    recon = (ReconstructionTargets.fit(scenario, train, test, trained.encoders)
+             if scenario.receiver.reconstruction.decoders else None)
     receivers: dict[tuple[str, float], tuple] = {}
     rows: list[dict] = []
     with rep.stage("channel sweep"):

@@ -297,3 +297,54 @@ def test_bound_metrics_equal_the_definitions(modality):
         assert got[k].shape == ref[k].shape == (2, 3), k
         assert torch.allclose(got[k], ref[k], rtol=1e-6, atol=1e-6), (k, got[k], ref[k])
         assert torch.allclose(scratch[k], ref[k], rtol=1e-6, atol=1e-6), k
+
+
+def test_logmel_defaults_are_the_logmel_cnn_front_end():
+    from semcom_sim.encoders.audio import LOGMEL_DEFAULTS, LogMel, LogMelCNN
+
+    plain, cnn = LogMel(), LogMelCNN(16, (8000,)).frontend
+    for k in ("sample_rate", "n_fft", "hop", "n_mels"):
+        assert getattr(plain, k) == getattr(cnn, k) == LOGMEL_DEFAULTS[k], k
+    assert plain.n_mels == 32
+    assert torch.equal(plain.fbank, cnn.fbank) and torch.equal(plain.window, cnn.window)
+    wav, _ = _tones(4, 2)
+    # no encoder (or one without a log-mel front end): the same targets as logmel_cnn's defaults
+    assert torch.equal(target_for("audio", wav), cnn(wav))
+    assert LogMelCNN.logmel_options() == LOGMEL_DEFAULTS
+
+
+@pytest.mark.parametrize("options", [{"n_mels": 40}, {"n_mels": 40, "hop": 100, "n_fft": 200},
+                                     {"n_mels": 24, "sample_rate": 16000, "hop": 64}])
+def test_audio_targets_are_the_encoder_front_end(options):
+    from semcom_sim.config import EncoderSpec
+    from semcom_sim.encoders import build_encoder
+    from semcom_sim.limits import decoder_target_shape
+    from semcom_sim.receiver.decoders import target_shape
+
+    encoder = build_encoder("logmel_cnn", 16, (8000,), {"width": 8, **options})
+    wav, _ = _tones(6, 3)
+    targets = target_for("audio", wav, encoder, batch_size=4)  # two batches
+    n_mels, hop = options["n_mels"], options.get("hop", 128)
+    assert targets.shape == (6, n_mels, 8000 // hop + 1)
+    assert torch.allclose(targets, encoder.prepare(wav), rtol=0, atol=1e-5)
+    assert torch.equal(target_for("audio", wav, encoder, batch_size=512), encoder.prepare(wav))
+    # the data-free shape (validation, budgets) follows the same options
+    spec = EncoderSpec(name="logmel_cnn", options={"width": 8, **options})
+    assert decoder_target_shape("audio", (8000,), spec) == tuple(targets.shape[1:])
+    assert target_shape("audio", (8000,), "logmel_cnn", spec.options) == tuple(targets.shape[1:])
+    # the encoder's front end was copied, not moved
+    target_for("audio", wav.double(), encoder)
+    assert encoder.frontend.fbank.dtype == torch.float32
+
+
+def test_audio_targets_of_an_encoder_without_a_log_mel_front_end_use_the_defaults():
+    from semcom_sim.config import EncoderSpec
+    from semcom_sim.encoders import build_encoder
+    from semcom_sim.limits import decoder_target_shape
+
+    wav, _ = _tones(3, 4)
+    identity = build_encoder("identity", 8000, (8000,), {})
+    assert torch.equal(target_for("audio", wav, identity), target_for("audio", wav))
+    assert decoder_target_shape("audio", (8000,), EncoderSpec(name="identity")) == (32, 63)
+    with pytest.raises(ValueError, match="n_fft 256 is longer"):  # a 128-value embedding is no waveform
+        decoder_target_shape("audio", (128,), EncoderSpec(name="identity"))

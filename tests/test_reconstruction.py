@@ -118,3 +118,37 @@ def test_receiver_scores_a_sweep_in_chunks_as_slice_by_slice(monkeypatch):
     for vector, decoder, metrics, targets in rx.decoders.values():
         for k, v in metrics(decoder(p_test[:, vector]), targets, rx.labels).items():
             assert float(clean[k]) == pytest.approx(float(v), abs=1e-6), k
+
+
+def test_audio_decoder_rebuilds_the_encoders_own_log_mel(tiny_raw, write_scenario, tmp_path):
+    """An audio encoder with 40 mel bands and another hop: the scenario validates, and the audio
+    decoder's targets are that encoder's front end on the same waveforms, not the defaults."""
+    import numpy as np
+
+    from semcom_sim.config import load_scenario
+    from semcom_sim.encoders.audio import LogMel
+    from semcom_sim.pipeline import load_data
+    from semcom_sim.runtime import Runtime
+
+    front = {"n_mels": 40, "hop": 100, "n_fft": 200}
+    tiny_raw["encoders"]["audio"]["options"].update(front)
+    tiny_raw["receiver"] = {"reconstruction": {"decoders": {"audio": {"name": "logmel_mlp"}}, "epochs": 2}}
+    tiny_raw["training"]["epochs"] = 1
+    tiny_raw["transmitter"]["rfs_keep"] = [1.0]
+    tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
+    path = write_scenario(tiny_raw)
+    res = runner.invoke(app, ["validate", str(path)])
+    assert res.exit_code == 0, res.output + res.stderr
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(path), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "mse_audio" in read_results(out / "results.csv")[0]
+    f = np.load(out / "reconstructions.npz")
+    original = f["original_audio"]
+    frames = 8000 // front["hop"] + 1
+    assert original.shape[1:] == (40, frames)
+    assert f["centroid_audio"].shape[-2:] == (40, frames)
+    _, test = load_data(load_scenario(out / "scenario.yaml"), Runtime.create("cpu", "float32", 0), tmp_path / "unused")
+    wav = test.inputs["audio"][:original.shape[0]]
+    expected = LogMel(sample_rate=8000, **front)(wav)
+    np.testing.assert_allclose(original, expected.numpy(), rtol=0, atol=1e-5)

@@ -29,14 +29,30 @@ def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 20.
     return torch.clamp(torch.minimum(up, down), min=0.0)
 
 
+# the log-mel front end's defaults: LogMel's and the logmel_cnn encoder's (and so the audio decoders'
+# targets where the audio encoder has no log-mel front end of its own)
+LOGMEL_DEFAULTS: dict[str, int] = {"sample_rate": 8000, "n_fft": 256, "hop": 128, "n_mels": 32}
+
+
 class LogMel(nn.Module):
     """waveform [N, S] -> log-mel spectrogram [N, n_mels, frames], normalised per utterance."""
 
-    def __init__(self, sample_rate: int = 8000, n_fft: int = 256, hop: int = 128, n_mels: int = 40):
+    def __init__(self, sample_rate: int = LOGMEL_DEFAULTS["sample_rate"], n_fft: int = LOGMEL_DEFAULTS["n_fft"],
+                 hop: int = LOGMEL_DEFAULTS["hop"], n_mels: int = LOGMEL_DEFAULTS["n_mels"]):
         super().__init__()
-        self.n_fft, self.hop = n_fft, hop
+        self.sample_rate, self.n_fft, self.hop, self.n_mels = sample_rate, n_fft, hop, n_mels
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.register_buffer("fbank", mel_filterbank(n_fft, n_mels, sample_rate), persistent=False)
+
+    @staticmethod
+    def output_shape(samples: int, *, n_fft: int = LOGMEL_DEFAULTS["n_fft"], hop: int = LOGMEL_DEFAULTS["hop"],
+                     n_mels: int = LOGMEL_DEFAULTS["n_mels"], **_) -> tuple[int, int]:
+        """(n_mels, frames) of ``forward`` on [N, samples] waveforms, without data (the STFT is
+        centred: one frame per ``hop`` samples, plus one); ValueError for sizes it cannot use."""
+        positive_ints(n_fft=n_fft, hop=hop, n_mels=n_mels)
+        if n_fft > samples:
+            raise ValueError(f"n_fft {n_fft} is longer than the {samples}-sample waveforms")
+        return n_mels, samples // hop + 1
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(wav, self.n_fft, self.hop, window=self.window, return_complex=True).abs().square()
@@ -56,8 +72,9 @@ class LogMelCNN(Encoder):
 
     modality = "audio"
 
-    def __init__(self, dim: int, input_shape: tuple[int, ...], *, sample_rate: int = 8000, n_mels: int = 32,
-                 n_fft: int = 256, hop: int = 128, width: int = 64):
+    def __init__(self, dim: int, input_shape: tuple[int, ...], *, sample_rate: int = LOGMEL_DEFAULTS["sample_rate"],
+                 n_mels: int = LOGMEL_DEFAULTS["n_mels"], n_fft: int = LOGMEL_DEFAULTS["n_fft"],
+                 hop: int = LOGMEL_DEFAULTS["hop"], width: int = 64):
         super().__init__()
         if len(input_shape) != 1:
             raise ValueError(f"logmel_cnn expects [samples] waveforms, got shape {input_shape}")
@@ -70,6 +87,12 @@ class LogMelCNN(Encoder):
             nn.Conv1d(width, width, 3, stride=2, padding=1), nn.BatchNorm1d(width), nn.GELU(),
             nn.AdaptiveAvgPool1d(4), nn.Flatten(), nn.Linear(4 * width, dim),
         )
+
+    @classmethod
+    def logmel_options(cls, **options) -> dict[str, int]:
+        """The keywords of the ``LogMel`` front end that ``cls(dim, shape, **options)`` builds,
+        without building it (what the audio decoders' target shape is computed from)."""
+        return {k: options.get(k, v) for k, v in LOGMEL_DEFAULTS.items()}
 
     @torch.no_grad()
     def prepare(self, x: torch.Tensor) -> torch.Tensor:

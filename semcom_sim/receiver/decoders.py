@@ -9,34 +9,68 @@ itself, the audio's log-mel spectrogram, the caption's token ids.
 """
 from __future__ import annotations
 
+import copy
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..encoders.audio import LogMel
+from ..encoders.audio import LOGMEL_DEFAULTS, LogMel
 from ..registry import Registry
 
 DECODERS: Registry = Registry("decoder")
 
 
-def target_for(modality: str, raw_inputs: torch.Tensor, *, sample_rate: int = 8000, n_mels: int = 32,
-               n_fft: int = 256, hop: int = 128, batch_size: int = 512) -> torch.Tensor:
+def audio_frontend(encoder: nn.Module | None = None) -> LogMel:
+    """The log-mel front end the audio decoders rebuild: ``encoder.frontend`` where the audio
+    encoder has a ``LogMel`` front end (``logmel_cnn``), so the decoder rebuilds exactly what the
+    encoder saw, with its options; else (no encoder, or one without a log-mel front end, e.g.
+    ``identity``) a ``LogMel`` with the defaults it shares with ``logmel_cnn``."""
+    frontend = getattr(encoder, "frontend", None)
+    return frontend if isinstance(frontend, LogMel) else LogMel()
+
+
+def target_for(modality: str, raw_inputs: torch.Tensor, encoder: nn.Module | None = None, *,
+               batch_size: int = 512) -> torch.Tensor:
     """Raw inputs [N, ...] of ``modality`` -> the decoder targets [N, *target_shape].
 
     image [N, C, H, W] and text token ids [N, L] are their own targets; audio [N, S] becomes the
-    log-mel spectrogram [N, n_mels, frames] of the ``logmel_cnn`` encoder's front end (the keyword
-    defaults are that encoder's), so the decoder rebuilds what the encoder saw.
+    log-mel spectrogram [N, n_mels, frames] of ``audio_frontend(encoder)``: ``encoder`` is the
+    modality's (trained) encoder, whose own front end the targets then come from.
     """
     if modality in ("image", "text"):
         return raw_inputs
     if modality == "audio":
-        frontend = LogMel(sample_rate, n_fft, hop, n_mels).to(raw_inputs.device, raw_inputs.dtype)
+        # a copy: moving the encoder's own front end to the inputs' device or dtype would move it in place
+        frontend = copy.deepcopy(audio_frontend(encoder)).to(raw_inputs.device, raw_inputs.dtype)
         with torch.no_grad():
             return torch.cat([frontend(raw_inputs[i:i + batch_size])
                               for i in range(0, raw_inputs.shape[0], batch_size)])
+    raise ValueError(f"no decoder target for modality {modality!r}")
+
+
+def target_shape(modality: str, input_shape: tuple[int, ...], encoder: str | None = None,
+                 encoder_options: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+    """``target_for`` without data: the target shape of one instance of shape ``input_shape``
+    when the modality's encoder is the registered ``encoder`` built with ``encoder_options``.
+
+    An encoder class with a log-mel front end says its keywords with a ``logmel_options``
+    classmethod (as ``logmel_cnn``); any other gets the shared defaults, as ``audio_frontend``.
+    ValueError where ``target_for`` has no target for the input or the front end's sizes are bad.
+    """
+    if modality == "audio":
+        if len(input_shape) != 1:
+            raise ValueError(f"the audio decoders rebuild the log-mel of [samples] waveforms; "
+                             f"this audio is {tuple(input_shape)}")
+        from ..encoders import ENCODERS
+
+        hook = getattr(ENCODERS[encoder], "logmel_options", None) if encoder in ENCODERS else None
+        options = hook(**(encoder_options or {})) if hook is not None else LOGMEL_DEFAULTS
+        return LogMel.output_shape(int(input_shape[0]), **options)
+    if modality in ("image", "text"):
+        return tuple(input_shape)
     raise ValueError(f"no decoder target for modality {modality!r}")
 
 

@@ -3,8 +3,10 @@ to whatever payload arrives (clean, or every SNR point and channel draw at once)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import torch
+from torch import nn
 
 from ..transmitter.schemes import get_scheme
 from .decoders import Decoder, fit_decoder, target_for
@@ -70,10 +72,12 @@ class ReconstructionTargets:
     metrics: dict[str, ReconstructionMetrics]
 
     @classmethod
-    def fit(cls, scenario, train, test) -> "ReconstructionTargets":
+    def fit(cls, scenario, train, test, encoders: Mapping[str, nn.Module]) -> "ReconstructionTargets":
+        """Targets of the decoders' modalities; ``encoders`` (modality -> trained encoder) give each
+        modality's target its encoder's own representation (the audio: its log-mel front end)."""
         mods = list(scenario.receiver.reconstruction.decoders)
-        tr = {m: target_for(m, train.inputs[m]) for m in mods}
-        te = {m: target_for(m, test.inputs[m]) for m in mods}
+        tr = {m: target_for(m, train.inputs[m], encoders[m]) for m in mods}
+        te = {m: target_for(m, test.inputs[m], encoders[m]) for m in mods}
         return cls(tr, te, {m: ReconstructionMetrics.fit(m, tr[m], train.labels) for m in mods})
 
 
