@@ -430,8 +430,13 @@ def channel_preset_path(ref: str, scenario_path: Path | None = None) -> Path:
 
 def read_channel_preset(path: Path) -> ChannelPreset:
     """Parse one preset file (its model and options are checked in :mod:`semcom_sim.checks`)."""
+    raw = _read_yaml(path)
+    stray = sorted(set(raw) - set(ChannelPreset.model_fields)) if isinstance(raw, dict) else []
+    if stray:  # most likely a model option at the top level, as preset files had it before
+        raise UserError(f"unknown key; a model's options go under 'options:' (e.g. options: {{{stray[0]}: ...}})",
+                        source=str(path), field=stray[0])
     try:
-        return ChannelPreset.model_validate(_read_yaml(path))
+        return ChannelPreset.model_validate(raw)
     except ValidationError as e:
         raise _validation_error(e, str(path)) from None
 

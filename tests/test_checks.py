@@ -132,3 +132,9 @@ def test_presets_lists_a_broken_preset_as_invalid(tmp_path):
     (odd,) = [line for line in res.output.splitlines() if line.startswith("odd ")]
     assert "invalid:" in odd and "unknown channel model 'martian'" in odd
     assert any(line.startswith("rayleigh_fast ") and "rayleigh, fading=fast" in line for line in res.output.splitlines())
+
+
+def test_a_preset_in_the_old_flat_form_says_where_options_go(tiny_raw, write_scenario, tmp_path):
+    preset = _preset(tmp_path, "model: rayleigh\nfading: block\n")  # the form preset files had before
+    line = _validate_with(tiny_raw, write_scenario, preset)
+    assert f"{preset}: fading: unknown key; a model's options go under 'options:'" in line, line
