@@ -9,10 +9,13 @@ from threadpoolctl import threadpool_limits
 
 from semcom_sim.data.captions import DIGIT_TEMPLATES, tokenize
 from semcom_sim.data.speech import DIGIT_WORDS
-from semcom_sim.receiver.decoders import DECODERS, caption_vocabulary, fit_decoder, target_for, token_index
+from semcom_sim.receiver.decoders import DECODERS, caption_vocabulary, fit_decoder, token_index
 from semcom_sim.receiver.heads import topk_accuracy
-from semcom_sim.receiver.reconstruction import (ReconstructionMetrics, fit_recon_classifier, mae, mse, psnr,
-                                                token_accuracy, token_errors, unit_scale)
+from semcom_sim.receiver.reconstruction import (FixedRange, TokenMetrics, Tokens, TrainingRange, fit_field_classifier,
+                                                fit_token_classifier, mae, mse, psnr, token_accuracy, token_errors,
+                                                unit_scale)
+
+logmel_targets = DECODERS["logmel_mlp"].target_for
 
 FIT = {"options": {"hidden": 128}, "epochs": 30, "lr": 3e-3, "batch_size": 128}
 
@@ -48,8 +51,8 @@ def digits():
 def image_decoder(digits):
     x_tr, y_tr, x_te, y_te = digits
     z_tr, z_te = _project(x_tr.flatten(1), 16, 0), _project(x_te.flatten(1), 16, 0)
-    dec = fit_decoder("image_mlp", z_tr, target_for("image", x_tr), generator=torch.Generator().manual_seed(0),
-                      **FIT)
+    dec = fit_decoder("image_mlp", z_tr, DECODERS["image_mlp"].target_for(x_tr),
+                      generator=torch.Generator().manual_seed(0), **FIT)
     return dec, z_te
 
 
@@ -69,13 +72,39 @@ def test_reconstruction_error_grows_with_feature_noise(digits, image_decoder):
     dec, z_te = image_decoder
     sigma = torch.tensor([0.0, 0.2, 0.5]).view(3, 1, 1) * z_te.std()
     noisy = z_te + sigma * torch.randn(3, *z_te.shape, generator=torch.Generator().manual_seed(1))  # [3, N, F]
-    metrics = ReconstructionMetrics.fit("image", x_tr, y_tr)
+    metrics = DECODERS["image_mlp"].metrics.fit("image", x_tr, y_tr)
     out = metrics(dec(noisy), x_te, y_te)
     assert set(out) == {"mae_image", "mse_image", "acc_recon_image", "psnr_image"}
     assert all(v.shape == (3,) for v in out.values())
     assert torch.all(out["mse_image"].diff() > 0) and torch.all(out["mae_image"].diff() > 0)
     assert torch.all(out["psnr_image"].diff() < 0)
     assert out["acc_recon_image"][0] > 0.85 and torch.all(out["acc_recon_image"].diff() < -0.05)
+
+
+def test_each_decoder_names_its_target_and_metrics():
+    """What the receiver asks a decoder class: its modality, its target from the raw inputs, with
+    and without data, and its metrics kind; inputs it cannot rebuild are refused in words."""
+    images, clip = torch.rand(5, 1, 8, 8), torch.rand(5, 4, 3, 6, 6)
+    tokens = torch.randint(1, 50, (5, 16))
+    field, image, caption = DECODERS["field_mlp"], DECODERS["image_mlp"], DECODERS["caption_tokens"]
+    assert field.modality == image.modality == "" and caption.modality == "text"
+    assert DECODERS["logmel_mlp"].modality == "audio" and DECODERS["logmel_mlp"].target_from_encoder
+    assert field.target_for(clip) is clip and image.target_for(images) is images
+    assert caption.target_for(tokens) is tokens
+    assert field.target_shape_for((4, 3, 6, 6), "some_encoder", {"width": 8}) == (4, 3, 6, 6)
+    assert (field.metrics, image.metrics, caption.metrics) == (TrainingRange(), FixedRange(0.0, 1.0, psnr=True),
+                                                               Tokens())
+    with pytest.raises(ValueError, match="regresses real values; these inputs are torch.int64"):
+        field.target_for(tokens)
+    with pytest.raises(ValueError, match="rebuilds token ids; these inputs are torch.float32"):
+        caption.target_for(images.flatten(1))
+    with pytest.raises(ValueError, match=r"log-mel of \[samples\] waveforms; these inputs are \(4, 3, 6, 6\)"):
+        DECODERS["logmel_mlp"].target_shape_for((4, 3, 6, 6))
+    with pytest.raises(ValueError, match="expects a 3-d target"):
+        image.without_data(8, (4, 3, 6, 6))
+    # the largest caption decoder the training captions allow: every position a distinct id, up to CLIP's
+    assert caption.without_data(8, (16,), 3, hidden=4).vocabulary.numel() == 48
+    assert caption.without_data(8, (16,), 10**6, hidden=4).vocabulary.numel() == 49408
 
 
 def test_decoder_fit_is_deterministic_given_the_generator(digits):
@@ -102,7 +131,7 @@ def _tones(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def test_logmel_decoder_beats_the_mean_spectrogram():
     wav_tr, y_tr = _tones(300, 0)
     wav_te, y_te = _tones(100, 1)
-    m_tr, m_te = target_for("audio", wav_tr), target_for("audio", wav_te)
+    m_tr, m_te = logmel_targets(wav_tr), logmel_targets(wav_te)
     assert m_tr.shape == (300, 32, 63)  # the logmel_cnn encoder's front end
     z_tr, z_te = _project(m_tr.flatten(1), 16, 0), _project(m_te.flatten(1), 16, 0)
     dec = fit_decoder("logmel_mlp", z_tr, m_tr, generator=torch.Generator().manual_seed(0),
@@ -113,7 +142,7 @@ def test_logmel_decoder_beats_the_mean_spectrogram():
     baseline = float((m_tr.mean(0) - m_te).square().mean())
     # the noise floor's texture is unpredictable from 16 features, so some error remains
     assert mse < 0.6 * baseline
-    metrics = ReconstructionMetrics.fit("audio", m_tr, y_tr)
+    metrics = DECODERS["logmel_mlp"].metrics.fit("audio", m_tr, y_tr)
     assert (metrics.low, metrics.high) == (float(m_tr.min()), float(m_tr.max()))
     out = metrics(recon, m_te, y_te)
     scale = metrics.high - metrics.low
@@ -144,7 +173,7 @@ def test_caption_decoder_recovers_tokens(captions):
     decoded = dec.decode(z[te])
     assert decoded.dtype == torch.int64 and torch.equal(decoded, dec.vocabulary[logits.argmax(-1)])
     assert float(token_accuracy(decoded, tokens[te])) > 0.98
-    metrics = ReconstructionMetrics.fit("text", tokens[tr], labels[tr])
+    metrics = DECODERS["caption_tokens"].metrics.fit("text", tokens[tr], labels[tr])
     out = metrics(logits, tokens[te], labels[te])
     assert set(out) == {"mae_text", "mse_text", "acc_recon_text", "token_acc_text"}
     assert float(out["acc_recon_text"]) > 0.98 and float(out["mae_text"]) < 0.05
@@ -152,13 +181,13 @@ def test_caption_decoder_recovers_tokens(captions):
 
 def test_recon_classifier_knows_clean_digits_and_not_noise(digits, captions):
     x_tr, y_tr, x_te, y_te = digits
-    clf = fit_recon_classifier("image", x_tr, y_tr)
+    clf = fit_field_classifier(x_tr, y_tr)
     assert float(topk_accuracy(clf.logits(x_te), y_te, 1)) > 0.9
     noise = torch.rand(4, *x_te.shape, generator=torch.Generator().manual_seed(0))  # leading dim kept
     acc_noise = topk_accuracy(clf.logits(noise), y_te, 1)
     assert acc_noise.shape == (4,) and torch.all(acc_noise < 0.2)
     tokens, labels, _ = captions
-    text_clf = fit_recon_classifier("text", tokens[:450], labels[:450])
+    text_clf = fit_token_classifier(tokens[:450], labels[:450])
     assert float(topk_accuracy(text_clf.logits(tokens[450:]), labels[450:], 1)) == 1.0
 
 
@@ -170,7 +199,7 @@ def test_psnr_and_metric_shapes_by_hand():
     assert float(psnr(target, target)) == pytest.approx(100.0)  # the MSE floor, not infinity
     labels = torch.tensor([0, 1])
     clf_images = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
-    metrics = ReconstructionMetrics.fit("image", clf_images, labels)
+    metrics = FixedRange(0.0, 1.0, psnr=True).fit("image", clf_images, labels)
     out = metrics(recon.expand(5, 3, *recon.shape), target, labels)
     assert all(v.shape == (5, 3) for v in out.values())
     assert torch.allclose(out["mae_image"], torch.tensor(0.055))
@@ -201,7 +230,7 @@ def test_text_errors_by_hand():
 
 @pytest.mark.parametrize("name", DECODERS.names())
 def test_every_decoder_maps_leading_dims(name):
-    shapes = {"image_mlp": (1, 28, 28), "logmel_mlp": (32, 63), "caption_tokens": (16,)}
+    shapes = {"image_mlp": (1, 28, 28), "logmel_mlp": (32, 63), "caption_tokens": (16,), "field_mlp": (2, 3, 5, 4)}
     g = torch.Generator().manual_seed(0)
     targets = (torch.randint(0, 5, (8, 16), generator=g) if name == "caption_tokens"
                else torch.rand(8, *shapes[name], generator=g))
@@ -237,7 +266,7 @@ def _fit_per_batch(name, features, targets, *, options, epochs, lr, batch_size, 
 
 @pytest.mark.parametrize("name", DECODERS.names())
 def test_fit_decoder_weights_equal_the_per_batch_loop(name):
-    shapes = {"image_mlp": (1, 4, 4), "logmel_mlp": (6, 7), "caption_tokens": (5,)}
+    shapes = {"image_mlp": (1, 4, 4), "logmel_mlp": (6, 7), "caption_tokens": (5,), "field_mlp": (3, 2, 4)}
     g = torch.Generator().manual_seed(3)
     targets = (torch.randint(0, 9, (100, 5), generator=g) if name == "caption_tokens"
                else torch.rand(100, *shapes[name], generator=g))
@@ -252,39 +281,51 @@ def test_fit_decoder_weights_equal_the_per_batch_loop(name):
 
 def _reference_metrics(modality, metrics, outputs, targets, labels):
     """Every column from the module's definitions (unit_scale, mae, mse, psnr, token_errors, ...)."""
-    if modality == "text":
+    if isinstance(metrics, TokenMetrics):
         tokens = metrics.vocabulary[outputs.argmax(-1)]
         mae_, mse_ = token_errors(outputs, targets, metrics.vocabulary)
-        return {"mae_text": mae_, "mse_text": mse_,
-                "acc_recon_text": topk_accuracy(metrics.classifier.logits(tokens), labels, 1),
-                "token_acc_text": token_accuracy(tokens, targets)}
+        return {f"mae_{modality}": mae_, f"mse_{modality}": mse_,
+                f"acc_recon_{modality}": topk_accuracy(metrics.classifier.logits(tokens), labels, 1),
+                f"token_acc_{modality}": token_accuracy(tokens, targets)}
     recon, target = unit_scale(outputs, metrics.low, metrics.high), unit_scale(targets, metrics.low, metrics.high)
     out = {f"mae_{modality}": mae(recon, target), f"mse_{modality}": mse(recon, target),
            f"acc_recon_{modality}": topk_accuracy(metrics.classifier.logits(outputs), labels, 1)}
-    if modality == "image":
-        out["psnr_image"] = psnr(recon, target)
+    if metrics.psnr:
+        out[f"psnr_{modality}"] = psnr(recon, target)
     return out
 
 
-@pytest.mark.parametrize("modality", ["image", "audio", "text"])
-def test_bound_metrics_equal_the_definitions(modality):
+# modality, metrics kind, target shape (None: captions), training values' range
+KINDS = {
+    "image": ("image", FixedRange(0.0, 1.0, psnr=True), (1, 3, 3), (0.0, 1.0)),
+    "logmel": ("audio", TrainingRange(), (4, 5), (-3.0, 3.0)),
+    "caption": ("text", Tokens(), None, None),
+    # any modality, any number of dimensions: a fixed range other than [0, 1], then the training range
+    "video-fixed": ("video", FixedRange(-2.0, 2.0, psnr=True), (2, 3, 2, 2), (-2.0, 2.0)),
+    "video-training": ("video", TrainingRange(), (2, 3, 2, 2), (-5.0, 1.0)),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_bound_metrics_equal_the_definitions(kind):
+    modality, metrics_kind, shape, value_range = KINDS[kind]
     g = torch.Generator().manual_seed(5)
     n_train, n = 120, 40
     labels_train, labels = torch.arange(n_train) % 4, torch.arange(n) % 4
-    if modality == "text":
+    if shape is None:
         train = torch.randint(1, 12, (n_train, 6), generator=g)
         train[:, 0], train[:, 4:] = 40, 0  # a start token, padding
         targets = torch.randint(1, 12, (n, 6), generator=g)
         targets[:, 0], targets[:, 5:] = 40, 0
         targets[0, 1] = 99  # an id the training captions never had: probability 0
-        metrics = ReconstructionMetrics.fit("text", train, labels_train)
+        metrics = metrics_kind.fit(modality, train, labels_train)
         outputs = 3.0 * torch.randn(2, 3, n, 6, metrics.vocabulary.numel(), generator=g)
     else:
-        shape = (1, 3, 3) if modality == "image" else (4, 5)
-        train = torch.rand(n_train, *shape, generator=g) * (1.0 if modality == "image" else 6.0) - (
-            0.0 if modality == "image" else 3.0)
-        metrics = ReconstructionMetrics.fit(modality, train, labels_train)
-        targets = (torch.rand(n, *shape, generator=g) if modality == "image"
+        low, high = value_range
+        train = low + (high - low) * torch.rand(n_train, *shape, generator=g)
+        metrics = metrics_kind.fit(modality, train, labels_train)
+        assert (metrics.low, metrics.high) == pytest.approx(value_range, abs=0.1)
+        targets = (low + (high - low) * torch.rand(n, *shape, generator=g) if metrics.psnr
                    else 4.0 * torch.randn(n, *shape, generator=g))  # beyond the training range: clipped
         outputs = targets + 0.4 * torch.randn(2, 3, n, *shape, generator=g)  # some outside [low, high]
     ref = _reference_metrics(modality, metrics, outputs, targets, labels)
@@ -309,7 +350,7 @@ def test_logmel_defaults_are_the_logmel_cnn_front_end():
     assert torch.equal(plain.fbank, cnn.fbank) and torch.equal(plain.window, cnn.window)
     wav, _ = _tones(4, 2)
     # no encoder (or one without a log-mel front end): the same targets as logmel_cnn's defaults
-    assert torch.equal(target_for("audio", wav), cnn(wav))
+    assert torch.equal(logmel_targets(wav), cnn(wav))
     assert LogMelCNN.logmel_options() == LOGMEL_DEFAULTS
 
 
@@ -319,21 +360,20 @@ def test_audio_targets_are_the_encoder_front_end(options):
     from semcom_sim.config import EncoderSpec
     from semcom_sim.encoders import build_encoder
     from semcom_sim.limits import decoder_target_shape
-    from semcom_sim.receiver.decoders import target_shape
 
     encoder = build_encoder("logmel_cnn", 16, (8000,), {"width": 8, **options})
     wav, _ = _tones(6, 3)
-    targets = target_for("audio", wav, encoder, batch_size=4)  # two batches
+    targets = logmel_targets(wav, encoder, batch_size=4)  # two batches
     n_mels, hop = options["n_mels"], options.get("hop", 128)
     assert targets.shape == (6, n_mels, 8000 // hop + 1)
     assert torch.allclose(targets, encoder.prepare(wav), rtol=0, atol=1e-5)
-    assert torch.equal(target_for("audio", wav, encoder, batch_size=512), encoder.prepare(wav))
+    assert torch.equal(logmel_targets(wav, encoder, batch_size=512), encoder.prepare(wav))
     # the data-free shape (validation, budgets) follows the same options
     spec = EncoderSpec(name="logmel_cnn", options={"width": 8, **options})
-    assert decoder_target_shape("audio", (8000,), spec) == tuple(targets.shape[1:])
-    assert target_shape("audio", (8000,), "logmel_cnn", spec.options) == tuple(targets.shape[1:])
+    assert decoder_target_shape("logmel_mlp", (8000,), spec) == tuple(targets.shape[1:])
+    assert DECODERS["logmel_mlp"].target_shape_for((8000,), "logmel_cnn", spec.options) == tuple(targets.shape[1:])
     # the encoder's front end was copied, not moved
-    target_for("audio", wav.double(), encoder)
+    logmel_targets(wav.double(), encoder)
     assert encoder.frontend.fbank.dtype == torch.float32
 
 
@@ -344,7 +384,7 @@ def test_audio_targets_of_an_encoder_without_a_log_mel_front_end_use_the_default
 
     wav, _ = _tones(3, 4)
     identity = build_encoder("identity", 8000, (8000,), {})
-    assert torch.equal(target_for("audio", wav, identity), target_for("audio", wav))
-    assert decoder_target_shape("audio", (8000,), EncoderSpec(name="identity")) == (32, 63)
+    assert torch.equal(logmel_targets(wav, identity), logmel_targets(wav))
+    assert decoder_target_shape("logmel_mlp", (8000,), EncoderSpec(name="identity")) == (32, 63)
     with pytest.raises(ValueError, match="n_fft 256 is longer"):  # a 128-value embedding is no waveform
-        decoder_target_shape("audio", (128,), EncoderSpec(name="identity"))
+        decoder_target_shape("logmel_mlp", (128,), EncoderSpec(name="identity"))

@@ -4,8 +4,13 @@ At the receiver the same received centroid feeds every modality's decoder. The e
 frozen, so a decoder is fitted once on clean training payloads and then applied to every channel
 output of the sweep at once ([..., N, F] with leading SNR and Monte-Carlo dimensions).
 
-Each decoder reconstructs its modality's *target representation* (``target_for``): the image
-itself, the audio's log-mel spectrogram, the caption's token ids.
+Each decoder class owns what it rebuilds and how that is scored, so a modality needs no code here
+unless it needs a decoder of its own: ``target_for`` makes its *target representation* from the raw
+inputs (by default the raw inputs themselves; the audio's log-mel spectrogram for ``logmel_mlp``),
+``target_shape_for`` says its shape without data (validation, budgets), and ``metrics`` names the
+reconstruction metrics (``reconstruction.FixedRange``, ``TrainingRange`` or ``Tokens``). The
+generic ``field_mlp`` rebuilds the raw inputs of any real-valued modality, so a new modality needs
+only its source and its encoder: ``receiver.reconstruction.decoders: {video: {name: field_mlp}}``.
 """
 from __future__ import annotations
 
@@ -19,8 +24,12 @@ from torch import nn
 
 from ..encoders.audio import LOGMEL_DEFAULTS, LogMel
 from ..registry import Registry
+from .reconstruction import FixedRange, MetricsKind, Tokens, TrainingRange, caption_vocabulary, token_index
 
 DECODERS: Registry = Registry("decoder")
+
+# open_clip.tokenize's BPE vocabulary: no caption data set has more distinct token ids
+CLIP_VOCAB_SIZE = 49408
 
 
 def audio_frontend(encoder: nn.Module | None = None) -> LogMel:
@@ -32,59 +41,6 @@ def audio_frontend(encoder: nn.Module | None = None) -> LogMel:
     return frontend if isinstance(frontend, LogMel) else LogMel()
 
 
-def target_for(modality: str, raw_inputs: torch.Tensor, encoder: nn.Module | None = None, *,
-               batch_size: int = 512) -> torch.Tensor:
-    """Raw inputs [N, ...] of ``modality`` -> the decoder targets [N, *target_shape].
-
-    image [N, C, H, W] and text token ids [N, L] are their own targets; audio [N, S] becomes the
-    log-mel spectrogram [N, n_mels, frames] of ``audio_frontend(encoder)``: ``encoder`` is the
-    modality's (trained) encoder, whose own front end the targets then come from.
-    """
-    if modality in ("image", "text"):
-        return raw_inputs
-    if modality == "audio":
-        # a copy: moving the encoder's own front end to the inputs' device or dtype would move it in place
-        frontend = copy.deepcopy(audio_frontend(encoder)).to(raw_inputs.device, raw_inputs.dtype)
-        with torch.no_grad():
-            return torch.cat([frontend(raw_inputs[i:i + batch_size])
-                              for i in range(0, raw_inputs.shape[0], batch_size)])
-    raise ValueError(f"no decoder target for modality {modality!r}")
-
-
-def target_shape(modality: str, input_shape: tuple[int, ...], encoder: str | None = None,
-                 encoder_options: Mapping[str, Any] | None = None) -> tuple[int, ...]:
-    """``target_for`` without data: the target shape of one instance of shape ``input_shape``
-    when the modality's encoder is the registered ``encoder`` built with ``encoder_options``.
-
-    An encoder class with a log-mel front end says its keywords with a ``logmel_options``
-    classmethod (as ``logmel_cnn``); any other gets the shared defaults, as ``audio_frontend``.
-    ValueError where ``target_for`` has no target for the input or the front end's sizes are bad.
-    """
-    if modality == "audio":
-        if len(input_shape) != 1:
-            raise ValueError(f"the audio decoders rebuild the log-mel of [samples] waveforms; "
-                             f"this audio is {tuple(input_shape)}")
-        from ..encoders import ENCODERS
-
-        hook = getattr(ENCODERS[encoder], "logmel_options", None) if encoder in ENCODERS else None
-        options = hook(**(encoder_options or {})) if hook is not None else LOGMEL_DEFAULTS
-        return LogMel.output_shape(int(input_shape[0]), **options)
-    if modality in ("image", "text"):
-        return tuple(input_shape)
-    raise ValueError(f"no decoder target for modality {modality!r}")
-
-
-def caption_vocabulary(tokens: torch.Tensor) -> torch.Tensor:
-    """Sorted int64 [K]: the distinct token ids (padding included) of training captions [N, L]."""
-    return torch.unique(tokens)
-
-
-def token_index(tokens: torch.Tensor, vocabulary: torch.Tensor) -> torch.Tensor:
-    """Token ids [...] -> their positions in the sorted ``vocabulary`` [K]; -1 for ids not in it."""
-    pos = torch.searchsorted(vocabulary, tokens).clamp(max=vocabulary.numel() - 1)
-    return torch.where(vocabulary[pos] == tokens, pos, -1)
-
-
 def _mlp(in_features: int, out_features: int, hidden: int, layers: int) -> nn.Sequential:
     dims = [in_features] + [hidden] * layers
     blocks: list[nn.Module] = []
@@ -94,7 +50,16 @@ def _mlp(in_features: int, out_features: int, hidden: int, layers: int) -> nn.Se
 
 
 class Decoder(nn.Module):
-    """Subclasses set ``modality`` and implement ``forward`` and ``loss``.
+    """Subclasses implement ``forward`` and ``loss``, and say what they rebuild:
+
+    - ``modality``: the one modality the decoder can rebuild (validation refuses it for another),
+      or "" for any modality whose inputs fit;
+    - ``target_for`` / ``target_shape_for``: the target made from the raw inputs, with and
+      without data (by default the raw inputs themselves);
+    - ``target_from_encoder``: True where the target is made by the modality's encoder (its front
+      end), so that validation blames bad front-end options on the encoder, not on the decoder;
+    - ``metrics``: how its reconstructions are scored (by default as an unbounded field on the
+      training range).
 
     ``shift`` [F] and ``scale`` [] standardise the input: the payload's scale depends on the
     embedding dimension, the RFS size and the scheme, and one learning rate should suit them all.
@@ -102,6 +67,8 @@ class Decoder(nn.Module):
     """
 
     modality: str = ""
+    target_from_encoder: bool = False
+    metrics: MetricsKind = TrainingRange()
 
     def __init__(self, in_features: int):
         super().__init__()
@@ -109,9 +76,30 @@ class Decoder(nn.Module):
         self.register_buffer("scale", torch.ones(()))
 
     @classmethod
+    def target_for(cls, raw_inputs: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        """Raw inputs [N, ...] of the modality -> the decoder targets [N, *target_shape];
+        ``encoder`` is the modality's (trained) encoder. ValueError for inputs it cannot rebuild."""
+        return raw_inputs
+
+    @classmethod
+    def target_shape_for(cls, input_shape: tuple[int, ...], encoder: str | None = None,
+                         encoder_options: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+        """``target_for`` without data: the target shape of one instance of shape ``input_shape``
+        when the modality's encoder is the registered ``encoder`` built with ``encoder_options``.
+        ValueError where the decoder cannot rebuild such inputs."""
+        return tuple(input_shape)
+
+    @classmethod
     def from_targets(cls, in_features: int, targets: torch.Tensor, **options) -> "Decoder":
         """A decoder for training targets [N, *target_shape]."""
         return cls(in_features, tuple(targets.shape[1:]), **options)
+
+    @classmethod
+    def without_data(cls, in_features: int, target_shape: tuple[int, ...], train_instances: int = 1,
+                     **options) -> "Decoder":
+        """The largest decoder that ``train_instances`` training targets of ``target_shape`` can give,
+        built without them: what validation builds to check the options and the budget counts."""
+        return cls(in_features, target_shape, **options)
 
     @property
     def output_values(self) -> int:
@@ -131,16 +119,24 @@ class Decoder(nn.Module):
 
 
 class _FieldMLP(Decoder):
-    """An MLP regressing a fixed-shape real field (image, spectrogram), trained with MSE."""
+    """An MLP regressing a fixed-shape real field (image, spectrogram, ...), trained with MSE;
+    ``target_dims``: the field's dimensions, None for any."""
 
-    target_dims = 0
+    target_dims: int | None = None
 
     def __init__(self, in_features: int, target_shape: tuple[int, ...], *, hidden: int = 256, layers: int = 2):
         super().__init__(in_features)
-        if len(target_shape) != self.target_dims:
+        if self.target_dims is not None and len(target_shape) != self.target_dims:
             raise ValueError(f"{type(self).__name__} expects a {self.target_dims}-d target, got shape {target_shape}")
         self.target_shape = tuple(int(s) for s in target_shape)
         self.net = _mlp(in_features, math.prod(self.target_shape), hidden, layers)
+
+    @classmethod
+    def target_for(cls, raw_inputs: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        if not raw_inputs.is_floating_point():
+            raise ValueError(f"{cls.__name__} regresses real values; these inputs are {raw_inputs.dtype} "
+                             f"(token ids need caption_tokens)")
+        return raw_inputs
 
     @property
     def output_values(self) -> int:
@@ -152,19 +148,36 @@ class _FieldMLP(Decoder):
 
 @DECODERS.register("image_mlp")
 class ImageMLP(_FieldMLP):
-    """features [..., F] -> image [..., C, H, W] in [0, 1] (any C, H, W: 8x8 digits, 28x28 MNIST)."""
+    """features [..., F] -> image [..., C, H, W] in [0, 1] (any C, H, W: 8x8 digits, 28x28 MNIST).
 
-    modality = "image"
+    Any modality of [C, H, W] pixels in [0, 1] (the image sources' convention) can use it; its
+    columns then carry that modality's name, ``psnr_<modality>`` included.
+    """
+
     target_dims = 3
+    metrics = FixedRange(0.0, 1.0, psnr=True)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # the sigmoid keeps every pixel in the data's [0, 1] range, so no clipping is needed after
         return torch.sigmoid(self.net(self.standardise(features))).unflatten(-1, self.target_shape)
 
 
+@DECODERS.register("field_mlp")
+class FieldMLP(_FieldMLP):
+    """features [..., F] -> the raw inputs [..., *shape] of any real-valued modality (a video clip
+    [T, C, H, W], a sensor trace [channels, samples], an embedding [D]), unbounded.
+
+    The decoder of a modality without one of its own: nothing is assumed about the values, so they
+    are scored on the training set's min-max range (``TrainingRange``).
+    """
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(self.standardise(features)).unflatten(-1, self.target_shape)
+
+
 @DECODERS.register("logmel_mlp")
 class LogMelMLP(_FieldMLP):
-    """features [..., F] -> log-mel spectrogram [..., n_mels, frames], as ``target_for("audio", ...)``.
+    """features [..., F] -> log-mel spectrogram [..., n_mels, frames] of the audio encoder's front end.
 
     The waveform is not reconstructed. The encoder's front end keeps only the power spectrum's
     mel bands and normalises each utterance's mean and level away, so the received embedding
@@ -172,11 +185,39 @@ class LogMelMLP(_FieldMLP):
     reconstructed spectrogram (Griffin-Lim over ``torch.istft``) would give audible speech, but a
     sample-wise error against the original waveform would then mostly measure the invented phase
     and level, not whether the word was recovered. The log-mel is what the encoder consumed, so
-    its error measures exactly what the channel and the centroid lost.
+    its error measures exactly what the channel and the centroid lost. It is unbounded (normalised
+    per utterance), so it is scored on the training range.
     """
 
     modality = "audio"
     target_dims = 2
+    target_from_encoder = True
+
+    @classmethod
+    def target_for(cls, raw_inputs: torch.Tensor, encoder: nn.Module | None = None, *,
+                   batch_size: int = 512) -> torch.Tensor:
+        """Waveforms [N, S] -> the log-mel spectrogram [N, n_mels, frames] of ``audio_frontend(encoder)``,
+        so the targets come from the modality's own (trained) encoder's front end."""
+        # a copy: moving the encoder's own front end to the inputs' device or dtype would move it in place
+        frontend = copy.deepcopy(audio_frontend(encoder)).to(raw_inputs.device, raw_inputs.dtype)
+        with torch.no_grad():
+            return torch.cat([frontend(raw_inputs[i:i + batch_size])
+                              for i in range(0, raw_inputs.shape[0], batch_size)])
+
+    @classmethod
+    def target_shape_for(cls, input_shape: tuple[int, ...], encoder: str | None = None,
+                         encoder_options: Mapping[str, Any] | None = None) -> tuple[int, ...]:
+        """An encoder class with a log-mel front end says its keywords with a ``logmel_options``
+        classmethod (as ``logmel_cnn``); any other gets the shared defaults, as ``audio_frontend``.
+        ValueError for inputs that are no waveform or front-end sizes that do not fit them."""
+        if len(input_shape) != 1:
+            raise ValueError(f"logmel_mlp rebuilds the log-mel of [samples] waveforms; "
+                             f"these inputs are {tuple(input_shape)}")
+        from ..encoders import ENCODERS
+
+        hook = getattr(ENCODERS[encoder], "logmel_options", None) if encoder in ENCODERS else None
+        options = hook(**(encoder_options or {})) if hook is not None else LOGMEL_DEFAULTS
+        return LogMel.output_shape(int(input_shape[0]), **options)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(self.standardise(features)).unflatten(-1, self.target_shape)
@@ -186,13 +227,15 @@ class LogMelMLP(_FieldMLP):
 class CaptionTokens(Decoder):
     """features [..., F] -> logits [..., L, K] per caption position over a compact vocabulary.
 
-    ``vocabulary`` [K] lists the token ids that occur in the training captions (padding
-    included); the model predicts indices into it instead of over open_clip's 49,408 ids, so a
-    caption data set of a few dozen distinct tokens needs only a few dozen outputs per position.
-    ``decode`` maps the per-position argmax back to token ids [..., L] (greedy decoding).
+    The target is the caption's token ids [L] themselves. ``vocabulary`` [K] lists the token ids
+    that occur in the training captions (padding included); the model predicts indices into it
+    instead of over open_clip's 49,408 ids, so a caption data set of a few dozen distinct tokens
+    needs only a few dozen outputs per position. ``decode`` maps the per-position argmax back to
+    token ids [..., L] (greedy decoding).
     """
 
     modality = "text"
+    metrics = Tokens()
 
     def __init__(self, in_features: int, target_shape: tuple[int, ...], *, hidden: int = 256, layers: int = 2,
                  vocabulary: Sequence[int] | torch.Tensor):
@@ -204,8 +247,22 @@ class CaptionTokens(Decoder):
         self.net = _mlp(in_features, self.length * self.vocabulary.numel(), hidden, layers)
 
     @classmethod
+    def target_for(cls, raw_inputs: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        if raw_inputs.is_floating_point():
+            raise ValueError(f"caption_tokens rebuilds token ids; these inputs are {raw_inputs.dtype} "
+                             f"(real values need field_mlp)")
+        return raw_inputs
+
+    @classmethod
     def from_targets(cls, in_features: int, targets: torch.Tensor, **options) -> "CaptionTokens":
         return cls(in_features, tuple(targets.shape[1:]), vocabulary=caption_vocabulary(targets), **options)
+
+    @classmethod
+    def without_data(cls, in_features: int, target_shape: tuple[int, ...], train_instances: int = 1,
+                     **options) -> "CaptionTokens":
+        # the vocabulary is what the training captions hold: at most all their positions, distinct
+        vocab = min(CLIP_VOCAB_SIZE, max(1, train_instances * math.prod(target_shape)))
+        return cls(in_features, target_shape, vocabulary=range(vocab), **options)
 
     @property
     def output_values(self) -> int:
@@ -225,7 +282,7 @@ def fit_decoder(name: str, features: torch.Tensor, targets: torch.Tensor, *, opt
                 lr: float, batch_size: int, generator: torch.Generator) -> Decoder:
     """Fit decoder ``name`` on clean training features [N, F] and targets [N, *target_shape].
 
-    Adam on the decoder's own loss (MSE for images and log-mels, cross-entropy for tokens), in
+    Adam on the decoder's own loss (MSE for fields, cross-entropy for tokens), in
     shuffled mini-batches. The initial weights and the batch order both come from ``generator``,
     so the fit is deterministic given it. The decoder takes the device and dtype of ``features``
     and is returned in evaluation mode with its parameters frozen.

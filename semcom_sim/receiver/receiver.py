@@ -8,8 +8,9 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..transmitter.schemes import get_scheme
-from .decoders import Decoder, fit_decoder, target_for
+from .decoders import DECODERS, Decoder, fit_decoder
 from .heads import HEADS, LinearHead, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
 
@@ -73,12 +74,20 @@ class ReconstructionTargets:
 
     @classmethod
     def fit(cls, scenario, train, test, encoders: Mapping[str, nn.Module]) -> "ReconstructionTargets":
-        """Targets of the decoders' modalities; ``encoders`` (modality -> trained encoder) give each
-        modality's target its encoder's own representation (the audio: its log-mel front end)."""
-        mods = list(scenario.receiver.reconstruction.decoders)
-        tr = {m: target_for(m, train.inputs[m], encoders[m]) for m in mods}
-        te = {m: target_for(m, test.inputs[m], encoders[m]) for m in mods}
-        return cls(tr, te, {m: ReconstructionMetrics.fit(m, tr[m], train.labels) for m in mods})
+        """Each decoder's targets of its modality (its ``target_for``), from the raw inputs and
+        ``encoders`` (modality -> trained encoder: the audio's log-mel comes from its front end),
+        and the metrics its ``metrics`` kind fixes on the training targets."""
+        tr, te, metrics = {}, {}, {}
+        for m, spec in scenario.receiver.reconstruction.decoders.items():
+            decoder = DECODERS[spec.name]
+            try:
+                tr[m] = decoder.target_for(train.inputs[m], encoders[m])
+                te[m] = decoder.target_for(test.inputs[m], encoders[m])
+            except ValueError as e:  # what validation cannot see without data (token ids or real values)
+                raise UserError(f"{spec.name!r}: {e}", source=scenario.name,
+                                field=f"receiver.reconstruction.decoders.{m}") from None
+            metrics[m] = decoder.metrics.fit(m, tr[m], train.labels)
+        return cls(tr, te, metrics)
 
 
 def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor, train_labels: torch.Tensor,

@@ -41,12 +41,32 @@ def save_reconstructions(path: Path, examples: dict) -> None:
     np.savez_compressed(path, **arrays)
 
 
+def _drawable(shape: tuple[int, ...]) -> bool:
+    """Whether one instance of this shape can be drawn: [C, H, W] with 1 or 3 channels, or 2-D."""
+    return len(shape) == 2 or (len(shape) == 3 and shape[0] in (1, 3))
+
+
+def _draw(ax, x: np.ndarray, low: float, high: float) -> None:
+    """One instance: [1, H, W] as gray pixels, [3, H, W] as colour (scaled with the originals'
+    range [low, high]), a 2-D field [rows, columns] as a heat map with its first row at the bottom
+    (a log-mel spectrogram: low frequencies down)."""
+    if x.ndim == 2:
+        ax.imshow(x, cmap="magma", origin="lower", aspect="auto")
+    elif x.shape[0] == 1:
+        ax.imshow(x[0], cmap="gray", origin="upper", aspect="auto")
+    else:
+        ax.imshow(np.clip((x.transpose(1, 2, 0) - low) / max(high - low, 1e-12), 0.0, 1.0), origin="upper",
+                  aspect="auto")
+
+
 def plot_reconstructions(npz: Path, path: Path) -> None:
-    """Rows: the originals, then each scheme at each SNR; columns: test instances. Images are shown
-    as pixels, audio as the log-mel spectrogram the decoder rebuilds."""
+    """Rows: the originals, then each scheme at each SNR; columns: test instances of each modality
+    whose target can be drawn (``_draw``: images as pixels, 2-D fields such as the log-mel
+    spectrogram the audio decoder rebuilds as heat maps); the others (captions) are left out."""
     f = np.load(npz)
     snrs, channel = f["snr_db"], str(f["channel"])
-    shown = [m for m in ("image", "audio") if f"original_{m}" in f.files]
+    shown = [k[len("original_"):] for k in f.files
+             if k.startswith("original_") and _drawable(f[k].shape[1:])]
     if not shown:
         return
     schemes = [str(x) for x in f["schemes"]]
@@ -55,19 +75,19 @@ def plot_reconstructions(npz: Path, path: Path) -> None:
     count = f[f"original_{shown[0]}"].shape[0]
     fig, axes = plt.subplots(len(rows), count * len(shown), figsize=(1.1 * count * len(shown), 1.15 * len(rows)),
                              squeeze=False)
-    for r, (scheme, i) in enumerate(rows):
-        for b, m in enumerate(shown):
-            data = f[f"original_{m}"] if scheme == "original" else f[f"{scheme}_{m}"][i]
+    for b, m in enumerate(shown):
+        original = f[f"original_{m}"]
+        low, high = float(original.min()), float(original.max())
+        for r, (scheme, i) in enumerate(rows):
+            data = original if scheme == "original" else f[f"{scheme}_{m}"][i]
             for c in range(count):
                 ax = axes[r][b * count + c]
-                img = data[c, 0] if m == "image" else data[c]
-                ax.imshow(img, cmap="gray" if m == "image" else "magma", origin="upper" if m == "image" else "lower",
-                          aspect="auto")
+                _draw(ax, data[c], low, high)
                 ax.set_xticks([])
                 ax.set_yticks([])
             axes[r][b * count].set_ylabel("original" if scheme == "original" else f"{scheme}\n{snrs[i]:g} dB",
                                           fontsize=7)
-    fig.suptitle(f"test instances and their reconstructions over {channel} (left: images, right: log-mel)",
+    fig.suptitle(f"test instances and their reconstructions over {channel} (left to right: {', '.join(shown)})",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
