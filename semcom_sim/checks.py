@@ -101,8 +101,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
     for ref in scenario.channel.presets:
         check_channel_preset(channel_preset_path(ref, path))
-    if "digital" in scenario.transmitter.links:  # Sionna's LDPC code is imported only when it is used
-        _check_digital(scenario, src)
+    _check_links(scenario, src)
 
 
 def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
@@ -134,38 +133,37 @@ def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int
         if spec.name not in DECODERS:
             raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
                             source=source, field=f"{field}.name")
+        decoder = DECODERS[spec.name]
+        if decoder.modality and decoder.modality != m:  # empty: rebuilds any modality whose inputs fit
+            raise UserError(f"decoder {spec.name!r} rebuilds {decoder.modality!r}, not {m!r} (field_mlp "
+                            f"rebuilds the raw inputs of any real-valued modality)", source=source,
+                            field=f"{field}.name")
         DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
         if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
             encoder = scenario.encoders[m]  # check_scenario has checked its name and option names
-            if m == "audio":
-                # the log-mel target follows the encoder's front-end options: bad ones are named as
-                # the encoder check names them, not blamed on the decoder
+            if decoder.target_from_encoder:
+                # the target follows the encoder's options (the log-mel's front end): bad ones are
+                # named as the encoder check names them, not blamed on the decoder
                 _try_build(encoder, scenario.embedding_dim, shapes[m], source=source, field=f"encoders.{m}.options")
             try:
-                target = decoder_target_shape(m, shapes[m], encoder)
-                extra = {"vocabulary": range(2)} if "vocabulary" in inspect.signature(DECODERS[spec.name]).parameters else {}
-                DECODERS[spec.name](2, target, **spec.options, **extra)
+                decoder.without_data(2, decoder_target_shape(spec.name, shapes[m], encoder), **spec.options)
             except (TypeError, ValueError) as e:
                 raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
 
 
-def _check_digital(scenario: Scenario, source: str) -> None:
-    """Refuse a code that 5G LDPC cannot build (k, n, rate limits) before anything runs."""
-    from .transmitter.digital import DigitalLink
+def _check_links(scenario: Scenario, source: str) -> None:
+    """Each link's own check of every transmission it carries (e.g. a code that 5G LDPC cannot
+    build: k, n, rate limits), before anything runs."""
+    from .links import LINKS
     from .transmitter.payload import rfs_size
     from .transmitter.plan import transmissions
 
-    dig = scenario.transmitter.digital
     for tx in transmissions(scenario):
-        if tx.link != "digital":
-            continue
         try:
-            DigitalLink(payload_len=rfs_size(scenario.embedding_dim, tx.keep), bits=tx.bits, lo=-1.0, hi=1.0,
-                        code_rate=tx.code_rate, bits_per_symbol=dig.bits_per_symbol,
-                        ldpc_iterations=dig.ldpc_iterations)
+            LINKS[tx.link].check(rfs_size(scenario.embedding_dim, tx.keep), tx, scenario)
         except ValueError as e:
             raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
-                            field="transmitter.digital") from None
+                            field=f"transmitter.{tx.link}") from None
 
 
 def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):

@@ -76,7 +76,6 @@ ANALOG_VALUES_PER_SYMBOL = 8  # complex values alive per chunk symbol (7.2 measu
 DEMAPPER_VALUES_PER_ENTRY = 16  # real values alive per demapper entry (about 24 bytes measured in float32)
 DECODER_VALUES_PER_MESSAGE = 6
 HEAD_BYTES_PER_VALUE = 8 * 3
-CLIP_VOCAB_SIZE = 49408
 
 # the shipped scenarios' typical sizes: the field named in a refusal is the factor furthest above its
 # typical value (a hint at what to change; any factor may be the one to lower)
@@ -117,12 +116,6 @@ def _blame(factors: dict[str, float]) -> str:
 
 # --------------------------------------------------------------------------- sizes
 
-def digital_coded_bits(payload_len: int, bits: int, code_rate: float, bits_per_symbol: int) -> int:
-    """n of one codeword, exactly as ``DigitalLink.coded_bits`` (kept here so no Sionna import is needed)."""
-    k = payload_len * bits
-    return bits_per_symbol * max(1, round(k / (code_rate * bits_per_symbol)))
-
-
 @dataclass(frozen=True)
 class Sent:
     """What one transmission puts on the channel for one test instance and draw."""
@@ -134,24 +127,21 @@ class Sent:
     vectors: int  # V
     values: int  # T per vector
     uses: int  # L channel uses per vector
-    coded_bits: int  # n per vector (digital), 0 for analog
+    coded_bits: int  # n per vector where the link decodes a code (digital), else 0
 
 
 def plan_sizes(scenario: "Scenario") -> list[Sent]:
+    from .links import LINKS
     from .transmitter.plan import transmissions
     from .transmitter.schemes import get_scheme
 
     m, d = len(scenario.data.modalities), scenario.embedding_dim
-    dig = scenario.transmitter.digital
     out = []
     for tx in transmissions(scenario):
         v = get_scheme(tx.payload_scheme).vectors(m)
         t = max(1, int(round(tx.keep * d)))  # payload.rfs_size
-        if tx.link == "digital":
-            n = digital_coded_bits(t, tx.bits, tx.code_rate, dig.bits_per_symbol)
-            out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, n // dig.bits_per_symbol, n))
-        else:
-            out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, math.ceil(t / 2), 0))
+        uses, n = LINKS[tx.link].sizes(t, tx, scenario)  # each link counts its own channel uses and code
+        out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, uses, n))
     return out
 
 
@@ -165,7 +155,7 @@ def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> 
 def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
     it = scenario.transmitter.digital.ldpc_iterations
-    return sum(s * r * p * counts.test * x.vectors * x.coded_bits * it for x in sizes if x.link == "digital")
+    return sum(s * r * p * counts.test * x.vectors * x.coded_bits * it for x in sizes)
 
 
 def payload_variants(sizes: list[Sent]) -> list[Sent]:
@@ -257,21 +247,22 @@ def encoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]])
     return out
 
 
-def decoder_target_shape(modality: str, shape: tuple[int, ...],
+def decoder_target_shape(decoder: str, shape: tuple[int, ...],
                          encoder: EncoderSpec | None = None) -> tuple[int, ...]:
-    """``receiver.decoders.target_for`` without data, for the modality's encoder ``encoder`` (the
-    scenario's spec): the log-mel of the audio with that encoder's front-end options; ValueError
-    where that function has no target for the input."""
-    from .receiver.decoders import target_shape
+    """The registered ``decoder``'s target shape (its ``target_shape_for``) for inputs of one
+    instance's ``shape`` whose encoder is the scenario's spec ``encoder``; ValueError where the
+    decoder cannot rebuild such inputs."""
+    from .receiver.decoders import DECODERS
 
     if encoder is None:
-        return target_shape(modality, shape)
-    return target_shape(modality, shape, encoder.name, encoder.options)
+        return DECODERS[decoder].target_shape_for(shape)
+    return DECODERS[decoder].target_shape_for(shape, encoder.name, encoder.options)
 
 
 def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
                        sizes: list[Sent]) -> dict[str, int | None]:
-    """Parameters of each decoder at the largest input it gets (all payload variants)."""
+    """Parameters of each decoder at the largest input it gets (all payload variants) and the
+    largest size its training targets allow (its ``without_data``)."""
     from .receiver.decoders import DECODERS
 
     widest = max((x.values for x in payload_variants(sizes)), default=1)
@@ -280,15 +271,12 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
         if m not in shapes:
             continue
         try:
-            target = decoder_target_shape(m, shapes[m], scenario.encoders.get(m))
+            target = decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m))
         except ValueError:
             out[m] = None  # refused by config's decoder check
             continue
-        opts = dict(spec.options)
-        if spec.name == "caption_tokens":
-            vocab = min(CLIP_VOCAB_SIZE, max(1, counts.train * math.prod(target)))
-            opts["vocabulary"] = range(vocab)
-        out[m] = count_parameters(lambda: DECODERS[spec.name](widest, target, **opts))
+        out[m] = count_parameters(lambda: DECODERS[spec.name].without_data(widest, target, counts.train,
+                                                                           **spec.options))
     return out
 
 
@@ -314,7 +302,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     bps = scenario.transmitter.digital.bits_per_symbol
     for x in sizes:
         per_draw = s * n_te * x.vectors * x.uses
-        if x.link == "analog":
+        if not x.coded_bits:  # symbols only (analog); a link that decodes a code is counted as the digital one
             chunk = max(1, min(r, SYMBOLS_PER_CHUNK // max(1, per_draw))) * per_draw
             need = chunk * ANALOG_VALUES_PER_SYMBOL * 2 * b
         else:
@@ -325,8 +313,8 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         channel = max(channel, float(need))
     parts["channel"] = channel
     if scenario.receiver.reconstruction.decoders:
-        targets = sum(math.prod(decoder_target_shape(m, shapes[m], scenario.encoders.get(m)))
-                      for m in scenario.receiver.reconstruction.decoders if m in shapes)
+        targets = sum(math.prod(decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m)))
+                      for m, spec in scenario.receiver.reconstruction.decoders.items() if m in shapes)
         # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)

@@ -253,13 +253,24 @@ def test_constants_match_the_code_they_model():
     assert limits.SYMBOLS_PER_CHUNK == analog.SYMBOLS_PER_CHUNK
     assert limits.DEMAPPER_ENTRIES_PER_CHUNK == digital_link.DEMAPPER_ENTRIES_PER_CHUNK
     assert limits.DECODER_MESSAGES_PER_CHUNK == digital_receiver.DECODER_MESSAGES_PER_CHUNK
+    from semcom_sim.links import LINKS
+
+    class Tx:
+        pass
+
     for t, bits, rate, bps in [(64, 4, 0.5, 4), (16, 4, 0.5, 2), (7, 3, 1 / 3, 4), (64, 12, 0.5, 4), (3, 4, 0.9, 6)]:
         link = digital.DigitalLink.__new__(digital.DigitalLink)  # the property only, no code built
         object.__setattr__(link, "payload_len", t)
         object.__setattr__(link, "bits", bits)
         object.__setattr__(link, "code_rate", rate)
         object.__setattr__(link, "bits_per_symbol", bps)
-        assert limits.digital_coded_bits(t, bits, rate, bps) == link.coded_bits
+        tx, sc = Tx(), Tx()
+        tx.bits, tx.code_rate = bits, rate
+        sc.transmitter = Tx()
+        sc.transmitter.digital = Tx()
+        sc.transmitter.digital.bits_per_symbol = bps
+        # what the budgets count without building the code equals what the built link uses
+        assert LINKS["digital"].sizes(t, tx, sc) == (link.channel_uses, link.coded_bits)
 
 
 def test_plan_sizes_follow_the_transmission_plan(tiny_raw, write_scenario):

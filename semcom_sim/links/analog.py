@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -19,6 +20,10 @@ class Analog(Link):
 
     def __init__(self, link: AnalogLink):
         self.link = link
+
+    @classmethod
+    def sizes(cls, payload_len: int, tx: Any = None, scenario: Any = None) -> tuple[int, int]:
+        return math.ceil(payload_len / 2), 0
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, tx: Any = None, scenario: Any = None) -> "Analog":

@@ -13,6 +13,16 @@ class Link:
     """
 
     @classmethod
+    def sizes(cls, payload_len: int, tx: Any, scenario: Any) -> tuple[int, int]:
+        """(channel uses, coded bits) per vector of ``payload_len`` values, without building anything:
+        what the budgets of ``semcom_sim.limits`` count (coded bits 0 where nothing is decoded)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, payload_len: int, tx: Any, scenario: Any) -> None:
+        """Raise ValueError for a transmission this link cannot carry, before any work."""
+
+    @classmethod
     def fit(cls, train_payload: torch.Tensor, tx: Any, scenario: Any) -> "Link":
         """From the training payloads and the transmission (``transmitter.plan.Transmission``)."""
         raise NotImplementedError

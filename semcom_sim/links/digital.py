@@ -23,6 +23,23 @@ class Digital(Link):
         self.detector = DigitalDetector(link)
 
     @classmethod
+    def sizes(cls, payload_len: int, tx: Any, scenario: Any) -> tuple[int, int]:
+        from ..transmitter.digital import coded_bits
+
+        bps = scenario.transmitter.digital.bits_per_symbol
+        n = coded_bits(payload_len * tx.bits, tx.code_rate, bps)
+        return n // bps, n
+
+    @classmethod
+    def check(cls, payload_len: int, tx: Any, scenario: Any) -> None:
+        """A code that 5G LDPC cannot build (k, n, rate limits) is refused before anything runs."""
+        from ..transmitter.digital import DigitalLink
+
+        dig = scenario.transmitter.digital
+        DigitalLink(payload_len=payload_len, bits=tx.bits, lo=-1.0, hi=1.0, code_rate=tx.code_rate,
+                    bits_per_symbol=dig.bits_per_symbol, ldpc_iterations=dig.ldpc_iterations)
+
+    @classmethod
     def fit(cls, train_payload: torch.Tensor, tx: Any, scenario: Any) -> "Digital":
         from ..transmitter.digital import DigitalLink
 

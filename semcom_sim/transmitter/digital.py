@@ -20,6 +20,12 @@ K_MIN, K_MAX = 12, 8448
 RATE_MIN, RATE_MAX = 1 / 5, 0.95
 
 
+def coded_bits(info_bits: int, code_rate: float, bits_per_symbol: int) -> int:
+    """n per codeword: the multiple of bits_per_symbol nearest to k / code_rate (5G rate matching
+    takes any n); a function so that the budgets count it without building the code."""
+    return bits_per_symbol * max(1, round(info_bits / (code_rate * bits_per_symbol)))
+
+
 @dataclass(frozen=True)
 class DigitalLink:
     """Quantiser, code and modulation for payloads [..., V, T]; one codeword per vector.
@@ -72,9 +78,7 @@ class DigitalLink:
 
     @property
     def coded_bits(self) -> int:  # n, per transmitted vector
-        """The multiple of bits_per_symbol nearest to k / code_rate (5G rate matching takes any n)."""
-        m = self.bits_per_symbol
-        return m * max(1, round(self.info_bits / (self.code_rate * m)))
+        return coded_bits(self.info_bits, self.code_rate, self.bits_per_symbol)
 
     @property
     def channel_uses(self) -> int:  # per transmitted vector
