@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from semcom_sim.cli import app
 from semcom_sim.config import list_presets, load_channel_preset
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_packaged_presets_are_listed_and_resolve():

@@ -7,7 +7,7 @@ from scipy.io import wavfile
 
 from semcom_sim.data.fsdd import load_fsdd, speaker_split
 
-FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
 SPEAKERS = {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
 
 
