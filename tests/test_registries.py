@@ -159,7 +159,7 @@ def _check_split(data: MultimodalData, source, class_names: tuple[str, ...]) -> 
             assert torch.isfinite(x).all(), m
         assert isinstance(data.raw_sizes[m], int) and data.raw_sizes[m] > 0, m
     c = len(class_names)
-    if data.multilabel:  # multi-hot float [N, C]: heads become one-vs-rest
+    if data.labels.dim() == 2:  # multi-hot float [N, C]: heads become one-vs-rest
         assert data.labels.dtype.is_floating_point and tuple(data.labels.shape) == (n, c)
         assert set(data.labels.unique().tolist()) <= {0.0, 1.0}
     else:  # int64 class [N]
@@ -177,7 +177,7 @@ def test_data_source_loads(name, variant, tmp_path):
     assert source.instance_counts(load["test_fraction"], load["limit"]) == (len(train), len(test))
     _check_split(train, source, train.class_names)
     _check_split(test, source, train.class_names)
-    if not train.multilabel:  # the head is fitted on train: every test class must occur there
+    if train.labels.dim() == 1:  # the head is fitted on train: every test class must occur there
         assert set(test.labels.tolist()) <= set(train.labels.tolist())
 
 

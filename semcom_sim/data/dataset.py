@@ -22,10 +22,6 @@ class MultimodalData:
     raw_sizes: dict[str, int]
 
     @property
-    def multilabel(self) -> bool:
-        return self.labels.dim() == 2
-
-    @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.inputs)
 

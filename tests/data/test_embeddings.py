@@ -74,7 +74,7 @@ def test_one_file_with_split_array(tmp_path):
     is_test = arrays["split"] == "test"
     assert (len(train), len(test)) == (240, 60)
     assert train.raw_sizes == {m: D for m in MODS}
-    assert train.class_names == ("0", "1", "2", "3", "4") and not train.multilabel
+    assert train.class_names == ("0", "1", "2", "3", "4") and train.labels.dim() == 1
     assert torch.equal(test.labels, torch.from_numpy(arrays["labels"][is_test]))
     for m in MODS:
         assert np.allclose(test.inputs[m].numpy(), unit(arrays[m][is_test]), atol=1e-6)
@@ -128,7 +128,7 @@ def test_multi_hot_labels_load_as_float_targets(tmp_path):
     arrays = clusters()
     arrays["labels"] = (np.random.default_rng(0).random((N, 4)) < 0.5).astype(np.int8)
     train, test = EmbeddingsSource(npz_path=str(save(tmp_path / "emb.npz", arrays))).load(tmp_path, 0, 0.2)
-    assert train.multilabel and test.labels.dtype == torch.float32 and test.labels.shape == (60, 4)
+    assert train.labels.dim() == 2 and test.labels.dtype == torch.float32 and test.labels.shape == (60, 4)
     assert torch.equal(test.labels, torch.from_numpy(arrays["labels"][arrays["split"] == "test"]).float())
 
 
