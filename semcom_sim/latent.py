@@ -1,12 +1,22 @@
-"""Measures of the latent space (METHOD.md section 3)."""
+"""Measures of the latent space (METHOD.md section 3), plus cross-modal retrieval, clustering,
+alignment and uniformity of the test embeddings."""
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, permutations
 from typing import Mapping
 
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
+
+from .receiver.retrieval import cross_modal_recall, unit_rows
+from .runtime import stream_seed
+
+# k-means restarts of the clustering scores (fixed, so that summary.json does not change with
+# scikit-learn's default)
+KMEANS_N_INIT = 10
+# pair similarities per block of rows in ``uniformity`` (doubles: 32 MiB)
+PAIRS_PER_BLOCK = 1 << 22
 
 
 def modality_gap(za: torch.Tensor, zb: torch.Tensor) -> float:
@@ -44,12 +54,61 @@ def components_for(cumvar: np.ndarray, fraction: float) -> int:
     return int(np.searchsorted(cumvar, fraction - 1e-12) + 1)
 
 
-def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor) -> dict:
-    """Everything summary.json reports about a set of embeddings (no Fisher ratio for multi-hot labels)."""
+def cross_modal_retrieval(z: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """{"a->b": {"r1": R@1, "r5": R@5}} for every ordered modality pair: instance identification
+    from modality a's embeddings into modality b's by cosine (``receiver.retrieval``, ties against
+    the query)."""
+    return {f"{a}->{b}": cross_modal_recall(z[a], z[b]) for a, b in permutations(z, 2)}
+
+
+def true_pair_cosine(za: torch.Tensor, zb: torch.Tensor) -> float:
+    """Mean cosine between the two modalities' embeddings of the same instance; za, zb: [N, D]."""
+    return float((unit_rows(za.double()) * unit_rows(zb.double())).sum(-1).mean())
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
+    """log E_{i<j} exp(-t ||u_i - u_j||^2) over all pairs of distinct rows of z [N, D], each row first
+    scaled to unit norm u_i (Wang & Isola 2020; on the sphere ||u_i - u_j||^2 = 2 - 2 u_i.u_j). Lower
+    is more uniform; rows in blocks so that memory stays bounded for any N."""
+    u = unit_rows(z.double())
+    n = u.shape[0]
+    if n < 2:
+        return float("nan")
+    step = max(1, PAIRS_PER_BLOCK // n)
+    total = torch.zeros((), dtype=torch.float64, device=u.device)
+    for s in range(0, n, step):
+        d2 = (2.0 - 2.0 * (u[s:s + step] @ u.T)).clamp_min(0.0)  # [rows, N]
+        later = torch.arange(n, device=u.device) > torch.arange(s, min(s + step, n), device=u.device)[:, None]
+        total += torch.exp(-t * d2)[later].sum()
+    return float(torch.log(total / (n * (n - 1) / 2)))
+
+
+def clustering_scores(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: int = 0) -> dict | None:
+    """k-means (scikit-learn, k = number of classes in ``labels``, ``KMEANS_N_INIT`` restarts,
+    seeded) on the embeddings of all modalities pooled, scored against the class labels (each
+    instance's label repeated per modality): {"k", "ari", "nmi", "v_measure"}. None for multi-hot
+    labels [N, C], where no single class partitions the instances."""
+    if labels.dim() != 1:
+        return None
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, v_measure_score
+
+    x = torch.cat(list(z.values())).double().cpu().numpy()
+    y = labels.repeat(len(z)).cpu().numpy()
+    k = int(np.unique(y).size)
+    pred = KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=stream_seed(seed, "kmeans") % 2 ** 32).fit_predict(x)
+    return {"k": k, "ari": float(adjusted_rand_score(y, pred)), "nmi": float(normalized_mutual_info_score(y, pred)),
+            "v_measure": float(v_measure_score(y, pred))}
+
+
+def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: int = 0) -> dict:
+    """Everything summary.json reports about a set of embeddings (no Fisher ratio and no clustering
+    scores for multi-hot labels: None); ``seed`` seeds the k-means of the clustering scores."""
     gaps = pairwise_gaps(z)
     pooled = torch.cat(list(z.values()))
     single = labels.dim() == 1
     cumvar = explained_variance(pooled)
+    pairs = {f"{a}-{b}": true_pair_cosine(z[a], z[b]) for a, b in combinations(z, 2)}
     return {
         "gap": gaps,
         "gap_mean": float(np.mean(list(gaps.values()))),
@@ -57,4 +116,9 @@ def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor) -> dict:
         "fisher_ratio_pooled": fisher_ratio(pooled, labels.repeat(len(z))) if single else None,
         "explained_variance_cumulative": [round(float(v), 6) for v in cumvar],
         "components_for_90pct": components_for(cumvar, 0.9),
+        "cross_modal_retrieval": cross_modal_retrieval(z),
+        "clustering": clustering_scores(z, labels, seed),
+        "true_pair_cosine": pairs,
+        "true_pair_cosine_mean": float(np.mean(list(pairs.values()))) if pairs else None,
+        "uniformity": {m: uniformity(v) for m, v in z.items()},
     }

@@ -133,7 +133,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             rep.message(f"encoders loaded from cache {trained.cache_path}")
     with rep.stage("embedding"):
         z_train, z_test = embed(trained.encoders, train), embed(trained.encoders, test)
-        latent = latent_summary(z_test, test.labels)
+        latent = latent_summary(z_test, test.labels, seed=runtime.seed)
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)
@@ -149,11 +149,11 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             t = rfs_size(scenario.embedding_dim, tx.keep)
             if (tx.payload_scheme, t) not in receivers:
                 idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", t))
-                p_train = build_payload(z_train, tx.payload_scheme, idx)
+                p_train, p_test = (build_payload(z, tx.payload_scheme, idx) for z in (z_train, z_test))
                 receivers[tx.payload_scheme, t] = (
-                    p_train, build_payload(z_test, tx.payload_scheme, idx),
+                    p_train, p_test,
                     build_receiver(tx.payload_scheme, t, p_train, train.labels, test.labels, recon,
-                                   scenario, runtime))
+                                   scenario, runtime, p_test=p_test))
             p_train, p_test, receiver = receivers[tx.payload_scheme, t]
             rows += evaluate(tx, p_train, p_test, receiver, presets, snr, scenario, runtime, toi, rep)
     examples = None

@@ -31,8 +31,17 @@ def test_end_to_end_tiny_run(tiny_raw, write_scenario, tmp_path):
     low, high = by[("centroid", "awgn", 1.0, 0.0)], by[("centroid", "awgn", 1.0, 20.0)]
     assert high["acc_top1"] >= low["acc_top1"]
     assert all(r["acc_top5"] >= r["acc_top1"] for r in rows)
+    # retrieval against the clean test payloads: every instance finds itself without noise, and
+    # more SNR finds more (averaged over the draws)
+    assert all(r["r1"] == 1.0 and r["r5"] == 1.0 for r in rows if r["channel"] == "none")
+    assert all(1.0 >= r["r5"] >= r["r1"] >= 0.0 for r in rows)
+    assert by[("centroid", "awgn", 1.0, 20.0)]["r1"] > by[("centroid", "awgn", 1.0, 0.0)]["r1"]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["latent_test"]["gap"]) == {"image-audio", "image-text", "audio-text"}
+    lat = summary["latent_test"]
+    assert len(lat["cross_modal_retrieval"]) == 6 and set(lat["uniformity"]) == {"image", "audio", "text"}
+    assert lat["clustering"]["k"] == 10 and -1.0 <= lat["clustering"]["ari"] <= 1.0
+    assert all(0.0 <= v["r1"] <= v["r5"] <= 1.0 for v in lat["cross_modal_retrieval"].values())
     assert "training" in summary["timings_s"]
 
 

@@ -13,6 +13,7 @@ from ..transmitter.schemes import get_scheme
 from .decoders import DECODERS, Decoder, fit_decoder
 from .heads import HEADS, LinearHead, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
+from .retrieval import identification, unit_rows
 
 # decoder output values per chunk of payload slices (SNR points x draws): large enough for matrix
 # products near the BLAS's speed, small enough that a log-mel decoder's outputs (2,016 values per
@@ -26,6 +27,9 @@ class Receiver:
     labels: torch.Tensor  # test labels [N]
     # modality -> (index of the payload vector it reads, its decoder, its metrics, test targets)
     decoders: dict[str, tuple[int, Decoder, ReconstructionMetrics, torch.Tensor]] = field(default_factory=dict)
+    # unit-norm clean test payloads [N, V*T] (entry i: instance i): the retrieval gallery of r1/r5;
+    # None: no retrieval columns
+    gallery: torch.Tensor | None = None
     # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
     _bound: dict[str, tuple[tuple, BoundMetrics]] = field(default_factory=dict, init=False, repr=False,
                                                           compare=False)
@@ -40,6 +44,8 @@ class Receiver:
     def measure(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
         """payload [..., N, V, T] -> every results.csv metric, each of shape [...]."""
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
+        if self.gallery is not None:
+            out.update(identification(payload, self.gallery))
         if not self.decoders:
             return out
         lead, (n, v, t) = payload.shape[:-3], payload.shape[-3:]
@@ -91,12 +97,16 @@ class ReconstructionTargets:
 
 
 def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor, train_labels: torch.Tensor,
-                   test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime) -> Receiver:
+                   test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime,
+                   p_test: torch.Tensor | None = None) -> Receiver:
     """Head and decoders fitted on clean training payloads of the registered scheme
     ``payload_scheme``; the scheme says which payload vector each modality's decoder reads (the
-    centroid for the centroid, its own for the conventional)."""
+    centroid for the centroid, its own for the conventional). ``p_test`` [N, V, T], the clean test
+    payloads of the same scheme and RFS set, is the retrieval gallery (r1, r5); without it the
+    receiver reports no retrieval."""
     head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
-    receiver = Receiver(head, test_labels)
+    gallery = None if p_test is None else unit_rows(p_test.flatten(1))
+    receiver = Receiver(head, test_labels, gallery=gallery)
     if recon is None:
         return receiver
     cfg = scenario.receiver.reconstruction

@@ -11,7 +11,8 @@ from .folders import write_atomic
 
 RESULT_COLUMNS = (
     "scheme", "channel", "link", "snr_db", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
-    "channel_uses", "bits", "acc_top1", "acc_top5", "acc_top1_capacity", "ber", "bler", "mc_draws", "n_test",
+    "channel_uses", "bits", "acc_top1", "acc_top5", "acc_top1_capacity", "r1", "r5",
+    "ber", "bler", "mc_draws", "n_test",
 )
 NOISELESS = "none"  # channel name of the noiseless reference rows (snr_db = inf)
 

@@ -1,0 +1,115 @@
+import math
+
+import pytest
+import torch
+
+from semcom_sim.receiver.retrieval import cross_modal_recall, identification, own_ranks, unit_rows
+
+
+def _payloads(n=500, v=3, t=16, seed=0, dtype=torch.float64):
+    return torch.randn(n, v, t, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def _gallery(p):
+    return unit_rows(p.flatten(1))
+
+
+def test_identical_payloads_are_all_found():
+    p = _payloads()
+    got = identification(p, _gallery(p))
+    assert float(got["r1"]) == 1.0 and float(got["r5"]) == 1.0
+    # a positive scale per received instance (e.g. an MMSE gain) changes no cosine ranking
+    scale = torch.rand(500, 1, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.1
+    assert float(identification(p * scale, _gallery(p))["r1"]) == 1.0
+
+
+def test_a_random_permutation_is_found_about_once_in_n():
+    p = _payloads()
+    perm = torch.randperm(500, generator=torch.Generator().manual_seed(2))
+    got = identification(p[perm], _gallery(p))
+    fixed = int((perm == torch.arange(500)).sum())
+    # query i is instance perm[i]'s payload: found at k = 1 exactly where perm[i] = i
+    assert float(got["r1"]) == pytest.approx(fixed / 500)
+    assert 0.0 <= float(got["r1"]) <= 0.02
+    assert float(got["r1"]) <= float(got["r5"]) <= 0.05
+
+
+def test_ranks_match_a_brute_force_cosine_ranking():
+    p = _payloads(n=60, t=4)
+    q = p + 0.8 * _payloads(n=60, t=4, seed=3)
+    qn, gn = q.flatten(1), p.flatten(1)
+    cos = (qn / qn.norm(dim=1, keepdim=True)) @ (gn / gn.norm(dim=1, keepdim=True)).T
+    ref = torch.tensor([int((cos[i] >= cos[i, i]).sum()) - 1 for i in range(60)])
+    ranks = own_ranks(qn, _gallery(p))
+    assert torch.equal(ranks, ref)
+    assert 0 < int((ranks == 0).sum()) < 60  # the noise makes some, not all, top-1
+    got = identification(q, _gallery(p))
+    assert float(got["r1"]) == pytest.approx(float((ref < 1).double().mean()))
+    assert float(got["r5"]) == pytest.approx(float((ref < 5).double().mean()))
+
+
+def test_ties_count_against_the_query():
+    p = _payloads(n=50, v=1, t=8)
+    p[7] = p[3]  # two instances with identical payloads
+    got = identification(p, _gallery(p))
+    assert float(got["r1"]) == pytest.approx(48 / 50)  # neither of the twins is top-1 ...
+    assert float(got["r5"]) == 1.0  # ... both are within the top 5 (rank 1)
+    # a collapsed (all-zero) query ties with every entry: never found, not found everywhere
+    zero = torch.zeros_like(p)
+    assert float(identification(zero, _gallery(p))["r5"]) == 0.0
+    nan = p.clone()
+    nan[0, 0, 0] = float("nan")
+    assert float(identification(nan, _gallery(p))["r5"]) == pytest.approx(48 / 50 + 1 / 50)
+
+
+def test_chunked_equals_unchunked_and_slice_by_slice():
+    p = _payloads(n=80, v=2, t=6)
+    noise = torch.randn(3, 4, 80, 2, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    payload = p + torch.tensor([0.1, 0.5, 1.5], dtype=torch.float64).view(3, 1, 1, 1, 1) * noise
+    kept = payload.clone()
+    g = _gallery(p)
+    whole = identification(payload, g)
+    chunked = identification(payload, g, values_per_chunk=5 * 80 * 80)  # chunks of 5, 5 and 2 slices
+    assert torch.equal(payload, kept)
+    for k in ("r1", "r5"):
+        assert whole[k].shape == (3, 4)
+        assert torch.equal(whole[k], chunked[k])
+        ref = torch.stack([identification(s, g)[k] for s in payload.flatten(0, 1)]).reshape(3, 4)
+        assert torch.equal(whole[k], ref)
+    assert bool((whole["r5"] >= whole["r1"]).all())
+    # more noise, fewer instances identified (averaged over the draws)
+    r1 = whole["r1"].mean(1)
+    assert float(r1[0]) == 1.0 and float(r1[0]) > float(r1[1]) > float(r1[2])
+
+
+def test_receiver_reports_retrieval_beside_accuracy(monkeypatch):
+    import semcom_sim.receiver.retrieval as retrieval_module
+    from semcom_sim.receiver import fit_linear_head
+    from semcom_sim.receiver.receiver import Receiver
+
+    g = torch.Generator().manual_seed(5)
+    labels_train, labels = torch.arange(200) % 4, torch.arange(100) % 4
+    p_train, p_test = torch.randn(200, 2, 5, generator=g), torch.randn(100, 2, 5, generator=g)
+    head = fit_linear_head(p_train.flatten(1), labels_train, 1.0)
+    assert "r1" not in Receiver(head, labels).measure(p_test)  # no gallery, no retrieval
+    rx = Receiver(head, labels, gallery=unit_rows(p_test.flatten(1)))
+    clean = rx.measure(p_test)
+    assert float(clean["r1"]) == 1.0 and float(clean["r5"]) == 1.0 and clean["r1"].shape == ()
+    payload = p_test + 0.7 * torch.randn(2, 3, 100, 2, 5, generator=g)
+    whole = rx.measure(payload)
+    monkeypatch.setattr(retrieval_module, "SIMILARITIES_PER_CHUNK", 100 * 100)  # one slice per chunk
+    sliced = rx.measure(payload)
+    for k in ("r1", "r5"):
+        assert whole[k].shape == (2, 3) and torch.equal(whole[k], sliced[k])
+    assert set(whole) >= {"acc_top1", "acc_top5", "r1", "r5"}
+
+
+def test_cross_modal_recall_of_identical_and_unrelated_embeddings():
+    z = torch.randn(300, 16, generator=torch.Generator().manual_seed(6))
+    assert cross_modal_recall(z, 3.0 * z) == {"r1": 1.0, "r5": 1.0}  # cosine: the scale does not matter
+    got = cross_modal_recall(z, torch.randn(300, 16, generator=torch.Generator().manual_seed(7)))
+    assert got["r1"] <= got["r5"] <= 0.05
+    chunked = cross_modal_recall(z, z + 0.5 * torch.randn(300, 16, generator=torch.Generator().manual_seed(8)),
+                                 values_per_chunk=7 * 300)  # query rows in chunks of 7
+    whole = cross_modal_recall(z, z + 0.5 * torch.randn(300, 16, generator=torch.Generator().manual_seed(8)))
+    assert chunked == whole and 0.0 < whole["r1"] < 1.0 and not math.isnan(whole["r5"])
