@@ -13,17 +13,15 @@ Run: OMP_NUM_THREADS=2 python benchmarks/bench_decoders.py [scenario] [--repeats
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
+
+from bench_run import run_once  # benchmarks/ is on the path of a script run from it
 
 DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
 
@@ -58,19 +56,6 @@ def scenarios(base: dict, cache: Path) -> dict[str, dict]:
     return {"without decoders": without, "with decoders": with_dec}
 
 
-def run_once(scenario: Path, out: Path, device: str, cwd: Path) -> tuple[float, dict]:
-    # from a folder of its own: `python -m` puts the working folder first on the import path
-    cmd = [sys.executable, "-m", "semcom_sim.cli", "run", str(scenario), "--out", str(out), "--device", device]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-30:])
-        sys.exit(f"FAILED (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
-    return wall, json.loads((out / "summary.json").read_text())["timings_s"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("scenario", nargs="?", default="scenarios/three_modality.yaml")
@@ -89,14 +74,15 @@ def main() -> None:
         for label, raw in scenarios(base, tmp / "cache").items():
             paths[label] = tmp / (label.replace(" ", "_") + ".yaml")
             paths[label].write_text(yaml.safe_dump(raw, sort_keys=False))
-        warm, _ = run_once(paths["without decoders"], tmp / "out", args.device, tmp)  # trains the encoders
+        # the first run trains the encoders into the cache
+        warm, _ = run_once(str(paths["without decoders"]), tmp / "cache", tmp / "out", args.device)
         print(f"{args.scenario} on {args.device}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; "
               f"encoders trained into the cache first ({warm:.1f} s), then {args.repeats} runs each, in turn")
         walls: dict[str, list[float]] = {k: [] for k in paths}
         stages: dict[str, list[dict]] = {k: [] for k in paths}
         for _ in range(args.repeats):
             for label, path in paths.items():
-                wall, timings = run_once(path, tmp / "out", args.device, tmp)
+                wall, timings = run_once(str(path), tmp / "cache", tmp / "out", args.device)
                 walls[label].append(wall)
                 stages[label].append(timings)
         for label, w in walls.items():

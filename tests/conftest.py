@@ -47,3 +47,18 @@ def write_scenario(tmp_path):
         return path
 
     return write
+
+
+def refused(args: list[str]) -> str:
+    """Run the CLI, expect exit 2 and exactly one line on stderr, no traceback; return that line
+    (the tests of user errors import it: ``from conftest import refused``)."""
+    from typer.testing import CliRunner
+
+    from semcom_sim.cli import app
+
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, (res.exit_code, res.output, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.output
+    return lines[0]

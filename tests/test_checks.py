@@ -16,18 +16,9 @@ from semcom_sim.checks import check_channel_preset, load_checked_scenario
 from semcom_sim.cli import app
 from semcom_sim.config import load_scenario
 from semcom_sim.errors import UserError
+from conftest import refused as _refused  # noqa: E402  (tests/ is on the path)
 
 runner = CliRunner()
-
-
-def _refused(args: list[str]) -> str:
-    """Run the CLI, expect exit 2 and exactly one line on stderr; return that line."""
-    res = runner.invoke(app, args)
-    assert res.exit_code == 2, (res.exit_code, res.output, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 def test_config_imports_nothing_of_the_package_but_errors():

@@ -23,6 +23,7 @@ from semcom_sim.cli import app
 from semcom_sim.checks import load_checked_scenario
 from semcom_sim.config import MAX_FILE_BYTES, parse_override
 from semcom_sim.errors import UserError
+from conftest import refused as _refused  # noqa: E402  (tests/ is on the path)
 
 REPO = Path(__file__).resolve().parent.parent
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -37,16 +38,6 @@ def _set(raw: dict, dotted: str, value) -> dict:
         node = node.setdefault(p, {})
     node[last] = value
     return raw
-
-
-def _refused(args: list[str]) -> str:
-    """Run the CLI, expect exit 2 and exactly one line on stderr; return that line."""
-    res = runner.invoke(app, args)
-    assert res.exit_code == 2, (res.exit_code, res.output, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert "Traceback" not in res.output
-    return lines[0]
 
 
 def _ok(args: list[str]) -> None:
