@@ -137,8 +137,10 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)
-    recon = (ReconstructionTargets.fit(scenario, train, test, trained.encoders)
-             if scenario.receiver.reconstruction.decoders else None)
+    recon = None
+    if scenario.receiver.reconstruction.decoders:
+        with rep.stage("reconstruction targets"):  # targets and the classifiers that score reconstructions
+            recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders)
     receivers: dict[tuple[str, float], tuple] = {}
     rows: list[dict] = []
     with rep.stage("channel sweep"):
