@@ -138,6 +138,13 @@ SOURCE_TABLE = {
         "multi-hot": lambda tmp: ({"npz_path": str(_embeddings_npz(tmp, True))},
                                   {"test_fraction": 0.2, "limit": None}),
     },
+    "numbers": {
+        "espeak-number": lambda tmp: ({"instances": 250}, {"test_fraction": 0.4, "limit": None}),
+        "espeak-digits-label": lambda tmp: ({"label": "digits", "instances": 1000},
+                                            {"test_fraction": 0.2, "limit": 220}),
+        "fsdd-number": lambda tmp: ({"audio": "fsdd", "audio_dir": _fsdd_dir(), "instances": 250},
+                                    {"test_fraction": 0.4, "limit": None}),
+    },
     "image_caption": {
         "single-label": lambda tmp: ({"csv_path": str(_image_caption_csv(tmp, False)), "image_size": 8,
                                       "context_length": 8}, {"test_fraction": 0.25, "limit": None}),

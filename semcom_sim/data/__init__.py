@@ -6,6 +6,6 @@ from .dataset import MultimodalData
 
 SOURCES: Registry = Registry("data source")
 
-from . import digits, embeddings, image_caption  # noqa: E402,F401  (register the built-in sources)
+from . import digits, embeddings, image_caption, numbers  # noqa: E402,F401  (register the built-in sources)
 
 __all__ = ["SOURCES", "MultimodalData"]

@@ -1,7 +1,7 @@
 """Caption text for class words, tokenised with open_clip's bundled BPE tokenizer."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -22,10 +22,15 @@ DIGIT_TEMPLATES: tuple[str, ...] = (
 
 
 def sample_captions(labels: np.ndarray, words: Sequence[str], rng: np.random.Generator,
-                    templates: Sequence[str] = DIGIT_TEMPLATES) -> list[str]:
-    """One caption per label, its template drawn uniformly from ``templates``."""
+                    templates: Sequence[str] = DIGIT_TEMPLATES,
+                    fields: Sequence[Mapping[str, object]] | None = None) -> list[str]:
+    """One caption per label, its template drawn uniformly from ``templates``; a template may use
+    ``{w}`` (``words[y]``), ``{d}`` (the label) and, where ``fields`` is given, the keys of
+    ``fields[y]`` (more per-class values, e.g. a number's digits)."""
     choice = rng.integers(0, len(templates), size=len(labels))
-    return [templates[t].format(w=words[y], d=y) for t, y in zip(choice, labels)]
+    if fields is None:
+        return [templates[t].format(w=words[y], d=y) for t, y in zip(choice, labels)]
+    return [templates[t].format(w=words[y], d=y, **fields[y]) for t, y in zip(choice, labels)]
 
 
 def tokenize(texts: Sequence[str], context_length: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-__all__ = ["Recordings", "load_fsdd", "speaker_split"]
+__all__ = ["Recordings", "load_fsdd", "read_fsdd", "speaker_split"]
 
 _NAME = re.compile(r"(?P<digit>\d)_(?P<speaker>.+)_(?P<take>\d+)\.wav")
 
@@ -59,15 +59,15 @@ def _fit(x: np.ndarray, num_samples: int) -> np.ndarray:
     return out
 
 
-def load_fsdd(directory: str | Path, *, num_samples: int = 8000, sample_rate: int = 8000) -> Recordings:
-    """Read every ``{digit}_{speaker}_{take}.wav`` in ``directory`` (other files are skipped).
-
-    A file whose rate differs from ``sample_rate`` is resampled with ``scipy.signal.resample_poly``
-    (and clipped to [-1, 1], which resampling can overshoot). Raises ``FileNotFoundError`` when the
-    directory is missing or holds no matching file.
-    """
-    if num_samples <= 0 or sample_rate <= 0:
-        raise ValueError(f"num_samples and sample_rate must be positive, got {num_samples}, {sample_rate}")
+def read_fsdd(directory: str | Path, *, sample_rate: int = 8000) -> tuple[list[np.ndarray], np.ndarray,
+                                                                       tuple[str, ...], np.ndarray]:
+    """Every ``{digit}_{speaker}_{take}.wav`` in ``directory`` at its own length (other files are
+    skipped), sorted by (digit, speaker, take): float32 waves in [-1, 1], int64 digits, speakers,
+    int64 takes. A file whose rate differs from ``sample_rate`` is resampled with
+    ``scipy.signal.resample_poly`` (and clipped to [-1, 1], which resampling can overshoot). Raises
+    ``FileNotFoundError`` when the directory is missing or holds no matching file."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"FSDD directory not found: {directory}")
@@ -80,20 +80,33 @@ def load_fsdd(directory: str | Path, *, num_samples: int = 8000, sample_rate: in
         raise FileNotFoundError(f"no FSDD recordings ({{digit}}_{{speaker}}_{{take}}.wav) in {directory}")
     entries.sort(key=lambda e: e[:3])
 
-    waves = np.empty((len(entries), num_samples), dtype=np.float32)
-    for i, (_, _, _, path) in enumerate(entries):
+    waves = []
+    for _, _, _, path in entries:
         rate, pcm = wavfile.read(path)
         x = _pcm_to_float(pcm, path)
         if rate != sample_rate:
             g = math.gcd(rate, sample_rate)
             x = np.clip(resample_poly(x, sample_rate // g, rate // g), -1.0, 1.0).astype(np.float32)
+        waves.append(x)
+    return (waves, np.array([e[0] for e in entries], dtype=np.int64), tuple(e[1] for e in entries),
+            np.array([e[2] for e in entries], dtype=np.int64))
+
+
+def load_fsdd(directory: str | Path, *, num_samples: int = 8000, sample_rate: int = 8000) -> Recordings:
+    """Read every ``{digit}_{speaker}_{take}.wav`` in ``directory`` (other files are skipped), each
+    fitted to ``num_samples`` (centred in zeros, or its middle kept).
+
+    A file whose rate differs from ``sample_rate`` is resampled with ``scipy.signal.resample_poly``
+    (and clipped to [-1, 1], which resampling can overshoot). Raises ``FileNotFoundError`` when the
+    directory is missing or holds no matching file.
+    """
+    if num_samples <= 0 or sample_rate <= 0:
+        raise ValueError(f"num_samples and sample_rate must be positive, got {num_samples}, {sample_rate}")
+    raw, labels, speakers, takes = read_fsdd(directory, sample_rate=sample_rate)
+    waves = np.empty((len(raw), num_samples), dtype=np.float32)
+    for i, x in enumerate(raw):
         waves[i] = _fit(x, num_samples)
-    return Recordings(
-        waves=waves,
-        labels=np.array([e[0] for e in entries], dtype=np.int64),
-        speakers=tuple(e[1] for e in entries),
-        takes=np.array([e[2] for e in entries], dtype=np.int64),
-    )
+    return Recordings(waves=waves, labels=labels, speakers=speakers, takes=takes)
 
 
 def speaker_split(speakers: Sequence[str], test_speakers: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:

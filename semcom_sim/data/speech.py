@@ -152,16 +152,20 @@ def sample_styles(
     rate_range: tuple[int, int] = (120, 220),
     pitch_range: tuple[int, int] = (25, 75),
     noise_snr_db_range: tuple[float, float] = (10.0, 30.0),
+    voices: Sequence[str] | None = None,
 ) -> list[SpeechStyle]:
-    """Draw ``n`` styles: voice uniform over :func:`voice_variants`, rate and pitch
-    uniform integers within the inclusive ranges, SNR uniform in dB."""
+    """Draw ``n`` styles: voice uniform over ``voices`` (default: every one of
+    :func:`voice_variants`), rate and pitch uniform integers within the inclusive
+    ranges, SNR uniform in dB."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     for name, (lo, hi) in (("rate_range", rate_range), ("pitch_range", pitch_range),
                            ("noise_snr_db_range", noise_snr_db_range)):
         if lo > hi:
             raise ValueError(f"{name} must satisfy low <= high, got {(lo, hi)}")
-    voices = voice_variants()
+    voices = voice_variants() if voices is None else tuple(voices)
+    if not voices:
+        raise ValueError("voices must name at least one voice")
     voice_ix = rng.integers(0, len(voices), size=n)
     rates = rng.integers(rate_range[0], rate_range[1] + 1, size=n)
     pitches = rng.integers(pitch_range[0], pitch_range[1] + 1, size=n)
