@@ -21,24 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from bench_run import run_once  # benchmarks/ is on the path of a script run from it
+from bench_run import SMOKE_SCENARIO as BENCH_RUN_SMOKE, run_once  # benchmarks/ is on the path
 
 DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
 
-# the smallest scenario that runs every decoder over a channel sweep (cf. benchmarks/bench_run.py)
+# bench_run's smoke scenario with a channel sweep and decoder training: every decoder runs over it
 SMOKE_SCENARIO = {
-    "name": "bench_decoders_smoke",
-    "seed": 0,
-    "device": "cpu",
-    "embedding_dim": 16,
-    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
-             "limit": 200},
-    "encoders": {
-        "image": {"name": "small_cnn", "options": {"width": 8}},
-        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
-        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
-    },
-    "training": {"temperature": 0.3, "epochs": 2, "batch_size": 64, "lr": 0.003},
+    **BENCH_RUN_SMOKE, "name": "bench_decoders_smoke",
     "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},
     "channel": {"presets": ["awgn", "rayleigh_block"], "snr_db": [0.0, 10.0], "mc_draws": 2},
     "receiver": {"reconstruction": {"epochs": 2}},

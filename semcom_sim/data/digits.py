@@ -46,14 +46,14 @@ def _stratified(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np
     return np.sort(keep)
 
 
-def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator, what: str = "audio") -> np.ndarray:
     """For each wanted label, an index into the pool with that label: each class's pool is
-    shuffled and walked in order, wrapping around, so recordings are used as evenly as possible."""
+    shuffled and walked in order, wrapping around, so its members are used as evenly as possible."""
     out = np.empty(len(want), dtype=np.int64)
     for c in np.unique(want):
         pool = rng.permutation(np.flatnonzero(pool_labels == c))
         if len(pool) == 0:
-            raise ValueError(f"the audio pool has no recording of class {c}")
+            raise ValueError(f"the {what} pool has no member of class {c}")
         slots = np.flatnonzero(want == c)
         out[slots] = pool[np.arange(len(slots)) % len(pool)]
     return out

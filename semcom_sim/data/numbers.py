@@ -60,6 +60,7 @@ from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
 from .captions import sample_captions, tokenize
 from .dataset import MultimodalData
+from .digits import _assign
 from .speech import DIGIT_WORDS, sample_styles, synthesize, voice_variants
 
 # bump when the composition or the synthesis changes in a way the cache key does not see
@@ -130,19 +131,6 @@ def digit_sets(numbers: np.ndarray) -> np.ndarray:
 def _balanced(n: int, rng: np.random.Generator) -> np.ndarray:
     """n numbers, each of the 100 occurring n // 100 or n // 100 + 1 times, in random order."""
     return rng.permutation(np.arange(n) % NUMBERS).astype(np.int64)
-
-
-def _walk(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator, what: str) -> np.ndarray:
-    """For each wanted label, an index into the pool with that label: each label's pool is shuffled
-    and walked in order, wrapping around, so its members are used as evenly as possible."""
-    out = np.empty(len(want), dtype=np.int64)
-    for c in np.unique(want):
-        pool = rng.permutation(np.flatnonzero(pool_labels == c))
-        if len(pool) == 0:
-            raise ValueError(f"the {what} pool has no member of class {c}")
-        slots = np.flatnonzero(want == c)
-        out[slots] = pool[np.arange(len(slots)) % len(pool)]
-    return out
 
 
 @SOURCES.register("numbers")
@@ -295,7 +283,7 @@ class NumbersSource:
             two = rows[numbers[rows] >= 10]
             # tens and ones slots together, so one image is used as evenly as possible across both
             want = np.concatenate([numbers[two] // 10, numbers[rows] % 10])
-            picks = pool[_walk(labels[pool], want, rng, "image")]
+            picks = pool[_assign(labels[pool], want, rng, "image")]
             tens[two], ones[rows] = picks[:len(two)], picks[len(two):]
         return tens, ones
 
@@ -364,7 +352,7 @@ class NumbersSource:
                 r = rows[who == name]
                 two = r[numbers[r] >= 10]
                 want = np.concatenate([numbers[two] // 10, numbers[r] % 10])
-                picks = mine[_walk(digits[mine], want, rng, f"recording (speaker {name})")]
+                picks = mine[_assign(digits[mine], want, rng, f"recording (speaker {name})")]
                 tens[two], ones[r] = picks[:len(two)], picks[len(two):]
         return tens, ones
 
