@@ -59,6 +59,19 @@ def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator,
     return out
 
 
+def audio_loader(shape: tuple[int, ...]):
+    """The cache's loader of a synthesised-speech entry: a float32 array of exactly ``shape``."""
+
+    def load(f) -> np.ndarray:
+        audio = np.load(f, allow_pickle=False)
+        if not isinstance(audio, np.ndarray) or audio.shape != shape or audio.dtype != np.float32:
+            raise InvalidEntry(f"expected a float32 array of shape {shape}, found "
+                               f"{getattr(audio, 'dtype', type(audio).__name__)} {getattr(audio, 'shape', '')}")
+        return audio
+
+    return load
+
+
 @SOURCES.register("digits")
 class DigitsSource:
     modalities = ("image", "audio", "text")
@@ -203,13 +216,7 @@ class DigitsSource:
         path = Path(cache_dir) / "data" / f"digits-audio-{key}.npy"
         shape = (len(labels), self.audio_samples)
 
-        def load(f) -> np.ndarray:
-            audio = np.load(f, allow_pickle=False)
-            if not isinstance(audio, np.ndarray) or audio.shape != shape or audio.dtype != np.float32:
-                raise InvalidEntry(f"expected a float32 array of shape {shape}, found "
-                                   f"{getattr(audio, 'dtype', type(audio).__name__)} {getattr(audio, 'shape', '')}")
-            return audio
-
+        load = audio_loader(shape)
         def build() -> np.ndarray:
             rng = np.random.default_rng([seed, 2])
             styles = sample_styles(len(labels), rng, rate_range=self.rate_wpm, pitch_range=self.pitch,

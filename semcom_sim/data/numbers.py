@@ -56,11 +56,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cache import InvalidEntry, load_or_build
+from ..cache import load_or_build
 from . import SOURCES
 from .captions import sample_captions, tokenize
 from .dataset import MultimodalData
-from .digits import _assign
+from .digits import _assign, audio_loader
 from .speech import DIGIT_WORDS, sample_styles, synthesize, voice_variants
 
 # bump when the composition or the synthesis changes in a way the cache key does not see
@@ -316,13 +316,7 @@ class NumbersSource:
         path = Path(cache_dir) / "data" / f"numbers-audio-{self._audio_key(numbers, n_train, seed)}.npy"
         shape = (len(numbers), self.audio_samples)
 
-        def load(f) -> np.ndarray:
-            audio = np.load(f, allow_pickle=False)
-            if not isinstance(audio, np.ndarray) or audio.shape != shape or audio.dtype != np.float32:
-                raise InvalidEntry(f"expected a float32 array of shape {shape}, found "
-                                   f"{getattr(audio, 'dtype', type(audio).__name__)} {getattr(audio, 'shape', '')}")
-            return audio
-
+        load = audio_loader(shape)
         def build() -> np.ndarray:
             rng = np.random.default_rng([seed, 2])
             styles = self.speech_styles(n_train, len(numbers) - n_train, rng)
