@@ -4,6 +4,7 @@ number and a caption; 100 classes instead of the ten of ``digits`` (embedded, no
 image: two real 8x8 digits of scikit-learn's bundled set side by side, ``[1, 8, 16]`` in [0, 1],
        the tens digit on the left. A number below 10 has a **blank** left half (zeros), as it is
        written ("7", not "07"), spoken ("seven") and captioned; its digit sits on the right.
+       ``image_noise`` (default 0.5) adds Gaussian pixel noise of that std, clipped to [0, 1].
 audio: ``espeak`` (default): the spoken number ("forty two", "seven", "thirteen") synthesised
        per instance with espeak-ng (:mod:`semcom_sim.data.speech`), voice, rate, pitch and noise
        drawn per utterance as in the ``digits`` source; 14,000 samples (1.75 s at 8 kHz) by
@@ -14,8 +15,19 @@ audio: ``espeak`` (default): the spoken number ("forty two", "seven", "thirteen"
        one recording ("seven"), like the blank left half of its image. Each recording is trimmed
        of its leading and trailing silence as synthesised speech is; the pair is centred in the
        clip (or its middle kept).
-text:  a caption from templates ("forty-two", "the number 42", "a 4 and a 2", "someone saying
-       forty two", ...), tokenised with open_clip's tokenizer.
+text:  a caption from templates, tokenised with open_clip's tokenizer: with probability
+       ``caption_detail`` (default 0.2) one that names the number ("forty-two", "the number 42",
+       "a 4 and a 2", "someone saying forty two", ...), otherwise one that names only its decade or
+       its last digit ("a number in the forties", "a number ending in 2", "something that ends
+       with two"), shared by ten numbers (nine below ten).
+
+Difficulty. With clean images, speech at 10..30 dB and full captions every modality settles the
+number alone and the default scenario saturates (noiseless top-1 1.000 for both schemes at
+tau = 0.3). The defaults (``image_noise`` 0.5, ``noise_snr_db`` -5..15 dB, ``caption_detail`` 0.2)
+leave each modality ambiguous so that the receiver must combine them: linear probes on the test
+embeddings of ``scenarios/numbers.yaml`` at seed 0 reach 0.35 (image), 0.47 (audio) and 0.26
+(text) top-1, the conventional scheme 0.675. They were set once, looking at that one figure only
+(aim: the middle of 0.5..0.95), before any comparison of schemes or temperatures was run.
 
 Labels: ``label: number`` (default): 100 classes, ``class_names`` "0".."99". ``label: digits``:
 float multi-hot ``[N, 10]`` of the digits the number is written with (one or two ones per row:
@@ -41,7 +53,8 @@ than cut out of the full one, with the same stratification. Synthesised speech i
 (labels, split, options, seed) under ``<cache>/data/numbers-audio-<key>.npy`` through
 :mod:`semcom_sim.cache`; images and captions are composed on the fly (milliseconds).
 
-Options (``data.options``): ``label`` (number, digits), ``audio`` (espeak, fsdd), ``instances``;
+Options (``data.options``): ``label`` (number, digits), ``audio`` (espeak, fsdd), ``instances``,
+``image_noise``, ``caption_detail``;
 espeak: ``test_voices``, ``rate_wpm``, ``pitch``, ``noise_snr_db`` (ranges drawn per utterance, as
 the ``digits`` source's); fsdd: ``audio_dir`` (or ``$SEMCOM_SIM_FSDD_DIR``), ``test_speakers``;
 both: ``sample_rate``, ``audio_samples``, ``context_length``.
@@ -109,12 +122,44 @@ NUMBER_TEMPLATES: tuple[str, ...] = (
 )
 
 
-def caption_fields(n: int) -> dict[str, str]:
-    """The per-number values of NUMBER_TEMPLATES besides {w} and {d}."""
-    tens, ones = divmod(n, 10)
+# captions that name one digit only, so that the text alone leaves ten (or, below ten, nine) numbers
+# open: {r}: the decade ("in the forties", "in the teens", "below ten"), {o}: the last digit ("2"),
+# {ow}: its word ("two")
+PARTIAL_TEMPLATES: tuple[str, ...] = (
+    "a number {r}",
+    "something {r}",
+    "a number ending in {o}",
+    "a number ending in {ow}",
+    "something that ends with {ow}",
+    "a handwritten number {r}",
+)
+
+
+def _decade(n: int) -> str:
     if n < 10:
-        return {"s": SPOKEN[n], "p": f"just a {ones}", "g": f"the digit {ones}"}
-    return {"s": SPOKEN[n], "p": f"a {tens} and a {ones}", "g": f"the digits {tens} {ones}"}
+        return "below ten"
+    if n < 20:
+        return "in the teens"
+    return f"in the {_TENS[n // 10][:-1]}ies"
+
+
+def caption_fields(n: int) -> dict[str, str]:
+    """The per-number values of NUMBER_TEMPLATES and PARTIAL_TEMPLATES besides {w} and {d}."""
+    tens, ones = divmod(n, 10)
+    partial = {"r": _decade(n), "o": str(ones), "ow": DIGIT_WORDS[ones]}
+    if n < 10:
+        return {"s": SPOKEN[n], "p": f"just a {ones}", "g": f"the digit {ones}", **partial}
+    return {"s": SPOKEN[n], "p": f"a {tens} and a {ones}", "g": f"the digits {tens} {ones}", **partial}
+
+
+def captions(numbers: np.ndarray, detail: float, rng: np.random.Generator) -> list[str]:
+    """One caption per number: with probability ``detail`` one that names the whole number
+    (NUMBER_TEMPLATES), otherwise one that names its decade or its last digit (PARTIAL_TEMPLATES)."""
+    fields = [caption_fields(n) for n in range(NUMBERS)]
+    full = rng.random(len(numbers)) < detail
+    whole = sample_captions(numbers, WRITTEN, rng, NUMBER_TEMPLATES, fields=fields)
+    part = sample_captions(numbers, WRITTEN, rng, PARTIAL_TEMPLATES, fields=fields)
+    return [w if f else p for w, p, f in zip(whole, part, full)]
 
 
 def digit_sets(numbers: np.ndarray) -> np.ndarray:
@@ -140,8 +185,9 @@ class NumbersSource:
     def __init__(self, *, label: str = "number", audio: str = "espeak", instances: int = 6250,
                  test_voices: tuple[str, ...] = TEST_VOICES, audio_dir: str | None = None,
                  test_speakers: tuple[str, ...] = ("theo",), sample_rate: int = 8000, audio_samples: int = 14000,
-                 context_length: int = 16, noise_snr_db: tuple[float, float] = (10.0, 30.0),
-                 rate_wpm: tuple[int, int] = (120, 220), pitch: tuple[int, int] = (25, 75)):
+                 context_length: int = 16, noise_snr_db: tuple[float, float] = (-5.0, 15.0),
+                 rate_wpm: tuple[int, int] = (120, 220), pitch: tuple[int, int] = (25, 75),
+                 caption_detail: float = 0.2, image_noise: float = 0.5):
         if label not in ("number", "digits"):
             raise ValueError(f"label: {label!r} is not one of number, digits")
         if audio not in ("espeak", "fsdd"):
@@ -153,6 +199,10 @@ class NumbersSource:
             if isinstance(value, str) or not all(isinstance(v, str) for v in value) or not value:
                 raise ValueError(f"{name}: must be a non-empty list of names (got {value!r})")
         self.label, self.audio, self.instances = label, audio, int(instances)
+        for name, value, hi in (("caption_detail", caption_detail, 1.0), ("image_noise", image_noise, 10.0)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= hi:
+                raise ValueError(f"{name}: {value!r} must be a number in [0, {hi:g}]")
+        self.caption_detail, self.image_noise = float(caption_detail), float(image_noise)
         self.sample_rate = int(sample_rate)
         self.audio_samples = int(audio_samples)
         self.context_length = int(context_length)
@@ -238,15 +288,14 @@ class NumbersSource:
             audio = self._synthesised(numbers, n_tr, cache_dir, seed)
         else:
             audio = self._recorded(numbers, n_tr, seed)
-        captions = sample_captions(numbers, WRITTEN, np.random.default_rng([seed, 1]), NUMBER_TEMPLATES,
-                                   fields=[caption_fields(n) for n in range(NUMBERS)])
+        text = captions(numbers, self.caption_detail, np.random.default_rng([seed, 1]))
         if self.label == "digits":
             labels, class_names = torch.from_numpy(digit_sets(numbers)), DIGIT_NAMES
         else:
             labels, class_names = torch.from_numpy(numbers), CLASS_NAMES
         data = MultimodalData(
             inputs={"image": torch.from_numpy(images), "audio": torch.from_numpy(audio),
-                    "text": tokenize(captions, self.context_length)},
+                    "text": tokenize(text, self.context_length)},
             labels=labels, class_names=class_names,
             raw_sizes={"image": 8 * 16, "audio": self.audio_samples, "text": self.context_length},
         )
@@ -295,6 +344,9 @@ class NumbersSource:
         two = tens >= 0
         out[two, 0, :, :8] = pixels[tens[two]]
         out[:, 0, :, 8:] = pixels[ones]
+        if self.image_noise > 0:
+            noise = np.random.default_rng([seed, 12]).normal(0.0, self.image_noise, out.shape)
+            out = np.clip(out + noise.astype(np.float32), 0.0, 1.0)
         return out
 
     def _audio_key(self, numbers: np.ndarray, n_train: int, seed: int) -> str:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from semcom_sim.cli import app
 from semcom_sim.data import SOURCES
-from semcom_sim.data.numbers import (NUMBER_TEMPLATES, NumbersSource, SPOKEN, WRITTEN, caption_fields, digit_sets,
-                                     number_words)
+from semcom_sim.data.numbers import (NUMBER_TEMPLATES, PARTIAL_TEMPLATES, NumbersSource, SPOKEN, WRITTEN,
+                                     caption_fields, captions, digit_sets, number_words)
 from semcom_sim.data.speech import voice_variants
 
 FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
@@ -65,8 +65,8 @@ def test_shapes_dtypes_labels_and_every_class(loaded):
     assert train.raw_sizes == {"image": 128, "audio": 14000, "text": 16}
 
 
-def test_images_are_the_digits_of_the_number_and_the_pools_are_disjoint(loaded):
-    _, train, test = loaded
+def test_images_are_the_digits_of_the_number_and_the_pools_are_disjoint(cache):
+    train, test = NumbersSource(image_noise=0.0, **SMALL).load(cache, 0, TF)  # the digits before the noise
     index, digit, pool_test = _digit_images()
     used = {}
     for split, data in (("train", train), ("test", test)):
@@ -85,6 +85,38 @@ def test_images_are_the_digits_of_the_number_and_the_pools_are_disjoint(loaded):
     assert used["train"] and used["test"] and not used["train"] & used["test"]
     # about 2.7 digit images per two-digit number: the pools are walked, not one image repeated
     assert len(used["train"]) > 300 and len(used["test"]) > 150
+
+
+def _fill(n: int, templates) -> set[str]:
+    return {t.format(w=WRITTEN[n], d=n, **caption_fields(n)) for t in templates}
+
+
+def test_partial_captions_name_the_decade_or_the_last_digit_only():
+    assert {"a number in the forties", "a number ending in 2", "something that ends with two"} <= _fill(42, PARTIAL_TEMPLATES)
+    assert {"a number below ten", "a number in the teens"} <= _fill(7, PARTIAL_TEMPLATES) | _fill(13, PARTIAL_TEMPLATES)
+    assert "a number in the seventies" in _fill(70, PARTIAL_TEMPLATES)
+    # a partial caption is shared by every number of its decade or with its last digit, never unique
+    for n in (7, 13, 42, 99):
+        for c in _fill(n, PARTIAL_TEMPLATES):
+            assert sum(c in _fill(m, PARTIAL_TEMPLATES) for m in range(100)) >= 9, c
+    numbers = np.random.default_rng(0).integers(0, 100, 20000)
+    for detail in (0.0, 0.2, 1.0):
+        text = captions(numbers, detail, np.random.default_rng(1))
+        whole = np.mean([c in _fill(n, NUMBER_TEMPLATES) for c, n in zip(text, numbers)])
+        part = np.mean([c in _fill(n, PARTIAL_TEMPLATES) for c, n in zip(text, numbers)])
+        assert abs(whole - detail) < 0.015 and whole + part == 1.0  # sd of the fraction at 0.2: 0.003
+
+
+def test_image_noise_sits_on_the_same_digits(loaded, cache):
+    src, train, _ = loaded
+    quiet, _ = NumbersSource(image_noise=0.0, **SMALL).load(cache, 0, TF)
+    assert src.image_noise == 0.5 and torch.equal(quiet.labels, train.labels)
+    noisy, clean = train.inputs["image"], quiet.inputs["image"]
+    # N(0, 0.5) clipped to [0, 1] around pixels that are mostly 0: 0.330..0.333 over seeds 0..4
+    assert 0.30 < float((noisy - clean).std()) < 0.36
+    # the digits still show: a noisy image is nearest its own clean image (0.965..0.99 over seeds 0..4)
+    d = torch.cdist(noisy.flatten(1), clean.flatten(1))
+    assert (d.argmin(1) == torch.arange(len(d))).float().mean() > 0.85
 
 
 def test_test_utterances_are_in_voices_never_heard_in_training(loaded):
@@ -165,6 +197,9 @@ def test_instance_counts_equal_what_load_returns_with_a_limit(cache):
     ({"test_voices": list(voice_variants())}, "leaving none for training"),
     ({"rate_wpm": [200, 120]}, "rate_wpm: low 200 is above high 120"),
     ({"rate_wpm": [60, 120]}, "outside espeak's 80..450"),
+    ({"caption_detail": 1.5}, "caption_detail: 1.5 must be a number in [0, 1]"),
+    ({"image_noise": -0.1}, "image_noise: -0.1 must be a number in [0, 10]"),
+    ({"image_noise": "lots"}, "image_noise: 'lots' must be a number"),
     ({"audio": "fsdd", "audio_dir": "/nonexistent/fsdd"}, "audio_dir: directory /nonexistent/fsdd does not exist"),
 ])
 def test_bad_options_are_one_line_value_errors(options, says):
@@ -229,7 +264,8 @@ def test_a_tiny_run_learns_above_chance(write_scenario, cache, tmp_path):
     for scheme in ("conventional", "centroid"):
         clean = next(r for r in rows if r["scheme"] == scheme and r["channel"] == "none")
         assert int(clean["n_test"]) == 120
-        assert 0.05 < float(clean["acc_top1"]) < 1.0, clean  # chance is 0.01
+        # chance is 0.01 (P(>= 5 of 120) by guessing: 0.003); seeds 0..3 gave 0.13..0.23
+        assert 0.04 < float(clean["acc_top1"]) < 0.6, clean
 
 
 def test_validate_names_the_field_of_a_bad_option(tiny_raw, write_scenario):
