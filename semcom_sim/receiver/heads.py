@@ -28,8 +28,9 @@ class LinearHead:
 
 
 @HEADS.register("logistic")
-def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> LinearHead:
-    """Logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2).
+def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol: float = 1e-6) -> LinearHead:
+    """Logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2),
+    ``tol`` the solver's stopping tolerance.
 
     labels [N]: one multinomial model; labels [N, C] multi-hot: one binary model per class
     (one-vs-rest), whose logits are then independent per class.
@@ -40,7 +41,7 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> 
     y = labels.cpu().numpy()
     c = 1.0 / l2 if l2 > 0 else np.inf
     if y.ndim == 1:
-        clf = LogisticRegression(C=c, max_iter=2000, tol=1e-6).fit(x, y)
+        clf = LogisticRegression(C=c, max_iter=2000, tol=tol).fit(x, y)
         coef, intercept = clf.coef_, clf.intercept_
         if coef.shape[0] == 1:  # two classes: sklearn keeps one logit, of class 1 against class 0
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
@@ -51,7 +52,7 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float) -> 
                 # a class that is always (or never) present in training: a constant logit says so
                 intercept[j] = 20.0 if y[0, j] else -20.0
                 continue
-            clf = LogisticRegression(C=c, max_iter=2000, tol=1e-6).fit(x, y[:, j])
+            clf = LogisticRegression(C=c, max_iter=2000, tol=tol).fit(x, y[:, j])
             coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
     return LinearHead(torch.as_tensor(coef, dtype=features.dtype, device=features.device),
                       torch.as_tensor(intercept, dtype=features.dtype, device=features.device))

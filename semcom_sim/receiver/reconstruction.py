@@ -145,13 +145,20 @@ class ReconClassifier:
         return self.head.logits(self.features(recon))
 
 
+# The reconstruction classifier is a probe of whether the class survives, fitted on thousands of raw
+# features (a log-mel: 2,016): at the heads' tolerance of 1e-6 it took 365 iterations (4.6 s) on the
+# digits' log-mels and 146 (45 s) on numbers'; at 1e-4, 51 and 39 iterations for the same test
+# accuracy within 0.5 points (0.9889 vs 0.9917, 0.676 vs 0.678; scikit-learn 1.x, lbfgs).
+PROBE_TOL = 1e-4
+
+
 def fit_field_classifier(targets_train: torch.Tensor, labels_train: torch.Tensor, *,
                          l2: float = 1.0) -> ReconClassifier:
     """Multinomial logistic regression (sklearn, via ``fit_linear_head``) on the flattened training
     targets [N, *target_shape], labels_train int64 [N]; the weights come back as torch tensors on
     the targets' device and in their dtype, so the classifier runs on batches of reconstructions."""
-    return ReconClassifier(fit_linear_head(targets_train.flatten(1), labels_train, l2), targets_train.dim() - 1,
-                           None)
+    return ReconClassifier(fit_linear_head(targets_train.flatten(1), labels_train, l2, PROBE_TOL),
+                           targets_train.dim() - 1, None)
 
 
 def fit_token_classifier(tokens_train: torch.Tensor, labels_train: torch.Tensor, *,
@@ -161,7 +168,7 @@ def fit_token_classifier(tokens_train: torch.Tensor, labels_train: torch.Tensor,
     vocabulary = caption_vocabulary(tokens_train)
     vocabulary = vocabulary[vocabulary != 0]
     bag = bag_of_tokens(tokens_train, vocabulary, torch.get_default_dtype())
-    return ReconClassifier(fit_linear_head(bag, labels_train, l2), 1, vocabulary)
+    return ReconClassifier(fit_linear_head(bag, labels_train, l2, PROBE_TOL), 1, vocabulary)
 
 
 # --------------------------------------------------------------------------- kinds: what a decoder names
