@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from .checks import load_checked_scenario
 from .config import _Frozen, _read_yaml, _validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, Reporter, read_results, write_results
+from .report.over_seeds import SEED, write_over_seeds
 from .report.results import NOISELESS
 from .report.folders import check_target, clean_stale, is_marked, make_folder, write_atomic
 
@@ -134,30 +136,58 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
     return out
 
 
+# what each noiseless row contributes to the tables over seeds (map / micro_f1: multi-label data)
+_NOISELESS_COLUMNS = ("scheme", "link", "rfs_keep", "tti", "acc_top1", "acc_top5", "map", "micro_f1")
+
+
+def _latent_columns(lat: dict) -> dict[str, Any]:
+    """cells.csv's latent measures of one cell's summary (empty where a measure does not apply)."""
+    clusters = lat.get("clustering") or {}
+    retrieval = lat["cross_modal_retrieval"].values()
+    uniformity = list(lat["uniformity"].values())
+    return {
+        "gap_mean": lat["gap_mean"], **{f"gap_{p}": v for p, v in lat["gap"].items()},
+        "fisher_ratio": lat["fisher_ratio_pooled"], "components_90pct": lat["components_for_90pct"],
+        # instance identification across modalities, mean over the ordered pairs
+        "xmodal_r1": statistics.fmean(v["r1"] for v in retrieval) if retrieval else None,
+        "xmodal_r5": statistics.fmean(v["r5"] for v in retrieval) if retrieval else None,
+        "kmeans_ari": clusters.get("ari"), "kmeans_nmi": clusters.get("nmi"),
+        "kmeans_v_measure": clusters.get("v_measure"),
+        "true_pair_cosine": lat["true_pair_cosine_mean"],
+        "uniformity": statistics.fmean(uniformity) if uniformity else None,
+    }
+
+
 def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> None:
     """cells.csv (one row per cell: latent measures, noiseless accuracy), results.csv (every row of
-    every cell, grid values first) and comparison plots, all from the cells' files."""
+    every cell, grid values first), with a seed in the grid their means and spreads over the seeds
+    (latent_over_seeds, accuracy_over_seeds: .csv and .md), and comparison plots, all from the
+    cells' files."""
     from .report.sweep_plots import plot_sweep
 
     keys = list(exp.grid)
     names = short_keys(keys)
-    cell_rows, all_rows = [], []
+    cell_rows, all_rows, noiseless = [], [], []
     for cell in grid_cells:
         folder = out / "cells" / cell_name(cell)
         summary = json.loads((folder / "summary.json").read_text())
         lat = summary["latent_test"]
         row: dict[str, Any] = {names[k]: _fmt_value(cell[k]) for k in keys}
-        row.update({"gap_mean": lat["gap_mean"], **{f"gap_{p}": v for p, v in lat["gap"].items()},
-                    "fisher_ratio": lat["fisher_ratio_pooled"], "components_90pct": lat["components_for_90pct"]})
+        row.update(_latent_columns(lat))
         results = read_results(folder / "results.csv")
         for r in results:
+            grid_values = {names[k]: _fmt_value(cell[k]) for k in keys}
             if r["channel"] == NOISELESS:
-                row[f"acc_top1_{r['scheme']}_keep{r['rfs_keep']:g}"] = r["acc_top1"]
-            all_rows.append({**{names[k]: _fmt_value(cell[k]) for k in keys}, **r})
+                for metric in ("acc_top1", "acc_top5"):
+                    row[f"{metric}_{r['scheme']}_keep{r['rfs_keep']:g}"] = r[metric]
+                noiseless.append({**grid_values, **{c: r[c] for c in _NOISELESS_COLUMNS if c in r}})
+            all_rows.append({**grid_values, **r})
         cell_rows.append(row)
     # grid columns first; the combined results keep the per-run column order after them
     write_results(cell_rows, out / "cells.csv", leading=())
     write_results(all_rows, out / "results.csv", leading=tuple(names[k] for k in keys) + RESULT_COLUMNS)
+    if SEED in names.values():
+        write_over_seeds(out, [names[k] for k in keys], cell_rows, noiseless)
     if exp.reconstruction_table:
         from .report.tables import write_reconstruction_table
 

@@ -51,3 +51,34 @@ def test_sweep_checks_every_cell_before_running(tiny_raw, write_scenario, tmp_pa
     assert res.exit_code == 2
     assert "temperature--1.0" in res.stderr and "training.temperature" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_seed_in_the_grid_gives_mean_and_spread_over_seeds(tiny_raw, write_scenario, tmp_path):
+    import statistics
+
+    tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
+    tiny_raw["transmitter"]["rfs_keep"] = [1.0, 0.5]
+    write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "t", "base": "base.yaml", "set": {"training.epochs": 3},
+                                   "grid": {"training.temperature": [0.01, 0.3], "seed": [0, 1]}}, sort_keys=False))
+    out = tmp_path / "sweep"
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    cells = list(csv.DictReader(open(out / "cells.csv")))
+    for c in cells:  # the latent columns: retrieval and clustering, in range
+        assert 0 <= float(c["xmodal_r1"]) <= float(c["xmodal_r5"]) <= 1
+        assert -1 <= float(c["kmeans_ari"]) <= 1 and 0 <= float(c["kmeans_nmi"]) <= 1
+        assert float(c["uniformity"]) < 0 and -1 <= float(c["true_pair_cosine"]) <= 1
+    latent = list(csv.DictReader(open(out / "latent_over_seeds.csv")))
+    assert [(r["temperature"], r["n_seeds"]) for r in latent] == [("0.01", "2"), ("0.3", "2")]
+    for r in latent:
+        gaps = [float(c["gap_mean"]) for c in cells if c["temperature"] == r["temperature"]]
+        assert gaps[0] != gaps[1]  # the seed changes the encoders
+        assert abs(float(r["gap_mean_mean"]) - statistics.fmean(gaps)) < 1e-5
+        assert abs(float(r["gap_mean_std"]) - statistics.stdev(gaps)) < 1e-5
+    accuracy = list(csv.DictReader(open(out / "accuracy_over_seeds.csv")))
+    assert len(accuracy) == 2 * 2 * 2  # temperature x scheme x keep
+    assert {r["scheme"] for r in accuracy} == {"conventional", "centroid"}
+    md = (out / "over_seeds.md").read_text()
+    assert "Mean ± sample std over 2 seeds" in md and "| 0.3 | centroid | analog | 0.5 |" in md

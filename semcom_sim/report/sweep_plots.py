@@ -74,11 +74,16 @@ def plot_accuracy_vs_rfs(results: list[dict], x: str | None, groups: list[str], 
             if not sel:
                 continue
             by_keep = sorted({float(r["rfs_keep"]) for r in sel})
-            acc = [statistics.fmean(float(r["acc_top1"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
+            # over the seeds (or any grid key that does not split lines): mean, and ± std as a band
+            stats = [_mean_std([float(r["acc_top1"]) for r in sel if float(r["rfs_keep"]) == k]) for k in by_keep]
+            acc, std = [m for m, _ in stats], [sd for _, sd in stats]
             tti = [statistics.fmean(float(r["tti"]) for r in sel if float(r["rfs_keep"]) == k) for k in by_keep]
             label = f"{scheme}, " + ", ".join(f"{k}={v}" for k, v in zip(split, g)) if split else scheme
-            ax_keep.plot(by_keep, acc, ls=ls, marker=marker, ms=3, color=color, label=label)
-            ax_tti.plot(tti, acc, ls=ls, marker=marker, ms=3, color=color)
+            for ax, xs in ((ax_keep, by_keep), (ax_tti, tti)):
+                ax.plot(xs, acc, ls=ls, marker=marker, ms=3, color=color, label=label if ax is ax_keep else None)
+                if any(std):
+                    ax.fill_between(xs, [a - d for a, d in zip(acc, std)], [a + d for a, d in zip(acc, std)],
+                                    color=color, alpha=0.12, lw=0)
     ax_keep.set_xscale("log")
     ax_keep.set_xlabel("RFS keep fraction")
     ax_tti.set_xscale("log")

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 from .folders import write_atomic
+from .over_seeds import SEED, group_over_seeds, mean_pm_std
 from .results import NOISELESS
 
 PAPER_TABLE1 = {  # (scheme, latent dim): (MAE, MSE, Acc@1 %, TTI) as [MG] Table 1 reports them
@@ -36,6 +37,7 @@ def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> 
         saving = 1 - r["tti"] / conv_tti[r["embedding_dim"], _condition(r)]
         table.append({
             "condition": _condition(r), "method": r["scheme"], "latent_dim": int(r["embedding_dim"]),
+            **({SEED: r[SEED]} if SEED in keys else {}),
             "mae": statistics.fmean(r[f"mae_{m}"] for m in modalities),
             "mse": statistics.fmean(r[f"mse_{m}"] for m in modalities),
             "acc1": 100 * statistics.fmean(r[f"acc_recon_{m}"] for m in modalities),
@@ -46,17 +48,22 @@ def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> 
     w.writeheader()
     w.writerows(table)
     write_atomic(out / "reconstruction_table.csv", buf.getvalue())  # an interrupted sweep leaves no half table
-    lines = []
+    # the markdown shows each (condition, method, latent dim) once: mean ± std over the seeds
+    grouped = group_over_seeds(table, ["condition", "method", "latent_dim"])
+    n_seeds = max(g["n_seeds"] for g in grouped)
+    lines = [f"Mean ± sample std over {n_seeds} seeds per row.", ""] if n_seeds > 1 else []
     for cond in dict.fromkeys(t["condition"] for t in table):
         lines += [f"**{cond}** (modalities: {', '.join(modalities)})", "",
                   "| method | latent dim | MAE | MSE | Acc@1 | TTI | TTI/TOI | paper MAE / MSE / TTI |",
                   "|---|---|---|---|---|---|---|---|"]
-        for t in (t for t in table if t["condition"] == cond):
+        for t in (t for t in grouped if t["condition"] == cond):
             paper = PAPER_TABLE1.get((t["method"], t["latent_dim"]))
             ref = f"{paper[0]:.3f} / {paper[1]:.3f} / {paper[3]}" if paper else "-"
-            saving = f" (-{t['tti_saving']:.0%})" if t["tti_saving"] > 0 and not math.isclose(t["tti_saving"], 0) else ""
-            lines.append(f"| {t['method']} | {t['latent_dim']} | {t['mae']:.3f} | {t['mse']:.3f} | {t['acc1']:.1f} | "
-                         f"{t['tti']}{saving} | {t['tti_toi']:.4f} | {ref} |")
+            cut = t["tti_saving_mean"]
+            saving = f" (-{cut:.0%})" if cut > 0 and not math.isclose(cut, 0) else ""
+            lines.append(f"| {t['method']} | {t['latent_dim']} | {mean_pm_std(t, 'mae')} | {mean_pm_std(t, 'mse')} | "
+                         f"{mean_pm_std(t, 'acc1', '.1f')} | {t['tti_mean']:.0f}{saving} | {t['tti_toi_mean']:.4f} | "
+                         f"{ref} |")
         lines.append("")
     write_atomic(out / "reconstruction_table.md", "\n".join(lines))
     return table
