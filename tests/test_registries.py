@@ -354,7 +354,14 @@ def test_scheme_payload_is_v_by_t(name, variant):
 # name -> variant -> options (as a preset's ``options`` gives them; see semcom_sim/channel/presets)
 CHANNEL_TABLE = {
     "awgn": {"plain": {}},
-    "rayleigh": {"block": {"fading": "block"}, "fast": {"fading": "fast"}},
+    "rayleigh": {"block": {"fading": "block"}, "fast": {"fading": "fast"},
+                 "fast-3rx": {"fading": "fast", "num_rx_ant": 3},
+                 "block-2rx-estimated": {"fading": "block", "num_rx_ant": 2, "csi": "estimated", "pilots": 4,
+                                         "pilot_snr_offset_db": 20.0}},
+    "rician": {"block-K10": {"k_factor_db": 10.0, "fading": "block"},
+               "fast-K0-2rx": {"k_factor_db": 0.0, "fading": "fast", "num_rx_ant": 2},
+               "block-estimated": {"k_factor_db": 3.0, "fading": "block", "csi": "estimated", "pilots": 2,
+                                   "pilot_snr_offset_db": 20.0}},
 }
 
 

@@ -17,6 +17,10 @@ class Channel:
     the channel may apply it itself and return y = the estimate, w = 1.
     """
 
+    # channel uses a model spends per transmitted vector besides the link's own (pilots for channel
+    # estimation): monte_carlo reports them as results.csv's ``pilot_uses``, outside ``channel_uses``
+    pilot_uses_per_vector: int = 0
+
     @classmethod
     def check(cls, **options) -> None:
         """Raise ValueError for option values the model refuses, without building it (no Sionna

@@ -65,7 +65,8 @@ class Link:
 def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, draws: int,
                 measure: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Every metric of ``measure`` (payload_hat [S, r, ...] -> {name: [S, r]}), [S] per SNR point,
-    averaged over ``draws`` channel realisations, plus the link's own error rates.
+    averaged over ``draws`` channel realisations, plus the link's own error rates and, for a channel
+    that sends pilots, the channel uses they take per instance (``pilot_uses``).
 
     The payload is encoded once; SNR points and a chunk of draws cross the channel together.
     """
@@ -82,4 +83,7 @@ def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, dr
             counts[k] = counts.get(k, 0) + v
     out = {k: v / draws for k, v in sums.items()}
     out.update(link.error_rates(counts, draws, payload.shape))
+    if channel.pilot_uses_per_vector:  # results.csv pilot_uses: per instance, besides the link's channel_uses
+        out["pilot_uses"] = torch.full((no.shape[0],), float(payload.shape[1] * channel.pilot_uses_per_vector),
+                                       dtype=torch.float64)
     return out
