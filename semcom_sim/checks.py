@@ -107,7 +107,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
 def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
     """(train, test) sizes from the source's ``instance_counts`` hook; None for a source without one
     (its data-dependent budgets are then not checked)."""
-    from .limits import Counts
+    from .limits import Counts, source_tokens
 
     hook = getattr(source, "instance_counts", None)
     if hook is None:
@@ -119,7 +119,7 @@ def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
     if n_train < 1 or n_test < 1:
         raise UserError(f"the split leaves {n_train} training and {n_test} test instances", source=src,
                         field="data.test_fraction")
-    return Counts(int(n_train), int(n_test))
+    return Counts(int(n_train), int(n_test), source_tokens(source, scenario))
 
 
 def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]]) -> None:

@@ -89,6 +89,9 @@ class Counts:
 
     train: int
     test: int
+    # distinct caption token ids the source can give (its ``caption_tokens`` hook); None: unknown,
+    # then a caption decoder is budgeted at the largest vocabulary its training captions allow
+    tokens: int | None = None
 
     @property
     def total(self) -> int:
@@ -276,7 +279,7 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
             out[m] = None  # refused by config's decoder check
             continue
         out[m] = count_parameters(lambda: DECODERS[spec.name].without_data(widest, target, counts.train,
-                                                                           **spec.options))
+                                                                           tokens=counts.tokens, **spec.options))
     return out
 
 
@@ -404,6 +407,13 @@ def _memory_field(scenario: "Scenario", est: Estimate, part: str) -> str:
     return "embedding_dim"  # embeddings, payloads, classifier fit
 
 
+def source_tokens(source, scenario: "Scenario") -> int | None:
+    """The source's bound on distinct caption token ids (its optional ``caption_tokens`` hook), only
+    where a decoder may need it: the hook runs the tokenizer, which validation otherwise never loads."""
+    hook = getattr(source, "caption_tokens", None)
+    return int(hook()) if hook is not None and scenario.receiver.reconstruction.decoders else None
+
+
 def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     """The estimate of a scenario that already passed ``check_scenario`` (None when its data source
     cannot count instances); for reports and calibration."""
@@ -413,5 +423,5 @@ def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     hook = getattr(source, "instance_counts", None)
     if hook is None:
         return None
-    counts = Counts(*hook(scenario.data.test_fraction, scenario.data.limit))
+    counts = Counts(*hook(scenario.data.test_fraction, scenario.data.limit), source_tokens(source, scenario))
     return estimate(scenario, counts, source.input_shapes())

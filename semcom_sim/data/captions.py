@@ -33,6 +33,15 @@ def sample_captions(labels: np.ndarray, words: Sequence[str], rng: np.random.Gen
     return [templates[t].format(w=words[y], d=y, **fields[y]) for t, y in zip(choice, labels)]
 
 
+def token_count(templates: Sequence[str], words: Sequence[str], context_length: int,
+                fields: Sequence[Mapping[str, object]] | None = None) -> int:
+    """Distinct token ids (padding included) among every caption the templates can give for every
+    class, as tokenised: what a caption decoder's vocabulary can hold at most, known without data."""
+    texts = [t.format(w=w, d=y, **(fields[y] if fields is not None else {}))
+             for y, w in enumerate(words) for t in templates]
+    return int(tokenize(texts, context_length).unique().numel())
+
+
 def tokenize(texts: Sequence[str], context_length: int) -> torch.Tensor:
     """int64 [len(texts), context_length] token ids (start, BPE tokens, end, zero padding)."""
     from open_clip import tokenize as _tok

@@ -26,7 +26,7 @@ import torch
 
 from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
-from .captions import sample_captions, tokenize
+from .captions import DIGIT_TEMPLATES, sample_captions, token_count, tokenize
 from .dataset import MultimodalData
 from .speech import DIGIT_WORDS, sample_styles, synthesize
 
@@ -122,6 +122,10 @@ class DigitsSource:
         """One instance's shape per modality, known before any data is loaded."""
         side = 28 if self.image == "mnist" else 8
         return {"image": (1, side, side), "audio": (self.audio_samples,), "text": (self.context_length,)}
+
+    def caption_tokens(self) -> int:
+        """Distinct token ids its captions can hold (the bound of a caption decoder's vocabulary)."""
+        return token_count(DIGIT_TEMPLATES, DIGIT_WORDS, self.context_length)
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
         """(train, test) sizes that ``load`` returns, without reading the data (MNIST: the IDX

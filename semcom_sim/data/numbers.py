@@ -71,7 +71,7 @@ import torch
 
 from ..cache import load_or_build
 from . import SOURCES
-from .captions import sample_captions, tokenize
+from .captions import sample_captions, token_count, tokenize
 from .dataset import MultimodalData
 from .digits import _assign, audio_loader
 from .speech import DIGIT_WORDS, sample_styles, synthesize, voice_variants
@@ -256,6 +256,11 @@ class NumbersSource:
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """One instance's shape per modality, known before any data is loaded."""
         return {"image": (1, 8, 16), "audio": (self.audio_samples,), "text": (self.context_length,)}
+
+    def caption_tokens(self) -> int:
+        """Distinct token ids its captions can hold (the bound of a caption decoder's vocabulary)."""
+        fields = [caption_fields(n) for n in range(NUMBERS)]
+        return token_count(NUMBER_TEMPLATES + PARTIAL_TEMPLATES, WRITTEN, self.context_length, fields)
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
         """(train, test) sizes that ``load`` returns, without generating anything; ``semcom_sim.limits``

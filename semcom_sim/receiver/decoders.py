@@ -96,9 +96,10 @@ class Decoder(nn.Module):
 
     @classmethod
     def without_data(cls, in_features: int, target_shape: tuple[int, ...], train_instances: int = 1,
-                     **options) -> "Decoder":
+                     tokens: int | None = None, **options) -> "Decoder":
         """The largest decoder that ``train_instances`` training targets of ``target_shape`` can give,
-        built without them: what validation builds to check the options and the budget counts."""
+        built without them: what validation builds to check the options and the budget counts.
+        ``tokens``: the data source's bound on distinct caption token ids, where it knows one."""
         return cls(in_features, target_shape, **options)
 
     @property
@@ -259,9 +260,10 @@ class CaptionTokens(Decoder):
 
     @classmethod
     def without_data(cls, in_features: int, target_shape: tuple[int, ...], train_instances: int = 1,
-                     **options) -> "CaptionTokens":
-        # the vocabulary is what the training captions hold: at most all their positions, distinct
-        vocab = min(CLIP_VOCAB_SIZE, max(1, train_instances * math.prod(target_shape)))
+                     tokens: int | None = None, **options) -> "CaptionTokens":
+        # the vocabulary is what the training captions hold: at most all their positions, distinct,
+        # and at most what the source's captions can hold
+        vocab = min(CLIP_VOCAB_SIZE, max(1, train_instances * math.prod(target_shape)), tokens or CLIP_VOCAB_SIZE)
         return cls(in_features, target_shape, vocabulary=range(vocab), **options)
 
     @property

@@ -278,3 +278,10 @@ def test_validate_names_the_field_of_a_bad_option(tiny_raw, write_scenario):
     res = CliRunner().invoke(app, ["validate", str(write_scenario(raw))])
     assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "limit 150 is below 200" in res.stderr
+
+
+def test_caption_token_bound_holds(loaded):
+    src, train, test = loaded
+    seen = torch.unique(torch.cat([train.inputs["text"], test.inputs["text"]]))
+    # every token the captions use, padding included, within the bound the budgets use (76 ids)
+    assert seen.numel() <= src.caption_tokens() < 200
