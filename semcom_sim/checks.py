@@ -101,6 +101,8 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
     for ref in scenario.channel.presets:
         check_channel_preset(channel_preset_path(ref, path))
+    if scenario.receiver.train_channel is not None:
+        check_channel_preset(channel_preset_path(scenario.receiver.train_channel, path, "receiver.train_channel"))
     _check_links(scenario, src)
 
 

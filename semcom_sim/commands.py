@@ -96,6 +96,26 @@ def sweep(
 
 
 @app.command()
+def compare(
+    folders: List[Path] = typer.Argument(..., help="finished run or sweep folders (each holds a results.csv)"),
+    metric: str = typer.Option("acc_top1", "--metric", help="a results.csv column: acc_top1, acc_top5, r1, ..."),
+    x: str = typer.Option("snr_db", "--x", help="snr_db | snr_instance_db | tti | channel_uses"),
+    out: Path = typer.Option(Path("compare.png"), "--out", help="figure to write (.png; never over a file "
+                                                               "this command did not write)"),
+    scheme: List[str] = typer.Option([], "--scheme", help="only this scheme (repeatable)"),
+    keep: List[float] = typer.Option([], "--keep", help="only this RFS keep fraction (repeatable)"),
+) -> None:
+    """Overlay the curves of several finished runs or sweeps, from their results.csv (nothing re-runs)."""
+    from .report.compare import compare as draw
+
+    try:
+        path = draw(list(folders), out, metric=metric, x=x, schemes=list(scheme), keeps=list(keep))
+    except UserError as e:
+        _fail(str(e))
+    typer.echo(f"{path}: {metric} against {x} for {len(folders)} folder(s)")
+
+
+@app.command()
 def validate(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),

@@ -132,8 +132,12 @@ class SnrRange(_Frozen):
 
 class ChannelSweepConfig(_Frozen):
     presets: tuple[str, ...] = ("awgn",)  # preset names (semcom-sim presets lists them) or paths to preset YAML files
-    snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB
+    snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB (snr_reference: symbol) or E_inst/N0 (instance)
     mc_draws: int = Field(10, ge=1, le=10**9)  # channel realisations per test instance and SNR point
+    # what the sweep's SNR values mean: the energy of one channel use over N0 (every scheme at the
+    # same per-symbol SNR), or of one whole instance (every scheme spends the same energy per instance;
+    # each one's per-symbol SNR is lower by 10 log10 of its channel uses per instance)
+    snr_reference: Literal["symbol", "instance"] = "symbol"
 
     @field_validator("presets")
     @classmethod
@@ -171,10 +175,50 @@ class ReconstructionConfig(_Frozen):
     example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: sweep's ends)
 
 
+class TrainSnrRange(_Frozen):
+    """A uniform draw of the training SNR per training example, in dB."""
+
+    start: float
+    stop: float
+
+
 class ReceiverConfig(_Frozen):
     head: str = "logistic"  # classifier on the received payload, a name in receiver/heads.py's HEADS
     l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
     reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
+    # noise-aware receivers: heads and decoders fitted on training payloads that crossed a channel at
+    # this SNR (in the sweep's snr_reference): one value, a list (each example draws one of them), or
+    # {start, stop} (a uniform draw per example); None: on clean payloads
+    train_snr_db: float | tuple[float, ...] | TrainSnrRange | None = None
+    # the preset they cross; None: each tested preset gets its own receiver
+    train_channel: str | None = None
+    train_draws: int = Field(4, ge=1, le=10_000)  # noisy copies of each training instance
+
+    @field_validator("train_snr_db", mode="before")
+    @classmethod
+    def _train_snr(cls, v):
+        # checked by the input's shape here, so that the error names what is wrong with that shape
+        # rather than the union's first branch ("should be a valid number" for a bad range)
+        if v is None:
+            return v
+        if isinstance(v, dict):
+            if set(v) != {"start", "stop"}:
+                raise ValueError(f"a range is {{start, stop}} in dB (got keys {sorted(v)})")
+            values = [v["start"], v["stop"]]
+        elif isinstance(v, (list, tuple)):
+            if not v:
+                raise ValueError("the training SNR list is empty")
+            values = list(v)
+        else:
+            values = [v]
+        for x in values:
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+                # a scalar input is quoted by _validation_error already
+                got = f" (got {x!r})" if isinstance(v, (dict, list, tuple)) else ""
+                raise ValueError(f"training SNRs must be finite numbers in dB{got}")
+        if isinstance(v, dict) and v["start"] > v["stop"]:
+            raise ValueError(f"start {v['start']:g} is above stop {v['stop']:g}")
+        return v
 
 
 class LimitsConfig(_Frozen):
@@ -413,7 +457,7 @@ def list_presets(scenario_path: Path | None = None) -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
-def channel_preset_path(ref: str, scenario_path: Path | None = None) -> Path:
+def channel_preset_path(ref: str, scenario_path: Path | None = None, field: str = "channel.presets") -> Path:
     """The file a preset name (``awgn``, see :func:`channel_search_path`) or a path to a YAML file
     (relative to the scenario's folder, then to the working directory) resolves to."""
     if ref.endswith((".yaml", ".yml")):
@@ -424,8 +468,7 @@ def channel_preset_path(ref: str, scenario_path: Path | None = None) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise UserError(f"unknown channel preset {ref!r}", source=str(scenario_path or "scenario"),
-                    field="channel.presets")
+    raise UserError(f"unknown channel preset {ref!r}", source=str(scenario_path or "scenario"), field=field)
 
 
 def read_channel_preset(path: Path) -> ChannelPreset:

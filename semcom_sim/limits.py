@@ -80,7 +80,8 @@ HEAD_BYTES_PER_VALUE = 8 * 3
 # the shipped scenarios' typical sizes: the field named in a refusal is the factor furthest above its
 # typical value (a hint at what to change; any factor may be the one to lower)
 _TYPICAL = {"channel.snr_db": 13, "channel.mc_draws": 20, "channel.presets": 3, "embedding_dim": 64,
-            "transmitter.rfs_keep": 3, "data": 360, "transmitter.digital.ldpc_iterations": 20}
+            "transmitter.rfs_keep": 3, "data": 360, "transmitter.digital.ldpc_iterations": 20,
+            "receiver.train_draws": 4}
 
 
 @dataclass(frozen=True)
@@ -150,15 +151,26 @@ def plan_sizes(scenario: "Scenario") -> list[Sent]:
 
 # --------------------------------------------------------------------------- work
 
+def training_passes(scenario: "Scenario") -> int:
+    """Copies of the training set a noise-aware receiver sends through a channel, per transmission:
+    train_draws per training preset (one, or each tested preset); 0 for clean-trained receivers."""
+    rx = scenario.receiver
+    if rx.train_snr_db is None:
+        return 0
+    return rx.train_draws * (1 if rx.train_channel else len(scenario.channel.presets))
+
+
 def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
-    return sum(s * r * p * counts.test * x.vectors * x.uses for x in sizes)
+    passes = training_passes(scenario)
+    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.uses for x in sizes)
 
 
 def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
     it = scenario.transmitter.digital.ldpc_iterations
-    return sum(s * r * p * counts.test * x.vectors * x.coded_bits * it for x in sizes)
+    passes = training_passes(scenario)
+    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.coded_bits * it for x in sizes)
 
 
 def payload_variants(sizes: list[Sent]) -> list[Sent]:
@@ -174,7 +186,8 @@ def training_samples(scenario: "Scenario", counts: Counts) -> int:
 
 def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     rec = scenario.receiver.reconstruction
-    return rec.epochs * counts.train * len(rec.decoders) * len(payload_variants(sizes))
+    copies = training_passes(scenario) or 1
+    return rec.epochs * counts.train * copies * len(rec.decoders) * len(payload_variants(sizes))
 
 
 # --------------------------------------------------------------------------- parameters
@@ -299,8 +312,10 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     parts["embeddings"] = float(n * len(mods) * scenario.embedding_dim * b * 2)
     variants = payload_variants(sizes)
     parts["payloads"] = float(sum(n * x.vectors * x.values * b for x in variants))
-    parts["classifier fit"] = float(max((n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE for x in variants),
-                                        default=0))
+    # a noise-aware receiver fits on train_draws noisy copies of the training payloads
+    copies = scenario.receiver.train_draws if scenario.receiver.train_snr_db is not None else 1
+    parts["classifier fit"] = float(max((copies * n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE
+                                         for x in variants), default=0))
     channel = 0.0
     bps = scenario.transmitter.digital.bits_per_symbol
     for x in sizes:
@@ -372,6 +387,8 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
     factors = {"channel.snr_db": est.snr_points, "channel.mc_draws": ch.mc_draws, "channel.presets": len(ch.presets),
                "embedding_dim": scenario.embedding_dim, "transmitter.rfs_keep": len(scenario.transmitter.rfs_keep),
                "data": est.counts.test}
+    if scenario.receiver.train_snr_db is not None:
+        factors["receiver.train_draws"] = scenario.receiver.train_draws
     if est.channel_symbols > lim.channel_symbols:
         raise _over(source, _blame(factors), f"the sweep would send {_fmt(est.channel_symbols)} channel symbols",
                     lim.channel_symbols, "channel_symbols")
@@ -384,7 +401,7 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
                     f"({scenario.training.epochs} epochs x {est.counts.train} instances)", lim.training_samples,
                     "training_samples")
     if est.decoder_samples > lim.training_samples:
-        raise _over(source, "receiver.reconstruction.epochs", f"decoder training would pass "
+        raise _over(source, "receiver.train_draws" if training_passes(scenario) > 4 else "receiver.reconstruction.epochs", f"decoder training would pass "
                     f"{_fmt(est.decoder_samples)} samples", lim.training_samples, "training_samples")
     if est.memory_bytes > lim.memory_gib * GIB:
         part = max((k for k in est.memory if k != "base"), key=lambda k: est.memory[k])
@@ -403,6 +420,9 @@ def _memory_field(scenario: "Scenario", est: Estimate, part: str) -> str:
         return "receiver.reconstruction.decoders"
     if part == "channel":
         return _blame({"channel.snr_db": est.snr_points, "channel.mc_draws": scenario.channel.mc_draws,
+                       "embedding_dim": scenario.embedding_dim, "data": est.counts.test})
+    if part == "classifier fit" and scenario.receiver.train_snr_db is not None:
+        return _blame({"receiver.train_draws": scenario.receiver.train_draws,
                        "embedding_dim": scenario.embedding_dim, "data": est.counts.test})
     return "embedding_dim"  # embeddings, payloads, classifier fit
 

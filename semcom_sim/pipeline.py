@@ -6,6 +6,7 @@ the end, so a failed or interrupted run leaves nothing half written.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
 from .links import LINKS, Link, monte_carlo
+from .receiver.noise_aware import describe, draw_snr_db, noisy_copies
 from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
 from .report import NullReporter, Reporter, write_results
@@ -79,32 +81,79 @@ def fit_link(tx: Transmission, p_train: torch.Tensor, scenario: Scenario, source
                         field=f"transmitter.{tx.link}") from None
 
 
-def evaluate(tx: Transmission, p_train, p_test, receiver: Receiver, presets, snr: SnrPoints, scenario: Scenario,
+def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) -> tuple[SnrPoints, list[float]]:
+    """(per-symbol SNR points, E_inst/N0 in dB) of a transmission of ``tx_uses`` channel uses per
+    instance: with snr_reference ``instance`` the sweep's values are E_inst/N0 and the per-symbol
+    SNR is lower by 10 log10(uses) (unit energy per channel use), else the reverse."""
+    offset = 10.0 * math.log10(tx_uses)
+    if scenario.channel.snr_reference == "instance":
+        return SnrPoints.of([x - offset for x in snr.db], runtime.dtype, runtime.device), list(snr.db)
+    return snr, [x + offset for x in snr.db]
+
+
+def evaluate(tx: Transmission, p_train, p_test, receiver_for, presets, snr: SnrPoints, scenario: Scenario,
              runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
-    """results.csv rows of one transmission: its noiseless reference and every channel x SNR point."""
+    """results.csv rows of one transmission: its noiseless reference and every channel x SNR point.
+    ``receiver_for(link, preset)`` gives the receiver facing that channel (the noiseless row: the
+    first preset's)."""
     link = fit_link(tx, p_train, scenario, scenario.name)
     v, t = p_test.shape[1], p_test.shape[2]
     base = {"scheme": tx.scheme, "link": tx.link, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
             "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": p_test.shape[0],
-            "bits": _bits(v * link.info_bits, get_scheme(tx.payload_scheme).side_bits(len(scenario.data.modalities)))}
+            "bits": _bits(v * link.info_bits, get_scheme(tx.payload_scheme).side_bits(len(scenario.data.modalities))),
+            "rx_train": describe(scenario.receiver.train_snr_db)}
+    receiver = receiver_for(link, presets[0])
     clean = {k: float(val) for k, val in receiver.measure(link.clean(p_test)).items()}
-    rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "mc_draws": 1, **clean}]
+    rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "snr_instance_db": float("inf"), "mc_draws": 1,
+             **clean}]
     chance = 1.0 / receiver.head.weight.shape[0]
     draws = scenario.channel.mc_draws
+    points, instance_db = _snr_of(v * link.channel_uses, snr, scenario, runtime)
     for preset in presets:
+        receiver = receiver_for(link, preset)
         # streams are keyed by T, the kept coordinates, not by the float keep fraction (see run)
         runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-        metrics = monte_carlo(link, p_test, channel, snr.no, draws, receiver.measure)
+        metrics = monte_carlo(link, p_test, channel, points.no, draws, receiver.measure)
         # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
-        delivered = channel.delivery_probability(link.capacity_bits(tx.bits), link.channel_uses, snr.linear)
-        for i, snr_db in enumerate(snr.db):
+        delivered = channel.delivery_probability(link.capacity_bits(tx.bits), link.channel_uses, points.linear)
+        for i, snr_db in enumerate(points.db):
             ref = ("" if delivered is None else
                    float(delivered[i] ** v) * clean["acc_top1"] + (1.0 - float(delivered[i] ** v)) * chance)
-            rows.append({**base, "channel": preset.name, "snr_db": float(snr_db), "mc_draws": draws,
-                         **{k: float(val[i]) for k, val in metrics.items()}, "acc_top1_capacity": ref})
+            rows.append({**base, "channel": preset.name, "snr_db": float(snr_db), "snr_instance_db": instance_db[i],
+                         "mc_draws": draws, **{k: float(val[i]) for k, val in metrics.items()},
+                         "acc_top1_capacity": ref})
         rep.sweep_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link} {preset.name}")
     return rows
+
+
+def receiver_key(tx: Transmission, t: int, preset: ChannelPreset, train_preset: ChannelPreset | None,
+                 scenario: Scenario) -> tuple:
+    """Which transmissions share a receiver: a clean-trained one depends on the payload only; a
+    noise-aware one also on the link (it trains through it) and the channel it trains on."""
+    if scenario.receiver.train_snr_db is None:
+        return (tx.payload_scheme, t)
+    return (tx.payload_scheme, t, tx.link, tx.bits, tx.code_rate, (train_preset or preset).name)
+
+
+def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_train, p_test, train, test, recon,
+                 scenario: Scenario, runtime: Runtime) -> Receiver:
+    """Fitted on the clean training payloads, or (noise-aware) on ``train_draws`` noisy copies of
+    them that crossed ``preset`` at the training SNRs."""
+    cfg = scenario.receiver
+    if cfg.train_snr_db is None:
+        return build_receiver(tx.payload_scheme, t, p_train, train.labels, test.labels, recon, scenario, runtime,
+                              p_test=p_test)
+    stream = ("train_channel", preset.name, tx.payload_scheme, t, tx.link, tx.bits, str(tx.code_rate))
+    n = p_train.shape[0] * cfg.train_draws
+    snr_db = draw_snr_db(cfg.train_snr_db, n, runtime.np_rng("train_snr", *stream))
+    if scenario.channel.snr_reference == "instance":
+        snr_db = snr_db - 10.0 * math.log10(p_train.shape[1] * link.channel_uses)
+    runtime.seed_sionna(*stream)
+    channel = build_channel(preset, runtime.device, runtime.sionna_precision)
+    noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws)
+    return build_receiver(tx.payload_scheme, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
+                          test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws)
 
 
 def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None = None,
@@ -116,6 +165,8 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     # every user-input check happens before anything is written
     runtime = Runtime.create(scenario.device, scenario.dtype, scenario.seed, source=src)
     presets: list[ChannelPreset] = [load_channel_preset(p, scenario_path) for p in scenario.channel.presets]
+    train_preset = (load_channel_preset(scenario.receiver.train_channel, scenario_path)
+                    if scenario.receiver.train_channel else None)
     check_encoders_build(scenario, scenario_path)
     check_target(out_dir, "run")
     cache_dir = default_cache_dir(scenario)
@@ -141,7 +192,8 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     if scenario.receiver.reconstruction.decoders:
         with rep.stage("reconstruction targets"):  # targets and the classifiers that score reconstructions
             recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders)
-    receivers: dict[tuple[str, float], tuple] = {}
+    payloads: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    receivers: dict[tuple, Receiver] = {}
     rows: list[dict] = []
     with rep.stage("channel sweep"):
         rep.sweep_start(len(plan) * len(presets))
@@ -149,20 +201,30 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             # keyed by T, not by the keep fraction: min(1, 3 * 0.1) = 0.30000000000000004 and 0.3 keep
             # the same T coordinates and must draw the same RFS set (and share a receiver)
             t = rfs_size(scenario.embedding_dim, tx.keep)
-            if (tx.payload_scheme, t) not in receivers:
+            if (tx.payload_scheme, t) not in payloads:
                 idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", t))
-                p_train, p_test = (build_payload(z, tx.payload_scheme, idx) for z in (z_train, z_test))
-                receivers[tx.payload_scheme, t] = (
-                    p_train, p_test,
-                    build_receiver(tx.payload_scheme, t, p_train, train.labels, test.labels, recon,
-                                   scenario, runtime, p_test=p_test))
-            p_train, p_test, receiver = receivers[tx.payload_scheme, t]
-            rows += evaluate(tx, p_train, p_test, receiver, presets, snr, scenario, runtime, toi, rep)
+                payloads[tx.payload_scheme, t] = tuple(build_payload(z, tx.payload_scheme, idx) for z in (z_train, z_test))
+            p_train, p_test = payloads[tx.payload_scheme, t]
+
+            def receiver_for(link: Link, preset: ChannelPreset, tx=tx, t=t, p_train=p_train, p_test=p_test):
+                key = receiver_key(tx, t, preset, train_preset, scenario)
+                if key not in receivers:
+                    receivers[key] = fit_receiver(tx, t, link, train_preset or preset, p_train, p_test, train,
+                                                  test, recon, scenario, runtime)
+                return receivers[key]
+
+            rows += evaluate(tx, p_train, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
     examples = None
     if recon is not None:  # first RFS fraction, first channel; two SNRs, by default the sweep's ends
         pick = scenario.receiver.reconstruction.example_snr_db or (min(snr.db), max(snr.db))
-        examples = reconstruction_examples(receivers, recon.test, presets[0], pick, scenario.transmitter.schemes,
-                                           rfs_size(scenario.embedding_dim, scenario.transmitter.rfs_keep[0]), runtime)
+        t0 = rfs_size(scenario.embedding_dim, scenario.transmitter.rfs_keep[0])
+        shown = {}
+        for tx in plan:
+            if tx.link == "analog" and tx.scheme == tx.payload_scheme and rfs_size(scenario.embedding_dim, tx.keep) == t0:
+                shown[tx.scheme, t0] = (*payloads[tx.payload_scheme, t0],
+                                        receivers[receiver_key(tx, t0, presets[0], train_preset, scenario)])
+        examples = reconstruction_examples(shown, recon.test, presets[0], pick,
+                                           [s for s in scenario.transmitter.schemes if (s, t0) in shown], t0, runtime)
 
     summary = {
         "scenario": scenario.name,

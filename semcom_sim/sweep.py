@@ -34,6 +34,9 @@ class Experiment(_Frozen):
     grid: dict[str, list[Any]]  # dotted key -> values; the cells are their cartesian product
     pca_cells: bool = False  # also draw the PCA latent pictures of all cells side by side
     reconstruction_table: bool = False  # also write the papers' Table 1 layout (needs decoders)
+    # also draw, per scheme, link and RFS fraction, the accuracy of each receiver training condition
+    # (rows: results.csv's rx_train) at each test SNR (columns): train_test_*.png
+    train_test_matrix: bool = False
 
     @field_validator("grid")
     @classmethod
@@ -55,6 +58,8 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "null"  # YAML's None, as an override reads it back
     return json.dumps(v) if isinstance(v, (list, dict)) else str(v).lower() if isinstance(v, bool) else str(v)
 
 
@@ -193,4 +198,8 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
 
         write_reconstruction_table(all_rows, [names[k] for k in keys], out)
     plot_sweep(out, [names[k] for k in keys], exp.pca_cells, [cell_name(c) for c in grid_cells])
+    if exp.train_test_matrix:
+        from .report.sweep_plots import plot_train_test_matrix
+
+        plot_train_test_matrix(read_results(out / "results.csv", text=[names[k] for k in keys]), out)
 

@@ -46,3 +46,7 @@ class Analog(Link):
     def receive(self, channel, sent: torch.Tensor, no: torch.Tensor, draws: int):
         xs = sent.expand(no.shape[0], draws, *sent.shape)  # [S, r, N, V, L], no copy
         return self.link.demodulate(*channel.mmse(xs, no)), {}
+
+    def receive_each(self, channel, sent: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        # each instance as its own SNR point of one draw: [N, 1, 1, V, L]
+        return self.link.demodulate(*channel.mmse(sent[:, None, None], no))[:, 0, 0]

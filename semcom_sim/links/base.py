@@ -57,6 +57,11 @@ class Link:
         """``draws`` realisations of the channel at every SNR point -> (payload_hat, counts [S])."""
         raise NotImplementedError
 
+    def receive_each(self, channel, sent: Any, no: torch.Tensor) -> torch.Tensor:
+        """One realisation of the channel per instance, instance i at noise variance ``no[i]`` ([N],
+        e.g. a noise-aware receiver's training SNRs) -> payload_hat [N, V, T]."""
+        raise NotImplementedError
+
     def error_rates(self, counts: dict[str, torch.Tensor], draws: int, payload_shape: torch.Size) -> dict[str, torch.Tensor]:
         """results.csv columns [S] from the counts summed over all draws (e.g. BER, BLER)."""
         return {}

@@ -77,6 +77,11 @@ class Digital(Link):
         counts = {"bit_errors": wrong.sum((1, 2, 3, 4)), "block_errors": wrong.any(-1).sum((1, 2, 3))}
         return self.link.dequantize(self.link.from_bits(u_hat), u.dtype), counts
 
+    def receive_each(self, channel, sent, no: torch.Tensor) -> torch.Tensor:
+        u, x = sent
+        x_u, no_eff = channel(x[:, None, None], no)  # each instance as its own SNR point of one draw
+        return self.link.dequantize(self.link.from_bits(self.detector(x_u, no_eff)[:, 0, 0]), u.dtype)
+
     def error_rates(self, counts, draws: int, payload_shape) -> dict[str, torch.Tensor]:
         blocks = draws * payload_shape[0] * payload_shape[1]
         return {"ber": counts["bit_errors"] / (blocks * self.link.info_bits),

@@ -98,12 +98,14 @@ class ReconstructionTargets:
 
 def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor, train_labels: torch.Tensor,
                    test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime,
-                   p_test: torch.Tensor | None = None) -> Receiver:
-    """Head and decoders fitted on clean training payloads of the registered scheme
+                   p_test: torch.Tensor | None = None, repeats: int = 1) -> Receiver:
+    """Head and decoders fitted on the training payloads ``p_train`` of the registered scheme
     ``payload_scheme``; the scheme says which payload vector each modality's decoder reads (the
-    centroid for the centroid, its own for the conventional). ``p_test`` [N, V, T], the clean test
-    payloads of the same scheme and RFS set, is the retrieval gallery (r1, r5); without it the
-    receiver reports no retrieval."""
+    centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
+    many copies of the training set one after the other (noisy copies for a noise-aware receiver),
+    so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
+    scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
+    retrieval."""
     head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
     gallery = None if p_test is None else unit_rows(p_test.flatten(1))
     receiver = Receiver(head, test_labels, gallery=gallery)
@@ -114,7 +116,8 @@ def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor
     for m, spec in cfg.decoders.items():
         vector = get_scheme(payload_scheme).decoder_vector(modalities.index(m), len(modalities))
         gen = runtime.torch_generator("decoder", payload_scheme, payload_dims, m, device=torch.device("cpu"))
-        decoder = fit_decoder(spec.name, p_train[:, vector, :], recon.train[m], options=spec.options,
+        targets = recon.train[m].repeat(repeats, *([1] * (recon.train[m].dim() - 1)))
+        decoder = fit_decoder(spec.name, p_train[:, vector, :], targets, options=spec.options,
                               epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
         receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
     return receiver

@@ -27,9 +27,15 @@ def _channels(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(r["channel"] for r in rows if r["channel"] != NOISELESS))
 
 
-def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1") -> None:
-    """One panel per channel; thin grey lines: the capacity-achieving digital reference in the same
-    channel uses (METHOD: ideal code carrying b bits per value; outage for block fading)."""
+_SNR_AXES = {"snr_db": "SNR = Es/N0 per channel use [dB]",
+             "snr_instance_db": "E_inst/N0, energy per instance [dB]"}
+
+
+def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1", x: str = "snr_db") -> None:
+    """One panel per channel; thin lines: the capacity-achieving digital reference in the same
+    channel uses (METHOD: ideal code carrying b bits per value; outage for block fading). ``x``:
+    snr_db (every scheme at the same energy per channel use) or snr_instance_db (the same energy
+    per instance: a scheme with M times the channel uses sits 10 log10 M dB to the right)."""
     channels = _channels(rows)
     keeps = sorted({r["rfs_keep"] for r in rows}, reverse=True)
     colors = dict(zip(keeps, plt.cm.viridis([i / max(1, len(keeps) - 1) * 0.85 for i in range(len(keeps))])))
@@ -38,18 +44,18 @@ def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1")
         for scheme in dict.fromkeys(r["scheme"] for r in rows):
             for keep in keeps:
                 sel = sorted((r for r in rows if r["channel"] == ch and r["scheme"] == scheme
-                              and r["rfs_keep"] == keep), key=lambda r: r["snr_db"])
+                              and r["rfs_keep"] == keep), key=lambda r: r[x])
                 if not sel:
                     continue
                 tti = sel[0]["tti"]
-                ax.plot([r["snr_db"] for r in sel], [r[metric] for r in sel], ls=scheme_style(scheme)[0],
+                ax.plot([r[x] for r in sel], [r[metric] for r in sel], ls=scheme_style(scheme)[0],
                         color=colors[keep], marker="o", ms=3,
                         label=f"{scheme}, keep {keep:g} (TTI {tti}, {sel[0]['channel_uses']} uses)")
                 if metric == "acc_top1" and sel[0].get("acc_top1_capacity") != "":
-                    ax.plot([r["snr_db"] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=scheme_style(scheme)[0],
+                    ax.plot([r[x] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=scheme_style(scheme)[0],
                             color=colors[keep], lw=0.8, alpha=0.45)
         ax.set_title(ch)
-        ax.set_xlabel("SNR = Es/N0 [dB]")
+        ax.set_xlabel(_SNR_AXES.get(x, x))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(metric.replace("acc_", "accuracy ").replace("top", "top-"))
     axes[0][-1].legend(fontsize=7, loc="lower right")
@@ -93,12 +99,14 @@ def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snr
 
 
 def plot_run(out_dir: Path) -> list[Path]:
-    """accuracy_vs_snr_<link>.png per link, accuracy_vs_tti.png and accuracy_vs_channel_uses.png."""
+    """accuracy_vs_snr_<link>.png (same energy per channel use) and accuracy_vs_snr_instance_<link>.png
+    (same energy per instance) per link, accuracy_vs_tti.png and accuracy_vs_channel_uses.png."""
     rows = read_results(out_dir / "results.csv")
     paths = []
     for link in dict.fromkeys(r["link"] for r in rows):
-        paths.append(out_dir / f"accuracy_vs_snr_{link}.png")
-        plot_accuracy_vs_snr([r for r in rows if r["link"] == link], paths[-1])
+        for x, name in (("snr_db", "snr"), ("snr_instance_db", "snr_instance")):
+            paths.append(out_dir / f"accuracy_vs_{name}_{link}.png")
+            plot_accuracy_vs_snr([r for r in rows if r["link"] == link], paths[-1], x=x)
     for x in ("tti", "channel_uses"):
         paths.append(out_dir / f"accuracy_vs_{x}.png")
         plot_accuracy_vs_bandwidth(rows, paths[-1], x)

@@ -10,7 +10,7 @@ from pathlib import Path
 from .folders import write_atomic
 
 RESULT_COLUMNS = (
-    "scheme", "channel", "link", "snr_db", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
+    "scheme", "channel", "link", "snr_db", "snr_instance_db", "rx_train", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
     "channel_uses", "bits", "acc_top1", "acc_top5", "acc_top1_capacity", "r1", "r5",
     "ber", "bler", "mc_draws", "n_test",
 )

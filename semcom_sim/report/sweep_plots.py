@@ -107,3 +107,42 @@ def plot_sweep(out: Path, keys: list[str], pca_cells: bool, cell_names: list[str
     if pca_cells:
         plot_latent_pca([(name, out / "cells" / name / "embeddings_test.npz") for name in cell_names],
                         out / "latent_pca.png")
+
+
+def plot_train_test_matrix(results: list[dict], out: Path, metric: str = "acc_top1") -> list[Path]:
+    """train_test_<scheme>_<link>_keep<k>.png: one heat map per scheme, link and RFS fraction of the
+    first channel, rows the receivers' training conditions (rx_train, mean over any other grid
+    values such as seeds), columns the test SNRs, each cell the accuracy, its row's best in bold."""
+    import numpy as np
+
+    channel = next(r["channel"] for r in results if r["channel"] != NOISELESS)
+    rows = [r for r in results if r["channel"] == channel]
+    paths = []
+    for scheme, link, keep in dict.fromkeys((r["scheme"], r["link"], r["rfs_keep"]) for r in rows):
+        sel = [r for r in rows if (r["scheme"], r["link"], r["rfs_keep"]) == (scheme, link, keep)]
+        trains = list(dict.fromkeys(str(r["rx_train"]) for r in sel))
+        snrs = sorted({r["snr_db"] for r in sel})
+        grid = np.full((len(trains), len(snrs)), np.nan)
+        for i, tr in enumerate(trains):
+            for j, snr in enumerate(snrs):
+                vals = [float(r[metric]) for r in sel if str(r["rx_train"]) == tr and r["snr_db"] == snr]
+                grid[i, j] = statistics.fmean(vals) if vals else np.nan
+        fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(snrs), 1.2 + 0.45 * len(trains)))
+        im = ax.imshow(grid, cmap="viridis", aspect="auto", vmin=np.nanmin(grid), vmax=np.nanmax(grid))
+        best = np.nanargmax(grid, axis=0)  # the best training condition for each test SNR
+        for i in range(len(trains)):
+            for j in range(len(snrs)):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if grid[i, j] < np.nanmean(grid) else "black",
+                        fontweight="bold" if best[j] == i else "normal")
+        ax.set_xticks(range(len(snrs)), [f"{s:g}" for s in snrs], fontsize=7)
+        ax.set_yticks(range(len(trains)), trains, fontsize=7)
+        ax.set_xlabel(f"test SNR [dB], {channel}")
+        ax.set_ylabel("receiver trained at")
+        ax.set_title(f"{metric}: {scheme}, {link}, keep {keep:g} (bold: best per column)", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.04)
+        fig.tight_layout()
+        paths.append(out / f"train_test_{scheme}_{link}_keep{keep:g}.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
