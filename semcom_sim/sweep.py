@@ -19,7 +19,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from .checks import load_checked_scenario
-from .config import _Frozen, _read_yaml, _validation_error
+from .config import Scenario, _Frozen, _read_yaml, _validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, Reporter, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
@@ -90,7 +90,10 @@ def cell_state(folder: Path, scenario) -> str:
         return "todo"
     try:
         saved = yaml.safe_load((folder / "scenario.yaml").read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        # through the model, so a field added since the cell ran counts at its default: options
+        # added later default to what the code did before them, and do not rerun finished cells
+        saved = yaml.safe_load(scenario_yaml(Scenario.model_validate(saved)))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
         return "stale"
     now = yaml.safe_load(scenario_yaml(scenario))
     # the limits guard the machine, not the results: raising one reruns nothing

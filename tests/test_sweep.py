@@ -82,3 +82,26 @@ def test_a_seed_in_the_grid_gives_mean_and_spread_over_seeds(tiny_raw, write_sce
     assert {r["scheme"] for r in accuracy} == {"conventional", "centroid"}
     md = (out / "over_seeds.md").read_text()
     assert "Mean ± sample std over 2 seeds" in md and "| 0.3 | centroid | analog | 0.5 |" in md
+
+
+def test_a_field_added_after_a_cell_ran_does_not_rerun_it(tiny_raw, write_scenario, tmp_path):
+    from semcom_sim.checks import load_checked_scenario
+    from semcom_sim.pipeline import scenario_yaml
+    from semcom_sim.report.folders import MARKERS
+    from semcom_sim.sweep import cell_state
+
+    sc = load_checked_scenario(write_scenario(tiny_raw), [])
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    (cell / MARKERS["run"]).write_text("")
+    (cell / "results.csv").write_text("scheme\n")
+    saved = yaml.safe_load(scenario_yaml(sc))
+    # a run saved before these options existed: they are at their defaults, so it is still this cell
+    del saved["channel"]["snr_reference"], saved["receiver"]["train_snr_db"]
+    (cell / "scenario.yaml").write_text(yaml.safe_dump(saved))
+    assert cell_state(cell, sc) == "finished"
+    saved["receiver"]["train_snr_db"] = 0.0
+    (cell / "scenario.yaml").write_text(yaml.safe_dump(saved))
+    assert cell_state(cell, sc) == "stale"
+    (cell / "scenario.yaml").write_text("name: [unclosed")
+    assert cell_state(cell, sc) == "stale"
