@@ -103,6 +103,14 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         check_channel_preset(channel_preset_path(ref, path))
     if scenario.receiver.train_channel is not None:
         check_channel_preset(channel_preset_path(scenario.receiver.train_channel, path, "receiver.train_channel"))
+    ft = scenario.training.through_channel
+    if ft is not None:
+        check_channel_preset(channel_preset_path(ft.preset, path, "training.through_channel.preset"))
+        from .transmitter.schemes import SCHEMES
+
+        if ft.scheme not in SCHEMES:
+            raise UserError(f"unknown scheme {ft.scheme!r} (known: {', '.join(SCHEMES.names())})",
+                            source=src, field="training.through_channel.scheme")
     _check_links(scenario, src)
 
 

@@ -77,6 +77,59 @@ class GapLossConfig(_Frozen):
     anchor: str = "image"  # anchor modality of L_ATP
 
 
+class TrainSnrRange(_Frozen):
+    """A uniform draw of the training SNR per training example, in dB."""
+
+    start: float
+    stop: float
+
+
+# TrainSnrRange's alternatives: one SNR or a list of them (each example draws one)
+SnrSpec = float | tuple[float, ...] | TrainSnrRange
+
+
+def check_snr_spec(v):
+    """Before validation of a training SNR (a number, a list, or {start, stop}): checked by the
+    input's shape, so that the error names what is wrong with that shape rather than the union's
+    first branch ("should be a valid number" for a bad range)."""
+    if v is None:
+        return v
+    if isinstance(v, dict):
+        if set(v) != {"start", "stop"}:
+            raise ValueError(f"a range is {{start, stop}} in dB (got keys {sorted(v)})")
+        values = [v["start"], v["stop"]]
+    elif isinstance(v, (list, tuple)):
+        if not v:
+            raise ValueError("the training SNR list is empty")
+        values = list(v)
+    else:
+        values = [v]
+    for x in values:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            # a scalar input is quoted by _validation_error already
+            got = f" (got {x!r})" if isinstance(v, (dict, list, tuple)) else ""
+            raise ValueError(f"training SNRs must be finite numbers in dB{got}")
+    if isinstance(v, dict) and v["start"] > v["stop"]:
+        raise ValueError(f"start {v['start']:g} is above stop {v['stop']:g}")
+    return v
+
+
+class ThroughChannelConfig(_Frozen):
+    """End-to-end fine-tuning of the trained encoders through a differentiable channel (the JSCC
+    step): the encoders and a linear head on the received payload of ``scheme`` (all D dimensions,
+    analog link) learn together on the classification loss (times ``weight``) plus the contrastive
+    loss at the scenario's tau (and its gap loss, if enabled)."""
+
+    preset: str = "awgn"  # the channel the payloads cross
+    snr_db: SnrSpec = 0.0  # per channel use: a number, a list, or {start, stop} drawn per example
+    epochs: int = Field(5, ge=1, le=10**6)
+    lr: float = Field(1e-4, gt=0.0)
+    scheme: str = "centroid"  # a registered scheme: whose payload crosses the channel
+    weight: float = Field(1.0, ge=0.0)  # of the classification loss, beside the contrastive loss
+
+    _snr = field_validator("snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
+
+
 class TrainingConfig(_Frozen):
     temperature: float = Field(gt=0.0)  # fixed InfoNCE temperature tau (never learned)
     epochs: int = Field(30, ge=1, le=10**9)  # limits.training_samples bounds it further
@@ -84,6 +137,8 @@ class TrainingConfig(_Frozen):
     lr: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     gap_loss: GapLossConfig = Field(default_factory=GapLossConfig)
+    # None: the encoders are trained by the contrastive stage only (see ThroughChannelConfig)
+    through_channel: ThroughChannelConfig | None = None
 
 
 class DigitalConfig(_Frozen):
@@ -175,13 +230,6 @@ class ReconstructionConfig(_Frozen):
     example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: sweep's ends)
 
 
-class TrainSnrRange(_Frozen):
-    """A uniform draw of the training SNR per training example, in dB."""
-
-    start: float
-    stop: float
-
-
 class ReceiverConfig(_Frozen):
     head: str = "logistic"  # classifier on the received payload, a name in receiver/heads.py's HEADS
     l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
@@ -189,36 +237,12 @@ class ReceiverConfig(_Frozen):
     # noise-aware receivers: heads and decoders fitted on training payloads that crossed a channel at
     # this SNR (in the sweep's snr_reference): one value, a list (each example draws one of them), or
     # {start, stop} (a uniform draw per example); None: on clean payloads
-    train_snr_db: float | tuple[float, ...] | TrainSnrRange | None = None
+    train_snr_db: SnrSpec | None = None
     # the preset they cross; None: each tested preset gets its own receiver
     train_channel: str | None = None
     train_draws: int = Field(4, ge=1, le=10_000)  # noisy copies of each training instance
 
-    @field_validator("train_snr_db", mode="before")
-    @classmethod
-    def _train_snr(cls, v):
-        # checked by the input's shape here, so that the error names what is wrong with that shape
-        # rather than the union's first branch ("should be a valid number" for a bad range)
-        if v is None:
-            return v
-        if isinstance(v, dict):
-            if set(v) != {"start", "stop"}:
-                raise ValueError(f"a range is {{start, stop}} in dB (got keys {sorted(v)})")
-            values = [v["start"], v["stop"]]
-        elif isinstance(v, (list, tuple)):
-            if not v:
-                raise ValueError("the training SNR list is empty")
-            values = list(v)
-        else:
-            values = [v]
-        for x in values:
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-                # a scalar input is quoted by _validation_error already
-                got = f" (got {x!r})" if isinstance(v, (dict, list, tuple)) else ""
-                raise ValueError(f"training SNRs must be finite numbers in dB{got}")
-        if isinstance(v, dict) and v["start"] > v["stop"]:
-            raise ValueError(f"start {v['start']:g} is above stop {v['stop']:g}")
-        return v
+    _train_snr = field_validator("train_snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 
 
 class LimitsConfig(_Frozen):

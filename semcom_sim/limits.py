@@ -181,7 +181,8 @@ def payload_variants(sizes: list[Sent]) -> list[Sent]:
 
 
 def training_samples(scenario: "Scenario", counts: Counts) -> int:
-    return scenario.training.epochs * counts.train
+    ft = scenario.training.through_channel
+    return (scenario.training.epochs + (ft.epochs if ft is not None else 0)) * counts.train
 
 
 def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:

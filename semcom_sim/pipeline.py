@@ -170,7 +170,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     check_encoders_build(scenario, scenario_path)
     check_target(out_dir, "run")
     cache_dir = default_cache_dir(scenario)
-    if not entry_is_valid(encoder_cache_path(scenario, cache_dir)):  # a read-only cache that holds them is fine
+    if not entry_is_valid(encoder_cache_path(scenario, cache_dir, scenario_path)):  # a read-only cache that holds them is fine
         check_writable(cache_dir)
     snr = SnrPoints.of(scenario.channel.snr_values(), runtime.dtype, runtime.device)  # N0 once per run
     modalities = scenario.data.modalities
@@ -179,7 +179,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
         train, test = load_data(scenario, runtime, cache_dir)
         rep.message(f"data: {len(train)} train / {len(test)} test instances, modalities {', '.join(modalities)}")
     with rep.stage("training"):
-        trained = train_or_load(scenario, train, runtime, cache_dir, progress=rep.epoch)
+        trained = train_or_load(scenario, train, runtime, cache_dir, progress=rep.epoch, scenario_path=scenario_path)
         if trained.cached:
             rep.message(f"encoders loaded from cache {trained.cache_path}")
     with rep.stage("embedding"):

@@ -34,8 +34,10 @@ class TrainedEncoders:
     cache_path: Path
 
 
-def cache_key(scenario: Scenario) -> str:
-    """Everything upstream of the trained weights, and nothing downstream (channels, heads)."""
+def cache_key(scenario: Scenario, scenario_path: Path | None = None) -> str:
+    """Everything upstream of the trained weights, and nothing downstream (channels, heads); with
+    fine-tuning through a channel, that channel's resolved preset too (a preset file may change
+    under the same name)."""
     upstream = {
         "format": _CACHE_FORMAT,
         "seed": scenario.seed,
@@ -46,6 +48,8 @@ def cache_key(scenario: Scenario) -> str:
         "training": scenario.training.model_dump(mode="json"),
         "torch": torch.__version__.split("+")[0],
     }
+    if scenario.training.through_channel is not None:
+        upstream["through_channel_preset"] = _through_preset(scenario, scenario_path).model_dump(mode="json")
     return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -114,9 +118,16 @@ def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, run
     return history
 
 
-def encoder_cache_path(scenario: Scenario, cache_dir: Path) -> Path:
-    """Where the cache keeps the trained encoders of ``scenario``."""
-    return Path(cache_dir) / "encoders" / f"{cache_key(scenario)}.pt"
+def _through_preset(scenario: Scenario, scenario_path: Path | None):
+    from ..config import load_channel_preset
+
+    return load_channel_preset(scenario.training.through_channel.preset, scenario_path)
+
+
+def encoder_cache_path(scenario: Scenario, cache_dir: Path, scenario_path: Path | None = None) -> Path:
+    """Where the cache keeps the trained encoders of ``scenario`` (``scenario_path``: where its
+    channel presets resolve, for fine-tuning through a channel)."""
+    return Path(cache_dir) / "encoders" / f"{cache_key(scenario, scenario_path)}.pt"
 
 
 def _check_history(history: object) -> list[dict[str, float]]:
@@ -128,14 +139,18 @@ def _check_history(history: object) -> list[dict[str, float]]:
 
 
 def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runtime, cache_dir: Path,
-                  progress: ProgressFn | None = None) -> TrainedEncoders:
+                  progress: ProgressFn | None = None, scenario_path: Path | None = None) -> TrainedEncoders:
     """Trained encoders from the cache, else trained now and cached (see ``semcom_sim.cache``:
     verified reads, one trainer per entry across processes, atomic writes).
 
     When no encoder has a trainable parameter (e.g. ``identity`` on the ``embeddings`` source),
     training is skipped: the built encoders are returned with an empty history, and the cache is
-    neither read nor written (there is nothing to cache)."""
-    path = encoder_cache_path(scenario, cache_dir)
+    neither read nor written (there is nothing to cache).
+
+    With ``training.through_channel``, the contrastive stage's encoders come from their own cache
+    entry (trained first if missing) and are fine-tuned through the channel into this one; the
+    history holds both stages, the fine-tuning epochs marked ``"stage": 2``."""
+    path = encoder_cache_path(scenario, cache_dir, scenario_path)
     encoders = build_encoders(scenario, train_data, runtime)
     if not has_trainable(encoders):
         encoders.eval()
@@ -165,7 +180,15 @@ def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runti
     def build() -> tuple[nn.ModuleDict, list[dict[str, float]]]:
         # a fresh copy if a failed load wrote into ``encoders``: training starts from the init
         encs = build_encoders(scenario, train_data, runtime) if touched else encoders
-        return encs, train(encs, train_data, scenario, runtime, progress)
+        if scenario.training.through_channel is None:
+            return encs, train(encs, train_data, scenario, runtime, progress)
+        from .through_channel import fine_tune
+
+        first = scenario.model_copy(update={"training": scenario.training.model_copy(update={"through_channel": None})})
+        base = train_or_load(first, train_data, runtime, cache_dir, progress, scenario_path)
+        encs.load_state_dict(base.encoders.state_dict())
+        tuned = fine_tune(encs, train_data, scenario, _through_preset(scenario, scenario_path), runtime, progress)
+        return encs, base.history + [{**h, "stage": 2} for h in tuned]
 
     def save(value: tuple[nn.ModuleDict, list[dict[str, float]]], f) -> None:
         encs, history = value
