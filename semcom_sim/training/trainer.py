@@ -45,7 +45,8 @@ def cache_key(scenario: Scenario, scenario_path: Path | None = None) -> str:
         "dim": scenario.embedding_dim,
         "data": scenario.data.model_dump(mode="json", exclude={"cache_dir"}),
         "encoders": {m: scenario.encoders[m].model_dump(mode="json") for m in scenario.data.modalities},
-        "training": scenario.training.model_dump(mode="json"),
+        # an option left at None is left out, so adding options keeps existing cache entries valid
+        "training": scenario.training.model_dump(mode="json", exclude_none=True),
         "torch": torch.__version__.split("+")[0],
     }
     if scenario.training.through_channel is not None:
