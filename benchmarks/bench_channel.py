@@ -12,17 +12,22 @@ Two forms of the stage are timed: ``links.monte_carlo`` over the analog link as 
 former form, the unbiased estimate and its error variance from ``Channel.__call__`` turned into an
 MMSE gain (``mmse_gain``) in a separate pass. All variants are timed in turn within each repeat, so
 a busy machine slows them alike; the figures are medians.
+The OFDM chain of the ``tdl`` model (preset tdl_c: packing onto resource grids, ``ResourceGridMapper``,
+``OFDMChannel`` with TR 38.901 TDL-C, LS estimation with interpolation, LMMSE equalisation,
+unpacking) is timed per symbol against a bare Sionna ``OFDMChannel`` call on the same grids (the
+mapped slots, ready), as one call and in the chain's own passes of slots (goal: at most 1.5x).
 Run: OMP_NUM_THREADS=2 python benchmarks/bench_channel.py [--smoke]
 (--smoke: tiny sizes, a few seconds, the same code path; for CI, not for the numbers.)
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 
 import torch
-from sionna.phy.channel import AWGN, ApplyFlatFadingChannel, GenerateFlatFadingChannel
+from sionna.phy.channel import AWGN, ApplyFlatFadingChannel, GenerateFlatFadingChannel, OFDMChannel
 from sionna.phy.mimo import lmmse_equalizer
 
 from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
@@ -111,6 +116,33 @@ def main() -> None:
                       "closed": lambda: (y / hb[..., 0], no_b / hb[..., 0].abs().square())}, args.repeats)
     print(f"equaliser: Sionna lmmse_equalizer {t['sionna'] * 1e3:8.1f} ms, closed form {t['closed'] * 1e3:6.1f} ms "
           f"({t['sionna'] / t['closed']:.1f}x)")
+    bench_ofdm(x[:, :1], no, args.repeats)  # one draw: the TDL generator's tensors are ~30x the symbols
+
+
+def bench_ofdm(x: torch.Tensor, no: torch.Tensor, repeats: int) -> None:
+    """tdl_c's chain (semcom_sim/channel/tdl.py) against bare OFDMChannel calls on the same slots."""
+    ch = build_channel(load_channel_preset("tdl_c"), "cpu", "single")
+    per_point = math.ceil(x[0].numel() / ch.data_per_slot)
+    slots = x.shape[0] * per_point
+    grid = ch._mapper(torch.zeros(slots, 1, 1, ch.data_per_slot, dtype=x.dtype))  # mapped slots, ready
+    no_slot = no.repeat_interleave(per_point)
+    bare = OFDMChannel(ch._tdl, ch._rg)
+    step = ch._slots_per_pass
+
+    def bare_passes():
+        for i in range(0, slots, step):
+            bare(grid[i:i + step], no_slot[i:i + step])
+
+    t = median_times({"bare": lambda: bare(grid, no_slot), "bare passes": bare_passes,
+                      "call": lambda: ch(x, no), "mmse": lambda: ch.mmse(x, no)}, repeats)
+    n = x.numel()
+    print(f"OFDM tdl_c: {n / 1e6:.2f} M symbols on {slots} slots of {ch.data_per_slot} data elements, "
+          f"passes of {step} slots")
+    for k, label in (("bare", "bare OFDMChannel, one call"), ("bare passes", "bare OFDMChannel, in passes"),
+                     ("call", "tdl_c chain, __call__"), ("mmse", "tdl_c chain, mmse")):
+        ratio = "" if k.startswith("bare") else (f"   {t[k] / t['bare']:4.2f}x bare one call, "
+                                                 f"{t[k] / t['bare passes']:4.2f}x bare in passes")
+        print(f"{label:36s} {t[k] * 1e3:8.1f} ms {t[k] / n * 1e9:7.1f} ns/symbol{ratio}")
 
 
 if __name__ == "__main__":

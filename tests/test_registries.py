@@ -362,6 +362,9 @@ CHANNEL_TABLE = {
                "fast-K0-2rx": {"k_factor_db": 0.0, "fading": "fast", "num_rx_ant": 2},
                "block-estimated": {"k_factor_db": 3.0, "fading": "block", "csi": "estimated", "pilots": 2,
                                    "pilot_snr_offset_db": 20.0}},
+    "tdl": {"C-estimated": {"model": "C", "delay_spread_ns": 300.0, "fft_size": 24},
+            "A-perfect-empty": {"model": "A", "delay_spread_ns": 30.0, "fft_size": 12, "num_ofdm_symbols": 2,
+                                "pilot_pattern": "empty", "csi": "perfect"}},
 }
 
 

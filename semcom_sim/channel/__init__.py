@@ -17,7 +17,7 @@ from .base import Channel, mmse_gain
 
 CHANNELS: Registry = Registry("channel model")
 
-from . import awgn, rayleigh, rician  # noqa: E402,F401  (register the models)
+from . import awgn, rayleigh, rician, tdl  # noqa: E402,F401  (register the models)
 
 
 def build_channel(preset: ChannelPreset, device, precision: str) -> Channel:

@@ -14,7 +14,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_packaged_presets_are_listed_and_resolve():
     found = list_presets()
-    assert {"awgn", "rayleigh_block", "rayleigh_fast", "rician_k10", "rayleigh_block_2rx", "rayleigh_block_est"} <= set(found)
+    assert {"awgn", "rayleigh_block", "rayleigh_fast", "rician_k10", "rayleigh_block_2rx", "rayleigh_block_est",
+            "tdl_c"} <= set(found)
     assert all("semcom_sim" in p.parts for p in found.values())
     assert load_channel_preset("rayleigh_block").options == {"fading": "block"}
     res = CliRunner().invoke(app, ["presets"])
