@@ -1,7 +1,7 @@
 """Wall time of `semcom-sim run` from an empty cache and with the encoders cached.
 
 Each measurement is a fresh process (imports included), as a user would see it.
-Run: OMP_NUM_THREADS=2 python benchmarks/bench_run.py [scenario] [--repeats 3] [--device cpu]
+Run: OMP_NUM_THREADS=2 python benchmarks/bench_run.py [scenario] [--repeats 3] [--device cpu] [--empty-only]
      python benchmarks/bench_run.py --smoke   (a tiny scenario written to a temporary folder, one
      run each; a few seconds of work, the same code path, for CI rather than for the numbers)
 """
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--smoke", action="store_true", help="a tiny scenario, one run each: a quick check")
+    ap.add_argument("--empty-only", action="store_true", help="only the runs from an empty cache")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="semcom-bench-"))
     try:
@@ -66,7 +67,7 @@ def main() -> None:
             args.scenario, args.repeats = str(tmp / "bench_smoke.yaml"), 1
             Path(args.scenario).write_text(yaml.safe_dump(SMOKE_SCENARIO, sort_keys=False))
             print("smoke mode: a tiny scenario, the code path only; the times mean nothing")
-        results = {"empty cache": [], "cached encoders": []}
+        results = {"empty cache": []} if args.empty_only else {"empty cache": [], "cached encoders": []}
         stages = {}
         for i in range(args.repeats):
             cache = tmp / f"cache{i}"
