@@ -28,6 +28,21 @@ def atp_loss(z: Mapping[str, torch.Tensor], anchor: str) -> torch.Tensor:
     return torch.stack([(v - za).square().sum(-1).mean() for v in others]).mean()
 
 
+def pairwise_alignment_loss(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Mean squared distance of paired embeddings, averaged over every unordered modality pair (for
+    M = 2 the same as L_ATP)."""
+    return torch.stack([(a - b).square().sum(-1).mean() for a, b in combinations(z.values(), 2)]).mean()
+
+
+def alignment_loss(z: Mapping[str, torch.Tensor], anchor: str | None, form: str = "anchor") -> torch.Tensor:
+    """The alignment term: ``anchor`` (L_ATP, every modality to the anchor) or ``pairwise``."""
+    if form == "anchor":
+        return atp_loss(z, anchor)
+    if form == "pairwise":
+        return pairwise_alignment_loss(z)
+    raise ValueError(f"unknown alignment form {form!r} (known: anchor, pairwise)")
+
+
 def cu_loss(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """L_CU: log of the mean Gaussian potential between instance centroids (uniformity).
 
@@ -42,12 +57,19 @@ def cu_loss(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 
 def total_loss(z: Mapping[str, torch.Tensor], temperature: float, gap_weight: float = 0.0,
-               anchor: str | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """L_CL + lambda (L_ATP + L_CU); returns the loss and its parts for logging."""
+               anchor: str | None = None, uniformity_weight: float | None = None,
+               alignment: str = "anchor") -> tuple[torch.Tensor, dict[str, float]]:
+    """L_CL + alpha L_align + beta L_CU; returns the loss and its parts for logging.
+
+    ``gap_weight`` is alpha, ``uniformity_weight`` beta (None: alpha, i.e. the paper's
+    lambda (L_ATP + L_CU)); ``alignment`` the form of L_align (see :func:`alignment_loss`)."""
     cl = multimodal_info_nce(z, temperature)
     parts = {"infonce": float(cl.detach())}
-    if gap_weight > 0.0:
-        atp, cu = atp_loss(z, anchor), cu_loss(z)
+    beta = gap_weight if uniformity_weight is None else uniformity_weight
+    if gap_weight > 0.0 or beta > 0.0:
+        atp, cu = alignment_loss(z, anchor, alignment), cu_loss(z)
         parts.update(atp=float(atp.detach()), cu=float(cu.detach()))
-        return cl + gap_weight * (atp + cu), parts
+        if beta == gap_weight:  # the paper's form, kept as it was computed before separate weights
+            return cl + gap_weight * (atp + cu), parts
+        return cl + gap_weight * atp + beta * cu, parts
     return cl, parts

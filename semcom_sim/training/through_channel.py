@@ -78,7 +78,8 @@ def fine_tune(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario,
     snr_rng = runtime.np_rng("through_channel_snr")
     runtime.seed_sionna("through_channel", preset.name)
     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-    gap_w = cfg.gap_loss.weight if cfg.gap_loss.enabled else 0.0
+    # the gap terms at the weights the contrastive stage's schedules end with (the paper recipe: lambda)
+    align_w, unif_w = cfg.gap_loss.weights(1.0)
     n, bs = len(data), min(cfg.batch_size, len(data))
     history = []
     encoders.train()
@@ -92,7 +93,8 @@ def fine_tune(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario,
             logits, z = received_logits(encoders, head, {m: x[idx] for m, x in inputs.items()}, ft.scheme,
                                         channel, no)
             cls = _classification_loss(logits, labels[idx])
-            contrastive, parts = total_loss(z, cfg.temperature, gap_w, cfg.gap_loss.anchor)
+            contrastive, parts = total_loss(z, cfg.temperature, align_w, cfg.gap_loss.anchor, unif_w,
+                                              cfg.gap_loss.alignment)
             loss = ft.weight * cls + contrastive
             if not torch.isfinite(loss):
                 raise TrainingDiverged(f"fine-tuning through the channel diverged at epoch {epoch + 1}, step "

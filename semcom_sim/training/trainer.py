@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -46,12 +47,48 @@ def cache_key(scenario: Scenario, scenario_path: Path | None = None) -> str:
         "data": scenario.data.model_dump(mode="json", exclude={"cache_dir"}),
         "encoders": {m: scenario.encoders[m].model_dump(mode="json") for m in scenario.data.modalities},
         # an option left at None is left out, so adding options keeps existing cache entries valid
-        "training": scenario.training.model_dump(mode="json", exclude_none=True),
+        "training": _training_key(scenario),
         "torch": torch.__version__.split("+")[0],
     }
     if scenario.training.through_channel is not None:
         upstream["through_channel_preset"] = _through_preset(scenario, scenario_path).model_dump(mode="json")
     return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:20]
+
+
+# training options added after entries were cached, left out of the key at their defaults (what the
+# code did before them), so that existing entries stay valid: (path in training, default)
+_NEW_AT_DEFAULT = (
+    (("gap_loss", "recipe"), "paper"), (("gap_loss", "alignment"), "anchor"),
+    (("lr_schedule",), "constant"), (("warmup_fraction",), 0.0),
+)
+
+
+def _training_key(scenario: Scenario) -> dict:
+    """The training options of the cache key: None options, and options added later at their
+    defaults, left out; with the gap loss disabled, its options added later too (they change nothing)."""
+    key = scenario.training.model_dump(mode="json", exclude_none=True)
+    for path, default in _NEW_AT_DEFAULT:
+        *parents, leaf = path
+        node = key
+        for p in parents:
+            node = node[p]
+        disabled_gap = parents == ["gap_loss"] and not scenario.training.gap_loss.enabled
+        if node.get(leaf) == default or disabled_gap:
+            node.pop(leaf, None)
+    return key
+
+
+def lr_factor(step: int, total: int, schedule: str, warmup_fraction: float) -> float:
+    """Multiplier of training.lr at optimiser step ``step`` (from 0) of ``total``: a linear warm-up
+    over the first ``warmup_fraction`` of the steps (reaching 1 at its last step), then 1
+    (``constant``) or a cosine decay from 1 to 0 at the last step (``cosine``)."""
+    warm = int(round(warmup_fraction * total))
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "constant":
+        return 1.0
+    rest = total - warm
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warm) / rest)) if rest > 1 else 1.0
 
 
 def build_encoders(scenario: Scenario, data: MultimodalData, runtime: Runtime) -> nn.ModuleDict:
@@ -88,20 +125,31 @@ def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, run
         return []
     cfg = scenario.training
     inputs = prepare(encoders, data)
-    gap_w = cfg.gap_loss.weight if cfg.gap_loss.enabled else 0.0
+    gap = cfg.gap_loss
     opt = torch.optim.Adam(encoders.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(stream_seed(runtime.seed, "batches"))
     n, bs = len(data), min(cfg.batch_size, len(data))
+    steps_per_epoch = (n - bs) // bs + 1
+    scheduled_lr = cfg.lr_schedule != "constant" or cfg.warmup_fraction > 0.0
     history = []
     encoders.train()
     for epoch in range(cfg.epochs):
+        # the gap terms' weights per epoch, at the fraction of training done (as the authors' code)
+        align_w, unif_w = gap.weights(epoch / cfg.epochs)
         perm = torch.randperm(n, generator=gen).to(runtime.device)
         sums: dict[str, float] = {}
         steps = 0
         for start in range(0, n - bs + 1, bs):  # drop the ragged tail: InfoNCE wants full batches
             idx = perm[start:start + bs]
+            if scheduled_lr:
+                factor = lr_factor(epoch * steps_per_epoch + steps, cfg.epochs * steps_per_epoch,
+                                   cfg.lr_schedule, cfg.warmup_fraction)
+                for group in opt.param_groups:
+                    group["lr"] = cfg.lr * factor
             z = {m: enc.embed_prepared(inputs[m][idx]) for m, enc in encoders.items()}
-            loss, parts = total_loss(z, cfg.temperature, gap_w, cfg.gap_loss.anchor)
+            loss, parts = total_loss(z, cfg.temperature, align_w, gap.anchor, unif_w, gap.alignment)
+            if gap.enabled and gap.recipe != "paper":
+                parts.update(w_align=align_w, w_unif=unif_w)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"training diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, step {steps + 1} "
