@@ -6,14 +6,12 @@ A figure is only ever written to a new path or over a PNG this command wrote bef
 """
 from __future__ import annotations
 
-import errno
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from .folders import _umask
+from .folders import replace_atomic
 from .results import NOISELESS, read_results
 
 X_AXES = {"snr_db": "SNR = Es/N0 per channel use [dB]", "snr_instance_db": "E_inst/N0, energy per instance [dB]",
@@ -147,18 +145,11 @@ def _plot(rows: list[dict], out: Path, metric: str, x: str) -> None:
     axes[0][0].set_ylabel(metric)
     axes[0][-1].legend(fontsize=6, loc="best")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
+    def write(fd: int, _tmp: str) -> None:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=120, metadata={"Software": SOFTWARE})
+
     try:
-        fig.savefig(tmp, dpi=120, metadata={"Software": SOFTWARE})
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)  # a reader never sees half a figure
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                raise
-        raise
+        replace_atomic(out, write)  # a reader never sees half a figure
     finally:
         plt.close(fig)

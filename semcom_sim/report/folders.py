@@ -151,10 +151,19 @@ def staged(out_dir: Path, kind: Kind = "run") -> Iterator[Path]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename (no reader ever sees half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    def write(fd: int, _tmp: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+
+    replace_atomic(path, write)
+
+
+def replace_atomic(path: Path, write) -> None:
+    """Replace ``path`` in one rename with what ``write(fd, tmp_path)`` puts in a temporary file
+    beside it (which ``write`` must close); the temporary file is removed if anything fails."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        write(fd, tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
