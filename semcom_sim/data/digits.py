@@ -28,7 +28,7 @@ from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
 from .captions import DIGIT_TEMPLATES, sample_captions, token_count, tokenize
 from .dataset import MultimodalData
-from .speech import DIGIT_WORDS, sample_styles, synthesize
+from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize
 
 # bump when the synthesis changes in a way the cache key does not see
 # (2: entries carry a checksum header, see semcom_sim.cache)
@@ -96,13 +96,7 @@ class DigitsSource:
         self.sample_rate = int(sample_rate)
         self.audio_samples = int(audio_samples)
         self.context_length = int(context_length)
-        self.noise_snr_db = tuple(float(v) for v in noise_snr_db)
-        self.rate_wpm = tuple(int(v) for v in rate_wpm)
-        self.pitch = tuple(int(v) for v in pitch)
-        for name, (lo, hi) in (("noise_snr_db", self.noise_snr_db), ("rate_wpm", self.rate_wpm),
-                               ("pitch", self.pitch)):
-            if lo > hi:
-                raise ValueError(f"{name}: low {lo} is above high {hi}")
+        self.noise_snr_db, self.rate_wpm, self.pitch = style_ranges(noise_snr_db, rate_wpm, pitch)
         if self.audio_samples < 256 or self.context_length < 4:
             raise ValueError("audio_samples must be >= 256 and context_length >= 4")
 

@@ -74,7 +74,7 @@ from . import SOURCES
 from .captions import sample_captions, token_count, tokenize
 from .dataset import MultimodalData
 from .digits import _assign, audio_loader
-from .speech import DIGIT_WORDS, sample_styles, synthesize, voice_variants
+from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize, voice_variants
 
 # bump when the composition or the synthesis changes in a way the cache key does not see
 _AUDIO_FORMAT = 1
@@ -206,17 +206,7 @@ class NumbersSource:
         self.sample_rate = int(sample_rate)
         self.audio_samples = int(audio_samples)
         self.context_length = int(context_length)
-        self.noise_snr_db = tuple(float(v) for v in noise_snr_db)
-        self.rate_wpm = tuple(int(v) for v in rate_wpm)
-        self.pitch = tuple(int(v) for v in pitch)
-        for name, (lo, hi) in (("noise_snr_db", self.noise_snr_db), ("rate_wpm", self.rate_wpm),
-                               ("pitch", self.pitch)):
-            if lo > hi:
-                raise ValueError(f"{name}: low {lo} is above high {hi}")
-        if not (80 <= self.rate_wpm[0] and self.rate_wpm[1] <= 450):
-            raise ValueError(f"rate_wpm: {list(self.rate_wpm)} is outside espeak's 80..450 words per minute")
-        if not (0 <= self.pitch[0] and self.pitch[1] <= 100):
-            raise ValueError(f"pitch: {list(self.pitch)} is outside espeak's 0..100")
+        self.noise_snr_db, self.rate_wpm, self.pitch = style_ranges(noise_snr_db, rate_wpm, pitch)
         if self.audio_samples < 256 or self.context_length < 4 or self.sample_rate < 1000:
             raise ValueError("audio_samples must be >= 256, context_length >= 4 and sample_rate >= 1000")
         self.test_voices = tuple(test_voices)

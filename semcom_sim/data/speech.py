@@ -145,6 +145,20 @@ def voice_variants() -> tuple[str, ...]:
     )
 
 
+def style_ranges(noise_snr_db, rate_wpm, pitch) -> tuple[tuple[float, float], tuple[int, int], tuple[int, int]]:
+    """A source's speech-style options as (noise_snr_db, rate_wpm, pitch) ranges, each low <= high and
+    rate and pitch within what espeak-ng accepts; ValueError naming the option otherwise."""
+    ranges = (tuple(float(v) for v in noise_snr_db), tuple(int(v) for v in rate_wpm), tuple(int(v) for v in pitch))
+    for name, (lo, hi) in zip(("noise_snr_db", "rate_wpm", "pitch"), ranges):
+        if lo > hi:
+            raise ValueError(f"{name}: low {lo} is above high {hi}")
+    if not (80 <= ranges[1][0] and ranges[1][1] <= 450):
+        raise ValueError(f"rate_wpm: {list(ranges[1])} is outside espeak's 80..450 words per minute")
+    if not (0 <= ranges[2][0] and ranges[2][1] <= 100):
+        raise ValueError(f"pitch: {list(ranges[2])} is outside espeak's 0..100")
+    return ranges
+
+
 def sample_styles(
     n: int,
     rng: np.random.Generator,

@@ -180,3 +180,18 @@ def test_unloadable_library_raises_runtime_error(monkeypatch):
     monkeypatch.setattr(speech.espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
     with pytest.raises(RuntimeError, match="could not load libespeak-ng"):
         speech._Engine()
+
+
+@pytest.mark.parametrize("source", ["digits", "numbers"])
+@pytest.mark.parametrize("options,says", [
+    ({"rate_wpm": [200, 120]}, "rate_wpm: low 200 is above high 120"),
+    ({"rate_wpm": [60, 120]}, "outside espeak's 80..450"),
+    ({"pitch": [0, 120]}, "pitch: [0, 120] is outside espeak's 0..100"),
+    ({"noise_snr_db": [20, 10]}, "noise_snr_db: low 20.0 is above high 10.0"),
+])
+def test_both_speech_sources_check_style_ranges_alike(source, options, says):
+    from semcom_sim.data import SOURCES
+
+    with pytest.raises(ValueError) as err:
+        SOURCES[source](**options)
+    assert says in str(err.value) and "\n" not in str(err.value)
