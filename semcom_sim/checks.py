@@ -133,32 +133,52 @@ def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
 
 
 def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The receiver's decoders, then the warm-up's (``training.warmup``: those it names, and the
+    defaults it resolves for the other modalities)."""
+    for m, spec in scenario.receiver.reconstruction.decoders.items():
+        _check_decoder(scenario, source, shapes, m, spec, f"receiver.reconstruction.decoders.{m}")
+    warm = scenario.training.warmup
+    if warm is None:
+        return
+    from .training.warmup import warmup_decoders, warmup_field
+
+    for m in warm.decoders or {}:
+        if m not in scenario.data.modalities:
+            raise UserError(f"{m!r} is not in data.modalities", source=source, field=f"training.warmup.decoders.{m}")
+    for m, spec in warmup_decoders(scenario).items():
+        field = warmup_field(scenario, m)
+        if not field.startswith("receiver."):  # the receiver's were checked above
+            _check_decoder(scenario, source, shapes, m, spec, field)
+
+
+def _check_decoder(scenario: Scenario, source: str, shapes: dict[str, tuple[int, ...]], m: str, spec,
+                   field: str) -> None:
+    """Decoder ``spec`` of modality ``m``, set at ``field``: a registered name that may rebuild ``m``,
+    options it takes, and a build for the modality's inputs."""
     from .limits import decoder_target_shape
     from .receiver.decoders import DECODERS
 
-    for m, spec in scenario.receiver.reconstruction.decoders.items():
-        field = f"receiver.reconstruction.decoders.{m}"
-        if m not in scenario.data.modalities:
-            raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
-        if spec.name not in DECODERS:
-            raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
-                            source=source, field=f"{field}.name")
-        decoder = DECODERS[spec.name]
-        if decoder.modality and decoder.modality != m:  # empty: rebuilds any modality whose inputs fit
-            raise UserError(f"decoder {spec.name!r} rebuilds {decoder.modality!r}, not {m!r} (field_mlp "
-                            f"rebuilds the raw inputs of any real-valued modality)", source=source,
-                            field=f"{field}.name")
-        DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
-        if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
-            encoder = scenario.encoders[m]  # check_scenario has checked its name and option names
-            if decoder.target_from_encoder:
-                # the target follows the encoder's options (the log-mel's front end): bad ones are
-                # named as the encoder check names them, not blamed on the decoder
-                _try_build(encoder, scenario.embedding_dim, shapes[m], source=source, field=f"encoders.{m}.options")
-            try:
-                decoder.without_data(2, decoder_target_shape(spec.name, shapes[m], encoder), **spec.options)
-            except (TypeError, ValueError) as e:
-                raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
+    if m not in scenario.data.modalities:
+        raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
+    if spec.name not in DECODERS:
+        raise UserError(f"unknown decoder {spec.name!r} (known: {', '.join(DECODERS.names())})",
+                        source=source, field=f"{field}.name")
+    decoder = DECODERS[spec.name]
+    if decoder.modality and decoder.modality != m:  # empty: rebuilds any modality whose inputs fit
+        raise UserError(f"decoder {spec.name!r} rebuilds {decoder.modality!r}, not {m!r} (field_mlp "
+                        f"rebuilds the raw inputs of any real-valued modality)", source=source,
+                        field=f"{field}.name")
+    DECODERS.check_options(spec.name, spec.options, source=source, field=f"{field}.options")
+    if m in shapes:  # a decoder for data it cannot rebuild (e.g. an image decoder on an embedding)
+        encoder = scenario.encoders[m]  # check_scenario has checked its name and option names
+        if decoder.target_from_encoder:
+            # the target follows the encoder's options (the log-mel's front end): bad ones are
+            # named as the encoder check names them, not blamed on the decoder
+            _try_build(encoder, scenario.embedding_dim, shapes[m], source=source, field=f"encoders.{m}.options")
+        try:
+            decoder.without_data(2, decoder_target_shape(spec.name, shapes[m], encoder), **spec.options)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
 
 
 def _check_links(scenario: Scenario, source: str) -> None:

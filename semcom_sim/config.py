@@ -218,6 +218,36 @@ class ThroughChannelConfig(_Frozen):
     _snr = field_validator("snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 
 
+class DecoderSpec(_Frozen):
+    name: str  # key in the decoder registry
+    options: Options = Field(default_factory=dict)  # constructor keywords of that decoder
+
+
+class WarmupConfig(_Frozen):
+    """A compression stage before the contrastive one (CoMa, "Compression then Matching", 2025): each
+    encoder learns, with a light decoder of the receiver's registry, to rebuild its own modality's
+    input from its D-dim unit-norm embedding; the contrastive stage then starts from those weights.
+
+    The stage's loss is ``weight * L_rec + (1 - weight) * L_InfoNCE(tau)``, L_rec the mean over the
+    warmed-up modalities of each decoder's own ``loss`` on its ``target_for`` targets, tau the
+    scenario's ``training.temperature`` (no gap terms). ``weight`` 1 is pure compression, as in CoMa;
+    a lower weight blends matching in. It is a blend rather than a factor on L_rec alone because Adam
+    normalises each parameter's step by its gradient's running scale: a bare multiplier on the only
+    loss of a stage would change nothing.
+
+    ``decoders``: modality -> the decoder that rebuilds it; a modality left out gets the decoder
+    ``receiver.reconstruction.decoders`` names for it, else the default for what its encoder reads
+    (``training.warmup.DEFAULT_DECODERS``: image_mlp for images, logmel_mlp for audio, caption_tokens
+    for captions, field_mlp otherwise). The decoders are thrown away after the stage. An encoder
+    without trainable parameters (``identity``) is not warmed up."""
+
+    epochs: int = Field(ge=1, le=10**9)  # limits.training_samples bounds it further, with training.epochs
+    objective: Literal["reconstruction"] = "reconstruction"
+    weight: float = Field(1.0, ge=0.0, le=1.0)  # of L_rec; 1 - weight goes to InfoNCE
+    decoders: dict[str, DecoderSpec] | None = None
+    lr: float | None = Field(None, gt=0.0)  # None: training.lr
+
+
 class TrainingConfig(_Frozen):
     temperature: float = Field(gt=0.0)  # fixed InfoNCE temperature tau (never learned)
     epochs: int = Field(30, ge=1, le=10**9)  # limits.training_samples bounds it further
@@ -231,6 +261,9 @@ class TrainingConfig(_Frozen):
     warmup_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     # None: the encoders are trained by the contrastive stage only (see ThroughChannelConfig)
     through_channel: ThroughChannelConfig | None = None
+    # None: the contrastive stage starts from the initial weights (see WarmupConfig); not the
+    # learning-rate warm-up of warmup_fraction
+    warmup: WarmupConfig | None = None
 
 
 class DigitalConfig(_Frozen):
@@ -305,11 +338,6 @@ class ChannelSweepConfig(_Frozen):
 
     def snr_values(self) -> tuple[float, ...]:
         return self.snr_db.values() if isinstance(self.snr_db, SnrRange) else self.snr_db
-
-
-class DecoderSpec(_Frozen):
-    name: str  # key in the decoder registry
-    options: Options = Field(default_factory=dict)  # constructor keywords of that decoder
 
 
 class ReconstructionConfig(_Frozen):

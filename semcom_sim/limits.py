@@ -20,8 +20,9 @@ Work:
 - ``ldpc_bit_iterations`` = sum over digital transmissions and presets of
   S * R * N_test * V * n * ldpc_iterations (coded bits through belief propagation, times its
   iterations: LDPC decoding is about 100 times slower per symbol than the analog link).
-- ``training_samples`` = training.epochs * N_train (each sample passes all M encoders), and
-  separately reconstruction.epochs * N_train * (decoders) * (payload variants) for the decoders.
+- ``training_samples`` = (training.epochs + training.warmup.epochs + through_channel.epochs) * N_train
+  (each sample passes all M encoders; a warm-up sample also its decoders), and separately
+  reconstruction.epochs * N_train * (decoders) * (payload variants) for the receiver's decoders.
 - ``snr_points`` = S.
 
 Memory (bytes; the parts are added although some are transient, so the sum over-estimates):
@@ -49,6 +50,8 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
   kept for the sweep; one at a time trains with gradients and Adam moments), plus the targets of all
   instances N * (target values) * b * 2. A caption decoder's vocabulary is unknown before the
   data is read: it is bounded by min(49408, N_train * L).
+- warm-up decoders (``training.warmup``, modalities whose encoder has parameters): parameters * b *
+  4 (trained with Adam, input D), plus their training targets N_train * (target values) * b.
 """
 from __future__ import annotations
 
@@ -180,9 +183,19 @@ def payload_variants(sizes: list[Sent]) -> list[Sent]:
     return list(seen.values())
 
 
+def training_epochs(scenario: "Scenario") -> dict[str, int]:
+    """Epochs over the training set of each encoder training stage, by the field that sets them."""
+    t = scenario.training
+    epochs = {"training.epochs": t.epochs}
+    if t.warmup is not None:
+        epochs["training.warmup.epochs"] = t.warmup.epochs
+    if t.through_channel is not None:
+        epochs["training.through_channel.epochs"] = t.through_channel.epochs
+    return epochs
+
+
 def training_samples(scenario: "Scenario", counts: Counts) -> int:
-    ft = scenario.training.through_channel
-    return (scenario.training.epochs + (ft.epochs if ft is not None else 0)) * counts.train
+    return sum(training_epochs(scenario).values()) * counts.train
 
 
 def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
@@ -297,6 +310,27 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
     return out
 
 
+def warmup_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
+                         enc_params: dict[str, int | None]) -> dict[str, tuple[int | None, int]]:
+    """modality -> (parameters, target values per instance) of each warm-up decoder, for the
+    modalities whose encoder has parameters (None counts as some: it could not be counted)."""
+    from .receiver.decoders import DECODERS
+    from .training.warmup import warmup_decoders
+
+    out: dict[str, tuple[int | None, int]] = {}
+    for m, spec in warmup_decoders(scenario).items():
+        if m not in shapes or enc_params.get(m) == 0:
+            continue
+        try:
+            target = decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m))
+        except ValueError:
+            continue  # refused by the decoder check
+        params = count_parameters(lambda: DECODERS[spec.name].without_data(
+            scenario.embedding_dim, target, counts.train, tokens=counts.tokens, **spec.options))
+        out[m] = (params, math.prod(target))
+    return out
+
+
 # --------------------------------------------------------------------------- memory
 
 def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
@@ -337,6 +371,10 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)
+    if scenario.training.warmup is not None:
+        sizes_w = warmup_decoder_sizes(scenario, shapes, counts, enc_params)
+        parts["warm-up decoders"] = float(sum((p or 0) * b * ADAM_COPIES + n_tr * t * b
+                                              for p, t in sizes_w.values()))
     return parts
 
 
@@ -398,9 +436,10 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
         raise _over(source, _blame(factors), f"the digital link would decode {_fmt(est.ldpc_bit_iterations)} "
                     "coded bits x LDPC iterations", lim.ldpc_bit_iterations, "ldpc_bit_iterations")
     if est.training_samples > lim.training_samples:
-        raise _over(source, "training.epochs", f"training would pass {_fmt(est.training_samples)} samples "
-                    f"({scenario.training.epochs} epochs x {est.counts.train} instances)", lim.training_samples,
-                    "training_samples")
+        epochs = training_epochs(scenario)
+        raise _over(source, max(epochs, key=epochs.get), f"training would pass {_fmt(est.training_samples)} "
+                    f"samples ({' + '.join(str(e) for e in epochs.values())} epochs x {est.counts.train} instances)",
+                    lim.training_samples, "training_samples")
     if est.decoder_samples > lim.training_samples:
         raise _over(source, "receiver.train_draws" if training_passes(scenario) > 4 else "receiver.reconstruction.epochs", f"decoder training would pass "
                     f"{_fmt(est.decoder_samples)} samples", lim.training_samples, "training_samples")
@@ -419,6 +458,8 @@ def _memory_field(scenario: "Scenario", est: Estimate, part: str) -> str:
         return f"encoders.{max(est.encoder_params, key=lambda m: est.encoder_params[m] or 0)}.options"
     if part == "decoders":
         return "receiver.reconstruction.decoders"
+    if part == "warm-up decoders":
+        return "training.warmup.decoders"
     if part == "channel":
         return _blame({"channel.snr_db": est.snr_points, "channel.mc_draws": scenario.channel.mc_draws,
                        "embedding_dim": scenario.embedding_dim, "data": est.counts.test})
@@ -432,7 +473,8 @@ def source_tokens(source, scenario: "Scenario") -> int | None:
     """The source's bound on distinct caption token ids (its optional ``caption_tokens`` hook), only
     where a decoder may need it: the hook runs the tokenizer, which validation otherwise never loads."""
     hook = getattr(source, "caption_tokens", None)
-    return int(hook()) if hook is not None and scenario.receiver.reconstruction.decoders else None
+    needed = scenario.receiver.reconstruction.decoders or scenario.training.warmup is not None
+    return int(hook()) if hook is not None and needed else None
 
 
 def estimate_scenario(scenario: "Scenario") -> Estimate | None:

@@ -58,7 +58,8 @@ class RichReporter(Reporter):
         if self._train is None:
             self._train = self._progress.add_task("training", total=epochs)
         desc = "training " + " ".join(f"{k}={v:.3f}" for k, v in losses.items())
-        self._progress.update(self._train, completed=epoch, description=desc)
+        # stages (warm-up, contrastive, through the channel) report their own epoch counts on one bar
+        self._progress.update(self._train, completed=epoch, total=epochs, description=desc)
 
     def sweep_start(self, total: int) -> None:
         self._sweep = self._progress.add_task("channel sweep", total=total)

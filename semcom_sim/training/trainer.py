@@ -65,8 +65,15 @@ _NEW_AT_DEFAULT = (
 
 def _training_key(scenario: Scenario) -> dict:
     """The training options of the cache key: None options, and options added later at their
-    defaults, left out; with the gap loss disabled, its options added later too (they change nothing)."""
+    defaults, left out; with the gap loss disabled, its options added later too (they change nothing).
+    With a warm-up, its decoders as resolved (``warmup_decoders``): a default one follows the
+    receiver's decoders, which are otherwise downstream of the encoders."""
     key = scenario.training.model_dump(mode="json", exclude_none=True)
+    if scenario.training.warmup is not None:
+        from .warmup import warmup_decoders
+
+        key["warmup"]["decoders"] = {m: spec.model_dump(mode="json")
+                                     for m, spec in warmup_decoders(scenario).items()}
     for path, default in _NEW_AT_DEFAULT:
         *parents, leaf = path
         node = key
@@ -196,6 +203,10 @@ def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runti
     training is skipped: the built encoders are returned with an empty history, and the cache is
     neither read nor written (there is nothing to cache).
 
+    With ``training.warmup``, the encoders are first warmed up (``warmup.warm_up``), then trained
+    contrastively from those weights; the warm-up epochs lead the history, marked ``"stage": 0``
+    (the contrastive epochs carry no mark).
+
     With ``training.through_channel``, the contrastive stage's encoders come from their own cache
     entry (trained first if missing) and are fine-tuned through the channel into this one; the
     history holds both stages, the fine-tuning epochs marked ``"stage": 2``."""
@@ -230,7 +241,13 @@ def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runti
         # a fresh copy if a failed load wrote into ``encoders``: training starts from the init
         encs = build_encoders(scenario, train_data, runtime) if touched else encoders
         if scenario.training.through_channel is None:
-            return encs, train(encs, train_data, scenario, runtime, progress)
+            warm = []
+            if scenario.training.warmup is not None:
+                from .warmup import warm_up
+
+                # stage numbers: 0 warm-up, (1) contrastive, unmarked as before stages existed, 2 through the channel
+                warm = [{**h, "stage": 0} for h in warm_up(encs, train_data, scenario, runtime, progress)]
+            return encs, warm + train(encs, train_data, scenario, runtime, progress)
         from .through_channel import fine_tune
 
         first = scenario.model_copy(update={"training": scenario.training.model_copy(update={"through_channel": None})})
