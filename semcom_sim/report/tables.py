@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .folders import write_atomic
 from .over_seeds import SEED, group_over_seeds, mean_pm_std
-from .results import NOISELESS
+from .results import NOISELESS, write_results
 
 PAPER_TABLE1 = {  # (scheme, latent dim): (MAE, MSE, Acc@1 %, TTI) as [MG] Table 1 reports them
     ("conventional", 3): (0.099, 0.049, 100.0, 9), ("centroid", 3): (0.099, 0.050, 100.0, 3),
@@ -23,47 +23,70 @@ def _condition(r: dict) -> str:
 
 
 def write_reconstruction_table(rows: list[dict], keys: list[str], out: Path) -> list[dict]:
-    """reconstruction_table.csv / .md: per condition (noiseless, channel x SNR), one row per latent
-    dimension and scheme with MAE and MSE averaged over the reconstructed modalities, Acc@1 of the
-    class recognised from the reconstructions (mean over modalities, %), TTI, TTI/TOI and the TTI
-    saving against the conventional scheme. ``keys`` must contain ``embedding_dim``."""
+    """reconstruction_table.csv / .md: per condition (noiseless, channel x SNR), one row per grid
+    cell and scheme with MAE and MSE averaged over the reconstructed modalities (and each modality's
+    MAE, ``mae_<modality>``), Acc@1 of the class recognised from the reconstructions (mean over
+    modalities, %), TTI, TTI/TOI and the TTI saving against the conventional scheme of the same cell.
+
+    ``keys``: the sweep's grid keys (short names, as the rows carry them). The latent dimension is
+    ``embedding_dim`` where the grid varies it, else the rows' ``payload_dims`` (D at the largest
+    RFS fraction, 1 in the papers' layout). Every grid key but the seed and ``embedding_dim`` leads
+    the rows (first-seen order); the markdown and reconstruction_over_seeds.csv hold each
+    (condition, those keys, method, latent dim) once, as mean and spread over the seeds."""
     modalities = sorted(k[4:] for k in rows[0] if k.startswith("mae_"))
+    others = [k for k in keys if k not in (SEED, "embedding_dim")]
     analog = [r for r in rows if r["link"] == "analog" and r["scheme"] in ("conventional", "centroid")
               and float(r["rfs_keep"]) == max(float(x["rfs_keep"]) for x in rows)]
-    conv_tti = {(r["embedding_dim"], _condition(r)): r["tti"] for r in analog if r["scheme"] == "conventional"}
+
+    def dim(r: dict) -> int:
+        return int(r["embedding_dim"]) if "embedding_dim" in keys else int(r["payload_dims"])
+
+    conv_tti = {(tuple(r[k] for k in keys), _condition(r)): r["tti"] for r in analog if r["scheme"] == "conventional"}
+    order: dict[tuple, int] = {}
+    for r in analog:
+        order.setdefault(tuple(r[k] for k in others), len(order))
     table = []
     for r in sorted(analog, key=lambda r: (r["channel"] != NOISELESS, r["channel"], float(r["snr_db"]),
-                                           int(r["embedding_dim"]), r["scheme"] != "conventional")):
-        saving = 1 - r["tti"] / conv_tti[r["embedding_dim"], _condition(r)]
+                                           order[tuple(r[k] for k in others)], dim(r),
+                                           r["scheme"] != "conventional")):
+        saving = 1 - r["tti"] / conv_tti[tuple(r[k] for k in keys), _condition(r)]
         table.append({
-            "condition": _condition(r), "method": r["scheme"], "latent_dim": int(r["embedding_dim"]),
+            "condition": _condition(r), **{k: r[k] for k in others}, "method": r["scheme"], "latent_dim": dim(r),
             **({SEED: r[SEED]} if SEED in keys else {}),
             "mae": statistics.fmean(r[f"mae_{m}"] for m in modalities),
             "mse": statistics.fmean(r[f"mse_{m}"] for m in modalities),
             "acc1": 100 * statistics.fmean(r[f"acc_recon_{m}"] for m in modalities),
+            **{f"mae_{m}": r[f"mae_{m}"] for m in modalities},
             "tti": r["tti"], "tti_toi": r["tti_toi"], "tti_saving": saving,
         })
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, list(table[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(table)
-    write_atomic(out / "reconstruction_table.csv", buf.getvalue())  # an interrupted sweep leaves no half table
-    # the markdown shows each (condition, method, latent dim) once: mean ± std over the seeds
-    grouped = group_over_seeds(table, ["condition", "method", "latent_dim"])
+    write_atomic(out / "reconstruction_table.csv", _csv(table))  # an interrupted sweep leaves no half table
+    # the markdown shows each (condition, grid values, method, latent dim) once: mean ± std over the seeds
+    grouped = group_over_seeds(table, ["condition", *others, "method", "latent_dim"])
+    write_results(grouped, out / "reconstruction_over_seeds.csv", leading=())
     n_seeds = max(g["n_seeds"] for g in grouped)
     lines = [f"Mean ± sample std over {n_seeds} seeds per row.", ""] if n_seeds > 1 else []
+    lead = "".join(f"{k} | " for k in others)
     for cond in dict.fromkeys(t["condition"] for t in table):
         lines += [f"**{cond}** (modalities: {', '.join(modalities)})", "",
-                  "| method | latent dim | MAE | MSE | Acc@1 | TTI | TTI/TOI | paper MAE / MSE / TTI |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  f"| {lead}method | latent dim | MAE | MSE | Acc@1 | TTI | TTI/TOI | paper MAE / MSE / TTI |",
+                  "|" + "---|" * (len(others) + 8)]
         for t in (t for t in grouped if t["condition"] == cond):
             paper = PAPER_TABLE1.get((t["method"], t["latent_dim"]))
             ref = f"{paper[0]:.3f} / {paper[1]:.3f} / {paper[3]}" if paper else "-"
             cut = t["tti_saving_mean"]
             saving = f" (-{cut:.0%})" if cut > 0 and not math.isclose(cut, 0) else ""
-            lines.append(f"| {t['method']} | {t['latent_dim']} | {mean_pm_std(t, 'mae')} | {mean_pm_std(t, 'mse')} | "
-                         f"{mean_pm_std(t, 'acc1', '.1f')} | {t['tti_mean']:.0f}{saving} | {t['tti_toi_mean']:.4f} | "
-                         f"{ref} |")
+            cells = "".join(f"{t[k]} | " for k in others)
+            lines.append(f"| {cells}{t['method']} | {t['latent_dim']} | {mean_pm_std(t, 'mae')} | "
+                         f"{mean_pm_std(t, 'mse')} | {mean_pm_std(t, 'acc1', '.1f')} | {t['tti_mean']:.0f}{saving} | "
+                         f"{t['tti_toi_mean']:.4f} | {ref} |")
         lines.append("")
     write_atomic(out / "reconstruction_table.md", "\n".join(lines))
     return table
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
