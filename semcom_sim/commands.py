@@ -80,17 +80,32 @@ def sweep(
     experiment: Path = typer.Argument(..., help="experiment YAML file (base scenario + grid of overrides)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: runs/<experiment name>)"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (overrides the scenario)"),
+    executor: str = typer.Option("local", "--executor", help="local (one cell after another, here) | ray "
+                                                             "(one Ray task per cell; pip install '.[ray]')"),
+    address: Optional[str] = typer.Option(None, "--address", help="ray: the cluster (default $RAY_ADDRESS, "
+                                                                  "else a local Ray started for this sweep)"),
+    max_parallel: Optional[int] = typer.Option(None, "--max-parallel", min=1,
+                                               help="ray: at most this many cells at once (default: as "
+                                                    "many as the cluster's CPUs hold)"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="cache folder of every cell (data.cache_dir); "
+                                                               "on a cluster, a path every node shares"),
 ) -> None:
     """Run every cell of an experiment grid (skipping finished ones) and combine their results."""
     from .report import RichReporter
-    from .sweep import run_sweep
+    from .sweep import SweepFailed, run_sweep
 
+    if executor != "ray" and (address is not None or max_parallel is not None):
+        _fail(f"{experiment}: --address and --max-parallel belong to --executor ray")
+    options = {"address": address, "max_parallel": max_parallel} if executor == "ray" else {}
     t0 = time.perf_counter()
     try:
-        folder = run_sweep(experiment, out, device=device, reporter_factory=RichReporter, log=typer.echo)
+        folder = run_sweep(experiment, out, device=device, reporter_factory=RichReporter, log=typer.echo,
+                           executor=executor, cache=cache, **options)
     except UserError as e:
         _fail(str(e))
     except TrainingDiverged as e:
+        _fail(f"{experiment}: {e}", code=1)
+    except SweepFailed as e:
         _fail(f"{experiment}: {e}", code=1)
     typer.echo(f"sweep finished in {time.perf_counter() - t0:.1f} s: {folder}/ (cells.csv, results.csv, plots)")
 

@@ -5,6 +5,10 @@ cache (its key holds only upstream fields). A cell is finished when its folder h
 run whose resolved scenario equals the one the cell would run now; runs write their folder
 atomically, so a killed sweep resumes without redoing or losing finished cells, and an edited
 experiment reruns exactly the cells whose settings changed.
+
+The cells run on an executor (:mod:`semcom_sim.executors`): here one after another, or as Ray
+tasks on this machine or a cluster. Each cell runs with as many torch threads as its
+``resources.num_cpus`` (rounded up), under either executor, so the outputs do not depend on it.
 """
 from __future__ import annotations
 
@@ -21,10 +25,19 @@ from pydantic import Field, ValidationError, field_validator
 from .checks import load_checked_scenario
 from .config import Scenario, _Frozen, _read_yaml, _validation_error
 from .errors import UserError
-from .report import RESULT_COLUMNS, Reporter, read_results, write_results
+from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
 from .report.results import NOISELESS
 from .report.folders import check_target, clean_stale, is_marked, make_folder, write_atomic
+
+
+class CellResources(_Frozen):
+    """What one cell asks of a Ray worker (fractions allowed); num_cpus also sets the cell's torch
+    threads under every executor."""
+
+    num_cpus: float = Field(1.0, gt=0.0, le=4096)
+    # asked for only by cells that run on a GPU (device cuda, or auto on a cluster that has one)
+    num_gpus: float = Field(1.0, gt=0.0, le=64)
 
 
 class Experiment(_Frozen):
@@ -37,6 +50,7 @@ class Experiment(_Frozen):
     # also draw, per scheme, link and RFS fraction, the accuracy of each receiver training condition
     # (rows: results.csv's rx_train) at each test SNR (columns): train_test_*.png
     train_test_matrix: bool = False
+    resources: CellResources = Field(default_factory=CellResources)
 
     @field_validator("grid")
     @classmethod
@@ -96,23 +110,67 @@ def cell_state(folder: Path, scenario) -> str:
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError):
         return "stale"
     now = yaml.safe_load(scenario_yaml(scenario))
-    # the limits guard the machine, not the results: raising one reruns nothing
-    if isinstance(saved, dict):
-        saved.pop("limits", None)
-    now.pop("limits", None)
+    # the limits guard the machine and the cache folder holds copies: changing either reruns nothing
+    for s in (saved, now):
+        if isinstance(s, dict):
+            s.pop("limits", None)
+            if isinstance(s.get("data"), dict):
+                s["data"].pop("cache_dir", None)
     return "finished" if saved == now else "stale"
 
 
-def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device: str | None = None,
-              reporter_factory=None, log=print) -> Path:
-    """Run every unfinished cell, then write the combined tables and plots; returns the folder."""
-    from .pipeline import run
+class SweepFailed(Exception):
+    """Some cells failed (the others ran); the message names them, one line each."""
 
+
+def _cell_tasks(todo, exp: Experiment, base: Path, out: Path, log) -> list:
+    """The unfinished cells as executor tasks, in grid order (finished cells are logged and skipped)."""
+    import os
+
+    from .cache import entry_is_valid
+    from .executors import CellTask
+    from .pipeline import default_cache_dir
+    from .training.trainer import encoder_cache_path
+
+    tasks = []
+    env = {k: os.environ[k] for k in ("SEMCOM_SIM_CACHE",) if os.environ.get(k)}
+    for i, (cell, scenario) in enumerate(todo):
+        folder = out / "cells" / cell_name(cell)
+        state = cell_state(folder, scenario)
+        if state == "finished":
+            log(f"[{i + 1}/{len(todo)}] {folder.name}: finished earlier, skipped")
+            continue
+        if state == "stale":
+            log(f"[{i + 1}/{len(todo)}] {folder.name}: settings changed since it ran, rerunning")
+        entry = encoder_cache_path(scenario, default_cache_dir(scenario), base)
+        tasks.append(CellTask(name=folder.name, scenario=scenario, folder=folder.resolve(), scenario_path=base,
+                              encoder_key=entry.stem, encoders_cached=entry_is_valid(entry),
+                              num_cpus=exp.resources.num_cpus,
+                              num_gpus=exp.resources.num_gpus if scenario.device != "cpu" else 0.0,
+                              env=env))
+    return tasks
+
+
+def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device: str | None = None,
+              reporter_factory=None, log=print, executor: str = "local", cache: str | Path | None = None,
+              **executor_options) -> Path:
+    """Run every unfinished cell on ``executor``, then write the combined tables and plots; returns
+    the folder. ``cache``: the cache folder of every cell (data.cache_dir), e.g. a path that every
+    node of a cluster shares. Raises :class:`SweepFailed` naming the cells that failed (after the
+    others ran); the combined outputs are then not written."""
+    import importlib
+
+    from .executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})", field="--executor")
     exp_path = Path(exp_path)
     exp = load_experiment(exp_path)
     base = (exp_path.parent / exp.base).resolve()
     out = Path(out_dir) if out_dir else Path("runs") / exp.name
     fixed = [f"{k}={_fmt_value(v)}" for k, v in exp.set.items()] + ([f"device={device}"] if device else [])
+    if cache is not None:
+        fixed.append(f"data.cache_dir={Path(cache).expanduser().resolve()}")
     todo = []
     # parse and check every cell before running any, so a typo fails in seconds, not hours
     for cell in cells(exp):
@@ -127,19 +185,13 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
     (out / "cells").mkdir(exist_ok=True)
     clean_stale(out / "cells")
     write_atomic(out / "experiment.yaml", yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
-    for i, (cell, scenario) in enumerate(todo):
-        folder = out / "cells" / cell_name(cell)
-        state = cell_state(folder, scenario)
-        if state == "finished":
-            log(f"[{i + 1}/{len(todo)}] {folder.name}: finished earlier, skipped")
-            continue
-        log(f"[{i + 1}/{len(todo)}] {folder.name}" + (": settings changed since it ran, rerunning"
-                                                      if state == "stale" else ""))
-        rep = reporter_factory() if reporter_factory else Reporter()
-        try:
-            run(scenario, folder, scenario_path=base, reporter=rep)
-        finally:
-            rep.close()
+    tasks = _cell_tasks(todo, exp, base, out, log)
+    runner = importlib.import_module(f".executors.{executor}", __package__)
+    failed = runner.run_cells(tasks, log=log, reporter_factory=reporter_factory, **executor_options)
+    clean_stale(out / "cells")  # what workers killed mid-cell left, once no cell runs
+    if failed:
+        raise SweepFailed(f"{len(failed)} of {len(tasks)} cells failed (the others are finished; "
+                          f"rerun the sweep to retry them):\n" + "\n".join(f"  {n}: {e}" for n, e in failed.items()))
     combine(out, [c for c, _ in todo], exp)
     return out
 

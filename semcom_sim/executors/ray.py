@@ -1,0 +1,185 @@
+"""Ray as the executor: one task per cell, on a local Ray started on demand or on the cluster at
+``--address`` / ``$RAY_ADDRESS``. Ray does the scheduling, placement and retries; this module only
+says what each cell needs and in what order cells may start:
+
+* **Trained encoders once per key.** Cells whose encoders are not cached yet wait for the first
+  cell of their encoder key (its "leader"), which trains and caches them; the others then load
+  them. If the leader fails, the next cell of the key becomes the leader. (The cache's lock would
+  also keep two workers from training the same key, but one of them would sit idle holding a CPU.)
+* **Faults.** A worker process that dies mid-cell (killed, out of memory, node lost) is retried by
+  Ray (``max_retries``); its staging folder is never a cell folder (runs write their folder
+  atomically) and is removed by the next run into that parent. An error raised by a cell is not
+  retried (it would fail again): the cell is reported failed and the others go on.
+* **Threads.** Ray gives each cell ``num_cpus`` CPUs; the cell runs with that many torch threads
+  (rounded up), as under the local executor, so both produce the same numbers.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from typing import Callable
+
+from ..errors import UserError
+from . import CellTask, run_cell
+
+# a worker that dies is retried this many times; an exception raised by the cell is not retried
+MAX_RETRIES = 3
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("the ray executor needs Ray: pip install -c constraints.txt -e '.[ray]'",
+                        field="--executor") from None
+    return ray
+
+
+def _cell(task: CellTask, cwd: str) -> dict:
+    """The body of a Ray task: the cell's outcome as a dict (an error is returned, not raised, so
+    that the driver shows one line for a user mistake and Ray does not retry it)."""
+    from ..errors import TrainingDiverged
+
+    if os.path.isdir(cwd):  # relative paths in a scenario mean what they mean to the driver
+        os.chdir(cwd)
+    t0 = time.perf_counter()
+    try:
+        run_cell(task)
+    except (UserError, TrainingDiverged) as e:
+        return {"error": str(e).splitlines()[0]}
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}".splitlines()[0], "traceback": traceback.format_exc()}
+    return {"seconds": time.perf_counter() - t0, "pid": os.getpid()}
+
+
+def connect(address: str | None):
+    """Ray, connected: to ``address`` (or ``$RAY_ADDRESS``) if given, else to a local Ray started
+    now; returns the module and whether this call started Ray (and so must stop it)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray, False
+    import logging
+
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
+                 configure_logging=True, log_to_driver=True)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        raise UserError(f"cannot connect to Ray at {address or 'a new local instance'}: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}", field="--address") from None
+    return ray, True
+
+
+def _slots(ray, tasks: list[CellTask], max_parallel: int | None) -> int:
+    """How many cells to keep submitted at once: ``max_parallel``, else as many as the cluster's
+    CPUs hold, so that "running" in the progress line means running, not queued in Ray."""
+    if max_parallel:
+        return max_parallel
+    cpus = ray.cluster_resources().get("CPU", 1.0)
+    per_cell = max(t.num_cpus for t in tasks)
+    return max(1, int(cpus // per_cell))
+
+
+def run_cells(tasks: list[CellTask], *, log: Callable[[str], None] = print, address: str | None = None,
+              max_parallel: int | None = None, progress: bool = True, **_options) -> dict[str, str]:
+    """Run ``tasks`` on Ray; returns {cell name: one-line error} of the cells that failed."""
+    if not tasks:
+        return {}
+    ray, started = connect(address)
+    try:
+        return _schedule(ray, tasks, log, max_parallel, progress)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _schedule(ray, tasks: list[CellTask], log, max_parallel: int | None, progress: bool) -> dict[str, str]:
+    from ..interrupts import cleanup_first
+
+    remote = ray.remote(_cell)
+    cwd = os.getcwd()
+    cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
+    ready: deque[CellTask] = deque()
+    waiting: dict[str, deque[CellTask]] = {}  # encoder key -> cells waiting for its leader
+    for t in tasks:
+        if t.encoders_cached or t.encoder_key not in waiting:
+            ready.append(t)
+            if not t.encoders_cached:
+                waiting[t.encoder_key] = deque()
+        else:
+            waiting[t.encoder_key].append(t)
+    inflight: dict = {}  # ObjectRef -> task
+    failed: dict[str, str] = {}
+    done = 0
+    slots = _slots(ray, tasks, max_parallel)
+    bar = _Progress(len(tasks)) if progress else None
+
+    def submit(t: CellTask) -> None:
+        # device auto takes a GPU where the cluster has one; a task that asks for none sees none
+        # (Ray hides the GPUs from it), so auto then resolves to the CPU in the worker
+        gpus = t.num_gpus if t.scenario.device == "cuda" or cluster_gpus > 0 else 0.0
+        ref = remote.options(num_cpus=t.num_cpus, num_gpus=gpus, max_retries=MAX_RETRIES,
+                             retry_exceptions=False, name=f"cell {t.name}").remote(t, cwd)
+        inflight[ref] = t
+
+    try:
+        with cleanup_first():  # Ctrl-C: cancel the running cells before the process exits
+            while ready or inflight:
+                while ready and len(inflight) < slots:
+                    submit(ready.popleft())
+                if bar:
+                    bar.update(done, len(inflight), len(failed))
+                (ref,), _ = ray.wait(list(inflight), num_returns=1)
+                t = inflight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as e:  # the worker died more often than it is retried
+                    outcome = {"error": f"{type(e).__name__} after {MAX_RETRIES} retries: "
+                                        f"{(str(e).strip().splitlines() or [''])[0]}"}
+                followers = waiting.pop(t.encoder_key, None) if not t.encoders_cached else None
+                if "error" in outcome:
+                    failed[t.name] = outcome["error"]
+                    log(f"cell {t.name} failed: {outcome['error']}")
+                    if outcome.get("traceback"):
+                        log(outcome["traceback"].rstrip())
+                    if followers:  # the next cell of the key trains the encoders instead
+                        waiting[t.encoder_key] = followers
+                        ready.append(followers.popleft())
+                else:
+                    done += 1
+                    log(f"[{done + len(failed)}/{len(tasks)}] {t.name}: done in {outcome['seconds']:.1f} s "
+                        f"(worker {outcome['pid']})")
+                    if followers:
+                        ready.extend(followers)
+    except BaseException:
+        for ref in inflight:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if bar:
+            bar.close(done, len(failed))
+    return failed
+
+
+class _Progress:
+    """One rich line: cells done / running / failed / waiting."""
+
+    def __init__(self, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.total = total
+        self._p = Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.description}"), TimeElapsedColumn())
+        self._id = self._p.add_task("", total=total)
+        self._p.start()
+
+    def update(self, done: int, running: int, failed: int) -> None:
+        waiting = self.total - done - running - failed
+        self._p.update(self._id, completed=done + failed,
+                       description=f"{done} done, {running} running, {failed} failed, {waiting} waiting")
+
+    def close(self, done: int, failed: int) -> None:
+        self.update(done, 0, failed)
+        self._p.stop()

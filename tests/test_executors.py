@@ -1,0 +1,144 @@
+"""The Ray executor against the local one: the same folders, one training per encoder key, a
+worker killed mid-cell, a failing cell that does not stop the others."""
+import csv
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from semcom_sim.cli import app
+from semcom_sim.sweep import SweepFailed, run_sweep
+
+ray = pytest.importorskip("ray")  # in the test extras; CI installs it
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with 2 CPUs for the module (starting one takes seconds); the executor finds it
+    running and leaves it running."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="error")
+    yield
+    ray.shutdown()
+
+
+def _experiment(tmp_path: Path, tiny_raw, grid: dict, name: str = "exp.yaml") -> Path:
+    tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
+    tiny_raw["transmitter"]["rfs_keep"] = [1.0]
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(tiny_raw, sort_keys=False))
+    exp = tmp_path / name
+    exp.write_text(yaml.safe_dump({"name": "t", "base": "base.yaml", "set": {"training.epochs": 3},
+                                   "grid": grid}, sort_keys=False))
+    return exp
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, the run timings taken out of summary.json."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            data = p.read_bytes()
+            if p.name == "summary.json":
+                summary = json.loads(data)
+                summary.pop("timings_s")
+                data = json.dumps(summary, sort_keys=True).encode()
+            out[str(p.relative_to(folder))] = data
+    return out
+
+
+def test_ray_writes_the_local_executors_folders_and_trains_once_per_key(local_ray, tiny_raw, tmp_path):
+    # receiver.l2 is downstream of training: 2 encoder keys, 2 cells each
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.01, 0.3], "receiver.l2": [0.001, 0.1]})
+    # separate empty encoder caches, so both executors train
+    local = run_sweep(exp, tmp_path / "local", cache=tmp_path / "cache_local", log=lambda s: None)
+    remote = run_sweep(exp, tmp_path / "ray", cache=tmp_path / "cache_ray", log=lambda s: None,
+                       executor="ray", progress=False)
+    a, b = _files(local), _files(remote)
+    # scenario.yaml names the cache folder; everything else is byte for byte the same
+    differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    assert differ == sorted(k for k in a if k.endswith("scenario.yaml") and k.startswith("cells/"))
+    assert len(a) > 30 and any(k.endswith(".png") for k in a)
+    cached = {}
+    for cell in (remote / "cells").iterdir():
+        s = json.loads((cell / "summary.json").read_text())
+        cached.setdefault(s["encoders_cache_key"], []).append(s["encoders_cached"])
+    assert sorted(sorted(v) for v in cached.values()) == [[False, True], [False, True]]
+
+
+def test_a_worker_killed_mid_cell_is_retried_and_leaves_no_half_written_folder(local_ray, tiny_raw, tmp_path):
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.01, 0.1, 0.3]})
+    cells = tmp_path / "out" / "cells"
+    killed = []
+
+    def kill_first_writer():
+        # a staging folder exists while a worker writes a cell's folder: kill that worker there
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for staging in cells.glob(".*.semcom-tmp") if cells.is_dir() else ():
+                try:
+                    pid = json.loads((staging / ".semcom-sim-owner").read_text())["pid"]
+                except (OSError, ValueError, KeyError):
+                    continue
+                os.kill(pid, signal.SIGKILL)
+                killed.append(staging.name)
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_first_writer)
+    killer.start()
+    out = run_sweep(exp, tmp_path / "out", cache=tmp_path / "cache", log=lambda s: None, executor="ray",
+                    progress=False)
+    killer.join()
+    assert killed, "no worker was caught writing a cell"
+    assert sorted(p.name for p in cells.iterdir()) == ["temperature-0.01", "temperature-0.1", "temperature-0.3"]
+    rows = list(csv.DictReader(open(out / "cells.csv")))
+    assert len(rows) == 3 and all(float(r["acc_top1_centroid_keep1"]) > 0.5 for r in rows)
+    # the killed attempt's results equal an undisturbed run's
+    ref = run_sweep(exp, tmp_path / "ref", cache=tmp_path / "cache", log=lambda s: None)
+    assert (ref / "results.csv").read_bytes() == (out / "results.csv").read_bytes()
+
+
+def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_redoes_only_it(local_ray, tiny_raw, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    good = str(tmp_path / "cache")
+    exp = _experiment(tmp_path, tiny_raw, {"data.cache_dir": [good, str(blocker / "cache")],
+                                           "training.temperature": [0.1, 0.3]})
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "ray"])
+    assert res.exit_code == 1, res.output
+    assert "2 of 4 cells failed" in res.stderr and "cache folder is not writable" in res.stderr
+    assert "Traceback" not in res.output + res.stderr
+    finished = sorted(p.name for p in (tmp_path / "out" / "cells").iterdir())
+    assert len(finished) == 2 and all("a_file" not in n for n in finished)
+    assert not (tmp_path / "out" / "cells.csv").exists()  # combined outputs only from a whole grid
+    mtimes = {n: (tmp_path / "out" / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
+    with pytest.raises(SweepFailed, match="2 of 2 cells failed"):  # the finished ones are not rerun
+        run_sweep(exp, tmp_path / "out", executor="ray", log=lambda s: None, progress=False)
+    assert mtimes == {n: (tmp_path / "out" / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
+
+
+def test_executor_options_are_checked(tiny_raw, tmp_path):
+    from conftest import refused
+
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.3]})
+    assert "--address and --max-parallel belong to --executor ray" in refused(
+        ["sweep", str(exp), "--address", "auto"])
+    assert "unknown executor 'dask'" in refused(["sweep", str(exp), "--executor", "dask"])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_without_ray_installed_the_error_says_how_to_install_it(tiny_raw, tmp_path, monkeypatch):
+    import sys
+
+    from conftest import refused
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.3]})
+    line = refused(["sweep", str(exp), "--out", str(tmp_path / "o"), "--executor", "ray"])
+    assert "pip install" in line and "[ray]" in line
