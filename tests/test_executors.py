@@ -28,13 +28,13 @@ def local_ray():
     ray.shutdown()
 
 
-def _experiment(tmp_path: Path, tiny_raw, grid: dict, name: str = "exp.yaml") -> Path:
+def _experiment(tmp_path: Path, tiny_raw, grid: dict, name: str = "exp.yaml", **extra) -> Path:
     tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
     tiny_raw["transmitter"]["rfs_keep"] = [1.0]
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(tiny_raw, sort_keys=False))
     exp = tmp_path / name
     exp.write_text(yaml.safe_dump({"name": "t", "base": "base.yaml", "set": {"training.epochs": 3},
-                                   "grid": grid}, sort_keys=False))
+                                   "grid": grid, **extra}, sort_keys=False))
     return exp
 
 
@@ -142,3 +142,17 @@ def test_without_ray_installed_the_error_says_how_to_install_it(tiny_raw, tmp_pa
     exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.3]})
     line = refused(["sweep", str(exp), "--out", str(tmp_path / "o"), "--executor", "ray"])
     assert "pip install" in line and "[ray]" in line
+
+
+def test_a_cell_asks_for_a_gpu_share_only_when_it_runs_on_a_gpu(tiny_raw, tmp_path):
+    from semcom_sim.config import Scenario
+    from semcom_sim.executors.ray import gpu_share
+    from semcom_sim.sweep import _cell_tasks, load_experiment
+
+    exp = _experiment(tmp_path, tiny_raw, {"device": ["cpu", "auto", "cuda"]},
+                      resources={"num_cpus": 0.5, "num_gpus": 0.25})
+    todo = [({"device": d}, Scenario.model_validate({**tiny_raw, "device": d})) for d in ("cpu", "auto", "cuda")]
+    tasks = _cell_tasks(todo, load_experiment(exp), tmp_path / "base.yaml", tmp_path / "out", lambda s: None)
+    assert [t.threads for t in tasks] == [1, 1, 1]  # half a CPU still runs one thread
+    assert [gpu_share(t, cluster_gpus=0) for t in tasks] == [0.0, 0.0, 0.25]
+    assert [gpu_share(t, cluster_gpus=2) for t in tasks] == [0.0, 0.25, 0.25]

@@ -72,6 +72,15 @@ def connect(address: str | None):
     return ray, True
 
 
+def gpu_share(task: CellTask, cluster_gpus: float) -> float:
+    """The GPU share a cell asks Ray for: its ``num_gpus`` when its scenario says ``device: cuda``,
+    or ``auto`` on a cluster that has GPUs; else none. A task that asks for none sees no GPU (Ray
+    hides them from it), so ``auto`` then resolves to the CPU in the worker."""
+    if task.scenario.device == "cuda" or (task.scenario.device == "auto" and cluster_gpus > 0):
+        return task.num_gpus
+    return 0.0
+
+
 def _slots(ray, tasks: list[CellTask], max_parallel: int | None) -> int:
     """How many cells to keep submitted at once: ``max_parallel``, else as many as the cluster's
     CPUs hold, so that "running" in the progress line means running, not queued in Ray."""
@@ -117,10 +126,7 @@ def _schedule(ray, tasks: list[CellTask], log, max_parallel: int | None, progres
     bar = _Progress(len(tasks)) if progress else None
 
     def submit(t: CellTask) -> None:
-        # device auto takes a GPU where the cluster has one; a task that asks for none sees none
-        # (Ray hides the GPUs from it), so auto then resolves to the CPU in the worker
-        gpus = t.num_gpus if t.scenario.device == "cuda" or cluster_gpus > 0 else 0.0
-        ref = remote.options(num_cpus=t.num_cpus, num_gpus=gpus, max_retries=MAX_RETRIES,
+        ref = remote.options(num_cpus=t.num_cpus, num_gpus=gpu_share(t, cluster_gpus), max_retries=MAX_RETRIES,
                              retry_exceptions=False, name=f"cell {t.name}").remote(t, cwd)
         inflight[ref] = t
 
