@@ -156,3 +156,40 @@ def test_a_cell_asks_for_a_gpu_share_only_when_it_runs_on_a_gpu(tiny_raw, tmp_pa
     assert [t.threads for t in tasks] == [1, 1, 1]  # half a CPU still runs one thread
     assert [gpu_share(t, cluster_gpus=0) for t in tasks] == [0.0, 0.0, 0.25]
     assert [gpu_share(t, cluster_gpus=2) for t in tasks] == [0.0, 0.25, 0.25]
+
+
+def _finished(out: Path) -> set[str]:
+    """Cell folders with their results (staging folders, hidden, are not cells)."""
+    cells = out / "cells"
+    return {p.parent.name for p in cells.glob("*/results.csv") if not p.parent.name.startswith(".")} \
+        if cells.is_dir() else set()
+
+
+def test_ctrl_c_stops_a_ray_sweep_and_a_rerun_keeps_what_finished(tiny_raw, tmp_path):
+    import subprocess
+    import sys
+
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.05, 0.1, 0.2, 0.3], "seed": [0, 1]})
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "semcom_sim.cli", "sweep", str(exp), "--out", str(out), "--executor", "ray",
+           "--max-parallel", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _finished(out):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "semcom-sim: interrupted" and "Traceback" not in err
+    finished = _finished(out)
+    assert 1 <= len(finished) < 8
+    mtimes = {n: (out / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])  # resumed by the local executor
+    assert res.exit_code == 0, res.output + res.stderr
+    assert res.output.count("finished earlier, skipped") == len(finished)
+    assert mtimes == {n: (out / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
+    assert len(list(csv.DictReader(open(out / "cells.csv")))) == 8
+    assert not [p for p in (out / "cells").iterdir() if p.name.startswith(".")]  # no staging folder left

@@ -16,16 +16,40 @@ says what each cell needs and in what order cells may start:
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 import traceback
 from collections import deque
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from ..errors import UserError
+from ..interrupts import SIGNALS, Interrupted
 from . import CellTask, run_cell
 
 # a worker that dies is retried this many times; an exception raised by the cell is not retried
 MAX_RETRIES = 3
+_POLL_S = 0.2  # how long the driver waits for a cell before it looks at signals again
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Ctrl-C, SIGTERM and SIGHUP only recorded (in the yielded list) while the driver waits in
+    Ray: an exception raised by a signal handler inside Ray's compiled ``wait`` comes out as a
+    SystemError, so the loop polls the list instead and raises :class:`Interrupted` itself."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield seen
+        return
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    for sig in SIGNALS:
+        signal.signal(sig, lambda signum, frame: seen.append(signum))
+    try:
+        yield seen
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _import_ray():
@@ -105,8 +129,6 @@ def run_cells(tasks: list[CellTask], *, log: Callable[[str], None] = print, addr
 
 
 def _schedule(ray, tasks: list[CellTask], log, max_parallel: int | None, progress: bool) -> dict[str, str]:
-    from ..interrupts import cleanup_first
-
     remote = ray.remote(_cell)
     cwd = os.getcwd()
     cluster_gpus = ray.cluster_resources().get("GPU", 0.0)
@@ -131,13 +153,18 @@ def _schedule(ray, tasks: list[CellTask], log, max_parallel: int | None, progres
         inflight[ref] = t
 
     try:
-        with cleanup_first():  # Ctrl-C: cancel the running cells before the process exits
+        with _signals_deferred() as stop:  # Ctrl-C: cancel the running cells, then leave
             while ready or inflight:
                 while ready and len(inflight) < slots:
                     submit(ready.popleft())
                 if bar:
                     bar.update(done, len(inflight), len(failed))
-                (ref,), _ = ray.wait(list(inflight), num_returns=1)
+                finished, _ = ray.wait(list(inflight), num_returns=1, timeout=_POLL_S)
+                if stop:
+                    raise Interrupted(stop[0])
+                if not finished:
+                    continue
+                ref = finished[0]
                 t = inflight.pop(ref)
                 try:
                     outcome = ray.get(ref)
