@@ -23,23 +23,12 @@ from pathlib import Path
 
 import yaml
 
-# one cell: data, three encoders, 3 epochs of training, both schemes, one SNR point (cf. bench_run.py)
-CELL = {
-    "name": "bench_sweep",
-    "seed": 0,
-    "device": "cpu",
-    "embedding_dim": 16,
-    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
-             "limit": 200},
-    "encoders": {
-        "image": {"name": "small_cnn", "options": {"width": 8}},
-        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
-        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
-    },
-    "training": {"temperature": 0.3, "epochs": 3, "batch_size": 64, "lr": 0.003},
-    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},
-    "channel": {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1},
-}
+from bench_run import SMOKE_SCENARIO  # benchmarks/ is on the path when a benchmark runs as a script
+
+# one cell: bench_run's smoke scenario (data, three encoders, both schemes) with 3 epochs, one SNR point
+CELL = {**SMOKE_SCENARIO, "name": "bench_sweep",
+        "training": {**SMOKE_SCENARIO["training"], "epochs": 3},
+        "channel": {**SMOKE_SCENARIO["channel"], "snr_db": [10.0]}}
 VARIANTS = {"local": [], "ray, 1 worker": ["--executor", "ray", "--max-parallel", "1"],
             "ray, 2 workers": ["--executor", "ray", "--max-parallel", "2"]}
 
