@@ -181,13 +181,14 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
             raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
         todo.append((cell, scenario))
     check_target(out, "sweep")
-    make_folder(out, "sweep")
-    (out / "cells").mkdir(exist_ok=True)
-    clean_stale(out / "cells")
-    write_atomic(out / "experiment.yaml", yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
-    tasks = _cell_tasks(todo, exp, base, out, log)
     runner = importlib.import_module(f".executors.{executor}", __package__)
-    failed = runner.run_cells(tasks, log=log, reporter_factory=reporter_factory, **executor_options)
+    with runner.session(**executor_options) as run_cells:  # a bad --address fails before anything is written
+        make_folder(out, "sweep")
+        (out / "cells").mkdir(exist_ok=True)
+        clean_stale(out / "cells")
+        write_atomic(out / "experiment.yaml", yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
+        tasks = _cell_tasks(todo, exp, base, out, log)
+        failed = run_cells(tasks, log=log, reporter_factory=reporter_factory)
     clean_stale(out / "cells")  # what workers killed mid-cell left, once no cell runs
     if failed:
         raise SweepFailed(f"{len(failed)} of {len(tasks)} cells failed (the others are finished; "

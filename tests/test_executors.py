@@ -193,3 +193,19 @@ def test_ctrl_c_stops_a_ray_sweep_and_a_rerun_keeps_what_finished(tiny_raw, tmp_
     assert mtimes == {n: (out / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
     assert len(list(csv.DictReader(open(out / "cells.csv")))) == 8
     assert not [p for p in (out / "cells").iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_an_unreachable_ray_address_fails_in_seconds_and_writes_nothing(tiny_raw, tmp_path):
+    import subprocess
+    import sys
+
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.3]})
+    t0 = time.monotonic()
+    # a process of its own: this module's Ray is already connected in the test process
+    proc = subprocess.run([sys.executable, "-m", "semcom_sim.cli", "sweep", str(exp), "--out", str(tmp_path / "o"),
+                           "--executor", "ray", "--address", "127.0.0.1:1"],  # port 1: nothing listens
+                          capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - t0 < 60
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot reach Ray at 127.0.0.1:1" in proc.stderr and "--address" in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -2,8 +2,8 @@
 ``ray`` (one Ray task per cell, on this machine or a cluster). Both run the same
 :func:`run_cell`, so a cell's folder does not depend on the executor.
 
-Adding an executor: a module here with ``run_cells(tasks, *, log, **options) -> failures``, and
-its name in :data:`EXECUTORS`.
+Adding an executor: a module here with a context manager ``session(**options)`` that yields
+``run_cells(tasks, *, log, reporter_factory) -> {cell: error}``, and its name in :data:`EXECUTORS`.
 """
 from __future__ import annotations
 

@@ -78,6 +78,22 @@ def _cell(task: CellTask, cwd: str) -> dict:
     return {"seconds": time.perf_counter() - t0, "pid": os.getpid()}
 
 
+def _check_reachable(address: str, field: str) -> None:
+    """Fail in seconds, in one line, on a ``host:port`` (or ``ray://host:port``) that does not
+    answer: ``ray.init`` would retry for minutes, printing warnings. ``auto`` and other forms are
+    left to Ray, which answers at once when it finds no cluster."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not (sep and host and port.isdigit()):
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise UserError(f"cannot reach Ray at {address} ({e.strerror or type(e).__name__}); start it with "
+                        f"`ray start --head` there, or leave --address out for a local Ray", field=field) from None
+
+
 def connect(address: str | None):
     """Ray, connected: to ``address`` (or ``$RAY_ADDRESS``) if given, else to a local Ray started
     now; returns the module and whether this call started Ray (and so must stop it)."""
@@ -86,14 +102,33 @@ def connect(address: str | None):
         return ray, False
     import logging
 
+    field = "--address" if address else "$RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_reachable(address, field)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
                  configure_logging=True, log_to_driver=True)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise UserError(f"cannot connect to Ray at {address or 'a new local instance'}: "
-                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}", field="--address") from None
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}", field=field) from None
     return ray, True
+
+
+@contextmanager
+def session(*, address: str | None = None, max_parallel: int | None = None, progress: bool = True):
+    """Connected to Ray for the sweep (before its output folder is made, so a bad address writes
+    nothing); yields the function that runs the cells; stops a Ray it started."""
+    ray, started = connect(address)
+
+    def run_cells(tasks: list[CellTask], *, log: Callable[[str], None] = print, **_) -> dict[str, str]:
+        return _schedule(ray, tasks, log, max_parallel, progress) if tasks else {}
+
+    try:
+        yield run_cells
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def gpu_share(task: CellTask, cluster_gpus: float) -> float:
@@ -113,19 +148,6 @@ def _slots(ray, tasks: list[CellTask], max_parallel: int | None) -> int:
     cpus = ray.cluster_resources().get("CPU", 1.0)
     per_cell = max(t.num_cpus for t in tasks)
     return max(1, int(cpus // per_cell))
-
-
-def run_cells(tasks: list[CellTask], *, log: Callable[[str], None] = print, address: str | None = None,
-              max_parallel: int | None = None, progress: bool = True, **_options) -> dict[str, str]:
-    """Run ``tasks`` on Ray; returns {cell name: one-line error} of the cells that failed."""
-    if not tasks:
-        return {}
-    ray, started = connect(address)
-    try:
-        return _schedule(ray, tasks, log, max_parallel, progress)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _schedule(ray, tasks: list[CellTask], log, max_parallel: int | None, progress: bool) -> dict[str, str]:
