@@ -42,10 +42,6 @@ def cell_threads(num_cpus: float) -> int:
     return max(1, math.ceil(num_cpus))
 
 
-class CellFailed(Exception):
-    """A cell that ended in an error; the message is one line."""
-
-
 def run_cell(task: CellTask, reporter=None) -> None:
     """Run one cell into its folder (written atomically by the pipeline) with the cell's thread
     count; torch's previous setting is restored afterwards."""
