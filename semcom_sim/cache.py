@@ -4,9 +4,10 @@ Both caches of the simulator (trained encoders in ``<cache>/encoders/<key>.pt`` 
 speech in ``<cache>/data/digits-audio-<key>.npy``) go through :func:`load_or_build`, which
 guarantees:
 
-* **Verified reads.** An entry file is a one-line header holding the SHA-256 of the payload,
-  followed by the payload (the bytes ``torch.save``/``np.save`` wrote). The checksum is verified
-  before anything is deserialised, so a truncated, empty or overwritten file never reaches
+* **Verified reads.** An entry file is a one-line header holding the entry's key (its own file
+  name) and the SHA-256 of the payload, followed by the payload (the bytes ``torch.save``/``np.save``
+  wrote). The key and the checksum are verified before anything is deserialised, so a truncated,
+  empty or overwritten file, or a valid entry copied under another key's name, never reaches
   ``torch.load``/``np.load``; the caller's ``load`` then checks what is cheap to check (keys,
   shapes, dtypes). An entry that fails any of this is discarded with a one-line warning on the
   ``semcom_sim.cache`` logger naming the file, and rebuilt.
@@ -43,8 +44,12 @@ __all__ = ["InvalidEntry", "check_writable", "entry_is_valid", "load_or_build", 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_MAGIC = b"semcom-sim cache v1 sha256="
-_HEADER_LEN = len(_MAGIC) + 64 + 1  # magic, hex digest, newline
+# The first line of an entry: the magic, the entry's own file name (its key: a copy under another
+# key's name is refused, although its checksum is fine) and the payload's SHA-256.
+_MAGIC = b"semcom-sim cache v2 key="
+_OLD_MAGIC = b"semcom-sim cache v1 "
+_DIGEST = b" sha256="
+_MAX_HEADER = 4096  # a file name is at most 255 bytes; more than this is not a header of ours
 _CHUNK = 1 << 20
 _HOW_TO_CHOOSE = "choose another with data.cache_dir in the scenario or $SEMCOM_SIM_CACHE"
 
@@ -58,22 +63,46 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _payload_digest(f: BinaryIO) -> str:
+def _header(name: str, digest: str) -> bytes:
+    return _MAGIC + name.encode("utf-8", "surrogateescape") + _DIGEST + digest.encode("ascii") + b"\n"
+
+
+def _payload_digest(f: BinaryIO, start: int) -> str:
     h = hashlib.sha256()
-    f.seek(_HEADER_LEN)
+    f.seek(start)
     while chunk := f.read(_CHUNK):
         h.update(chunk)
     return h.hexdigest()
 
 
+def _check_header(f: BinaryIO, name: str) -> int:
+    """Verify the header and the checksum of the open entry ``name``; returns where the payload starts."""
+    header = f.readline(_MAX_HEADER)
+    if not header:
+        raise InvalidEntry("empty file")
+    if header.startswith(_OLD_MAGIC):
+        raise InvalidEntry("written by an older semcom-sim (cache v1, whose entries do not name their key)")
+    if not header.startswith(_MAGIC) or not header.endswith(b"\n") or _DIGEST not in header:
+        raise InvalidEntry("no semcom-sim cache header")
+    key, _, digest = header[len(_MAGIC):-1].rpartition(_DIGEST)
+    key = key.decode("utf-8", "surrogateescape")
+    if key != name:
+        raise InvalidEntry(f"it is the entry {key!r}, not {name!r} (copied or renamed)")
+    start = len(header)
+    if _payload_digest(f, start) != digest.decode("ascii", "replace"):
+        raise InvalidEntry("checksum mismatch: truncated or corrupted")
+    return start
+
+
 def read_entry(path: str | os.PathLike, load: Callable[[BinaryIO], T]) -> T:
     """The value stored in the entry at ``path``.
 
-    ``load(f)`` gets the open file positioned at the payload, only after the checksum matched;
-    it should raise :class:`InvalidEntry` (any exception will do) when the content does not fit.
-    Raises ``FileNotFoundError`` when there is no entry and :class:`InvalidEntry` when there is one
-    that cannot be used.
+    ``load(f)`` gets the open file positioned at the payload, only after the key and the checksum
+    matched; it should raise :class:`InvalidEntry` (any exception will do) when the content does
+    not fit. Raises ``FileNotFoundError`` when there is no entry and :class:`InvalidEntry` when
+    there is one that cannot be used.
     """
+    path = Path(path)
     try:
         f = open(path, "rb")
     except FileNotFoundError:
@@ -82,21 +111,14 @@ def read_entry(path: str | os.PathLike, load: Callable[[BinaryIO], T]) -> T:
         raise InvalidEntry(f"cannot open it: {e.strerror or e}") from e
     with f:
         try:
-            header = f.read(_HEADER_LEN)
-            if not header:
-                raise InvalidEntry("empty file")
-            if len(header) < _HEADER_LEN or not header.startswith(_MAGIC) or not header.endswith(b"\n"):
-                raise InvalidEntry("no semcom-sim cache header")
-            if _payload_digest(f) != header[len(_MAGIC):-1].decode("ascii", "replace"):
-                raise InvalidEntry("checksum mismatch: truncated or corrupted")
-            f.seek(_HEADER_LEN)
+            f.seek(_check_header(f, path.name))
         except OSError as e:
             raise InvalidEntry(f"cannot read it: {e.strerror or e}") from e
         try:
             return load(f)
         except InvalidEntry:
             raise
-        except Exception as e:  # the checksum matched, so this is a foreign or outdated payload
+        except Exception as e:  # key and checksum matched, so this is a foreign or outdated payload
             raise InvalidEntry(_one_line(f"{type(e).__name__}: {e}")) from e
 
 
@@ -171,12 +193,13 @@ def write_entry(path: str | os.PathLike, value: T, save: Callable[[T, BinaryIO],
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w+b") as f:
-            f.write(b"\0" * _HEADER_LEN)  # placeholder until the digest is known
+            start = len(_header(path.name, "0" * 64))
+            f.write(b"\0" * start)  # placeholder until the digest is known
             save(value, f)
             f.flush()
-            digest = _payload_digest(f)
+            digest = _payload_digest(f, start)
             f.seek(0)
-            f.write(_MAGIC + digest.encode("ascii") + b"\n")
+            f.write(_header(path.name, digest))
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -222,6 +245,13 @@ def load_or_build(path: str | os.PathLike, build: Callable[[], T], save: Callabl
             log.warning("semcom-sim: discarding unreadable cache entry %s (%s); rebuilding", path, reason)
             warned = True
 
+    if path.is_dir() and not path.is_symlink():
+        try:
+            path.rmdir()  # an empty folder in an entry's place holds nothing: heal it
+        except OSError:
+            raise UserError("is a folder, not a cache entry, and it is not empty, so it was left alone: remove "
+                            "it, or choose another cache folder with data.cache_dir in the scenario or "
+                            "$SEMCOM_SIM_CACHE", source=str(path)) from None
     try:
         return read_entry(path, load), True
     except FileNotFoundError:
@@ -253,9 +283,10 @@ def load_or_build(path: str | os.PathLike, build: Callable[[], T], save: Callabl
         value = build()
         try:
             write_entry(path, value, save)
-        except OSError as e:
+        except Exception as e:  # noqa: BLE001 - e.g. a full disk, which torch.save reports as a RuntimeError
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else _one_line(str(e) or type(e).__name__)
             log.warning("semcom-sim: could not write cache entry %s (%s); continuing without caching it",
-                        path, e.strerror or e)
+                        path, reason)
         return value, False
     finally:
         lock.release()

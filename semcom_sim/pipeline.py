@@ -27,7 +27,7 @@ from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
-from .report.folders import check_target, staged
+from .report.folders import check_apart, check_target, staged
 from .report.plots import plot_run
 from .report.results import NOISELESS
 from .runtime import Runtime, stream_seed
@@ -170,6 +170,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     check_encoders_build(scenario, scenario_path)
     check_target(out_dir, "run")
     cache_dir = default_cache_dir(scenario)
+    check_apart(out_dir, cache_dir)
     if not entry_is_valid(encoder_cache_path(scenario, cache_dir, scenario_path)):  # a read-only cache that holds them is fine
         check_writable(cache_dir)
     snr = SnrPoints.of(scenario.channel.snr_values(), runtime.dtype, runtime.device)  # N0 once per run

@@ -12,6 +12,7 @@ tasks on this machine or a cluster. Each cell runs with as many torch threads as
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -28,7 +29,7 @@ from .errors import UserError
 from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
 from .report.results import NOISELESS
-from .report.folders import check_target, clean_stale, is_marked, make_folder, write_atomic
+from .report.folders import check_apart, check_target, clean_stale, damage, is_marked, make_folder, write_atomic
 
 
 class CellResources(_Frozen):
@@ -83,11 +84,19 @@ def short_keys(keys: list[str]) -> dict[str, str]:
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
 
 
+_NAME_CHARS = 96  # of the readable part; the folder name stays far below the file systems' 255 bytes
+
+
 def cell_name(cell: dict[str, Any]) -> str:
-    """Readable, filesystem-safe folder name: ``temperature-0.07_enabled-true_seed-1``."""
+    """The cell's folder name: a readable part, ``temperature-0.07_enabled-true_seed-1`` (runs of
+    characters outside ``[A-Za-z0-9._=-]`` squashed to ``_``, cut to a length), then a hash of the
+    cell's keys and values, so that cells whose readable parts coincide (``/x/d/e.npz`` and
+    ``/x/d_e.npz``) still get folders of their own."""
     names = short_keys(list(cell))
     parts = [f"{names[k]}-{_fmt_value(v)}" for k, v in cell.items()]
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts))
+    readable = re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(parts))[:_NAME_CHARS].lstrip(".") or "cell"
+    exact = json.dumps([[k, v] for k, v in cell.items()], sort_keys=True, default=repr, ensure_ascii=False)
+    return f"{readable}-{hashlib.sha256(exact.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 def cells(exp: Experiment) -> list[dict[str, Any]]:
@@ -96,12 +105,15 @@ def cells(exp: Experiment) -> list[dict[str, Any]]:
 
 
 def cell_state(folder: Path, scenario) -> str:
-    """``finished`` when the folder holds a complete run of exactly this resolved scenario,
-    ``stale`` when it holds a run of other settings (the experiment was edited), else ``todo``."""
+    """``finished`` when the folder holds a complete run of exactly this resolved scenario, its files
+    as the run wrote them; ``damaged`` when some file changed or went missing since; ``stale`` when
+    it holds a run of other settings (the experiment was edited); else ``todo``."""
     from .pipeline import scenario_yaml
 
-    if not (is_marked(folder, "run") and (folder / "results.csv").is_file()):
+    if not is_marked(folder, "run"):
         return "todo"
+    if damage(folder) is not None:
+        return "damaged"
     try:
         saved = yaml.safe_load((folder / "scenario.yaml").read_text())
         # through the model, so a field added since the cell ran counts at its default: options
@@ -142,6 +154,8 @@ def _cell_tasks(todo, exp: Experiment, base: Path, out: Path, log) -> list:
             continue
         if state == "stale":
             log(f"[{i + 1}/{len(todo)}] {folder.name}: settings changed since it ran, rerunning")
+        elif state == "damaged":
+            log(f"[{i + 1}/{len(todo)}] {folder.name}: {damage(folder)}, rerunning")
         entry = encoder_cache_path(scenario, default_cache_dir(scenario), base)
         tasks.append(CellTask(name=folder.name, scenario=scenario, folder=folder.resolve(), scenario_path=base,
                               encoder_key=entry.stem, encoders_cached=entry_is_valid(entry),
@@ -149,6 +163,24 @@ def _cell_tasks(todo, exp: Experiment, base: Path, out: Path, log) -> list:
                               num_gpus=exp.resources.num_gpus if scenario.device != "cpu" else 0.0,
                               env=env))
     return tasks
+
+
+def _check_caches(todo, base: Path, out: Path) -> None:
+    """Before the sweep folder is made: each cell's cache folder lies apart from it and, where the
+    cell's encoders are not in it yet, can be written (a file given as --cache fails here)."""
+    from .cache import check_writable, entry_is_valid
+    from .pipeline import default_cache_dir
+    from .training.trainer import encoder_cache_path
+
+    needed: dict[Path, bool] = {}
+    for _, scenario in todo:
+        folder = default_cache_dir(scenario)
+        if not needed.get(folder):
+            needed[folder] = not entry_is_valid(encoder_cache_path(scenario, folder, base))
+    for folder, build in needed.items():
+        check_apart(out, folder)
+        if build:
+            check_writable(folder)
 
 
 def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device: str | None = None,
@@ -180,7 +212,8 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
         except UserError as e:
             raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
         todo.append((cell, scenario))
-    check_target(out, "sweep")
+    out = check_target(out, "sweep")
+    _check_caches(todo, base, out)
     runner = importlib.import_module(f".executors.{executor}", __package__)
     with runner.session(**executor_options) as run_cells:  # a bad --address fails before anything is written
         make_folder(out, "sweep")
@@ -231,8 +264,10 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
     cell_rows, all_rows, noiseless = [], [], []
     for cell in grid_cells:
         folder = out / "cells" / cell_name(cell)
-        summary = json.loads((folder / "summary.json").read_text())
-        lat = summary["latent_test"]
+        problem = damage(folder)  # the cells were checked or written just now; a user may have been quicker
+        if problem is not None:
+            raise UserError(f"{problem}; rerun the sweep to redo this cell", source=str(folder))
+        lat = json.loads((folder / "summary.json").read_text())["latent_test"]
         row: dict[str, Any] = {names[k]: _fmt_value(cell[k]) for k in keys}
         row.update(_latent_columns(lat))
         results = read_results(folder / "results.csv")

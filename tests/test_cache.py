@@ -62,7 +62,7 @@ def test_an_entry_is_built_once_then_read(tmp_path):
     assert _bytes_entry(path, b"abc" * 1000, calls) == (b"abc" * 1000, False)
     assert _bytes_entry(path, b"other", calls) == (b"abc" * 1000, True)
     assert len(calls) == 1 and entry_is_valid(path)
-    assert path.read_bytes().startswith(b"semcom-sim cache v1 sha256=")
+    assert path.read_bytes().startswith(b"semcom-sim cache v2 key=entry.bin sha256=")
     assert not list(path.parent.glob("*.tmp"))
 
 

@@ -60,8 +60,9 @@ def test_ray_writes_the_local_executors_folders_and_trains_once_per_key(local_ra
     remote = run_sweep(exp, tmp_path / "ray", cache=tmp_path / "cache_ray", log=lambda s: None,
                        executor="ray", progress=False)
     a, b = _files(local), _files(remote)
-    # scenario.yaml names the cache folder; everything else is byte for byte the same
-    differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    # scenario.yaml names the cache folder; everything else is byte for byte the same, but for the
+    # manifests, which hold the checksums of scenario.yaml and summary.json (with its stage times)
+    differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and not k.endswith("/.semcom-sim-run"))
     assert differ == sorted(k for k in a if k.endswith("scenario.yaml") and k.startswith("cells/"))
     assert len(a) > 30 and any(k.endswith(".png") for k in a)
     cached = {}
@@ -96,7 +97,8 @@ def test_a_worker_killed_mid_cell_is_retried_and_leaves_no_half_written_folder(l
                     progress=False)
     killer.join()
     assert killed, "no worker was caught writing a cell"
-    assert sorted(p.name for p in cells.iterdir()) == ["temperature-0.01", "temperature-0.1", "temperature-0.3"]
+    assert sorted(p.name.rsplit("-", 1)[0] for p in cells.iterdir()) == [
+        "temperature-0.01", "temperature-0.1", "temperature-0.3"]
     rows = list(csv.DictReader(open(out / "cells.csv")))
     assert len(rows) == 3 and all(float(r["acc_top1_centroid_keep1"]) > 0.5 for r in rows)
     # the killed attempt's results equal an undisturbed run's
@@ -105,17 +107,14 @@ def test_a_worker_killed_mid_cell_is_retried_and_leaves_no_half_written_folder(l
 
 
 def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_redoes_only_it(local_ray, tiny_raw, tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    good = str(tmp_path / "cache")
-    exp = _experiment(tmp_path, tiny_raw, {"data.cache_dir": [good, str(blocker / "cache")],
-                                           "training.temperature": [0.1, 0.3]})
+    # 1/tau overflows float32 at tau = 1e-40: the loss is nan at once, and training stops (diverged)
+    exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.3, 1e-40], "receiver.l2": [0.001, 0.1]})
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "out"), "--executor", "ray"])
     assert res.exit_code == 1, res.output
-    assert "2 of 4 cells failed" in res.stderr and "cache folder is not writable" in res.stderr
+    assert "2 of 4 cells failed" in res.stderr and "diverged" in res.stderr
     assert "Traceback" not in res.output + res.stderr
     finished = sorted(p.name for p in (tmp_path / "out" / "cells").iterdir())
-    assert len(finished) == 2 and all("a_file" not in n for n in finished)
+    assert len(finished) == 2 and all("1e-40" not in n for n in finished)
     assert not (tmp_path / "out" / "cells.csv").exists()  # combined outputs only from a whole grid
     mtimes = {n: (tmp_path / "out" / "cells" / n / "results.csv").stat().st_mtime_ns for n in finished}
     with pytest.raises(SweepFailed, match="2 of 2 cells failed"):  # the finished ones are not rerun

@@ -20,7 +20,7 @@ def test_sweep_runs_a_2x2_grid_and_skips_finished_cells(tiny_raw, write_scenario
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])
     assert res.exit_code == 0, res.output + res.stderr
     cells = sorted(p.name for p in (out / "cells").iterdir())
-    assert cells == ["temperature-0.01_l2-0.001", "temperature-0.01_l2-0.1",
+    assert [c.rsplit("-", 1)[0] for c in cells] == ["temperature-0.01_l2-0.001", "temperature-0.01_l2-0.1",
                      "temperature-0.3_l2-0.001", "temperature-0.3_l2-0.1"]
     rows = list(csv.DictReader(open(out / "cells.csv")))
     assert len(rows) == 4
@@ -87,21 +87,23 @@ def test_a_seed_in_the_grid_gives_mean_and_spread_over_seeds(tiny_raw, write_sce
 def test_a_field_added_after_a_cell_ran_does_not_rerun_it(tiny_raw, write_scenario, tmp_path):
     from semcom_sim.checks import load_checked_scenario
     from semcom_sim.pipeline import scenario_yaml
-    from semcom_sim.report.folders import MARKERS
+    from semcom_sim.report.folders import write_manifest
     from semcom_sim.sweep import cell_state
 
     sc = load_checked_scenario(write_scenario(tiny_raw), [])
     cell = tmp_path / "cell"
     cell.mkdir()
-    (cell / MARKERS["run"]).write_text("")
     (cell / "results.csv").write_text("scheme\n")
     saved = yaml.safe_load(scenario_yaml(sc))
     # a run saved before these options existed: they are at their defaults, so it is still this cell
     del saved["channel"]["snr_reference"], saved["receiver"]["train_snr_db"]
-    (cell / "scenario.yaml").write_text(yaml.safe_dump(saved))
-    assert cell_state(cell, sc) == "finished"
+
+    def saved_as(text: str) -> str:
+        (cell / "scenario.yaml").write_text(text)
+        write_manifest(cell)  # as the run that wrote it would have
+        return cell_state(cell, sc)
+
+    assert saved_as(yaml.safe_dump(saved)) == "finished"
     saved["receiver"]["train_snr_db"] = 0.0
-    (cell / "scenario.yaml").write_text(yaml.safe_dump(saved))
-    assert cell_state(cell, sc) == "stale"
-    (cell / "scenario.yaml").write_text("name: [unclosed")
-    assert cell_state(cell, sc) == "stale"
+    assert saved_as(yaml.safe_dump(saved)) == "stale"
+    assert saved_as("name: [unclosed") == "stale"

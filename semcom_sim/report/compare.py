@@ -66,15 +66,18 @@ def _ours(path: Path) -> bool:
 def check_output(out: Path) -> None:
     if out.suffix.lower() != ".png":
         raise UserError("the figure is written as PNG: give a name ending in .png", source=str(out))
+    shown = str(out)
+    if out.is_symlink():  # followed: the file it names is written, the link stays
+        out = out.resolve()
     if out.is_dir():
-        raise UserError("is a folder; give a file name ending in .png", source=str(out))
-    if (out.exists() or out.is_symlink()) and not _ours(out):
+        raise UserError("is a folder; give a file name ending in .png", source=shown)
+    if out.exists() and not _ours(out):
         raise UserError("exists and was not written by semcom-sim compare; nothing was touched: choose another "
-                        "--out", source=str(out))
+                        "--out", source=shown)
     if not out.parent.is_dir():
-        raise UserError("its folder does not exist", source=str(out))
+        raise UserError("its folder does not exist", source=shown)
     if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise UserError("its folder is not writable", source=str(out))
+        raise UserError("its folder is not writable", source=shown)
 
 
 def compare(folders: list[Path], out: Path, metric: str = "acc_top1", x: str = "snr_db",

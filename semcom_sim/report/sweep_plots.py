@@ -105,7 +105,8 @@ def plot_sweep(out: Path, keys: list[str], pca_cells: bool, cell_names: list[str
         plot_latent_measures(cells, x, groups, out / "latent_measures.png")
     plot_accuracy_vs_rfs(read_results(out / "results.csv", text=keys), x, groups, out / "accuracy_vs_rfs.png")
     if pca_cells:
-        plot_latent_pca([(name, out / "cells" / name / "embeddings_test.npz") for name in cell_names],
+        # a panel's title is the readable part of the cell's folder name, without its hash
+        plot_latent_pca([(name.rsplit("-", 1)[0], out / "cells" / name / "embeddings_test.npz") for name in cell_names],
                         out / "latent_pca.png")
 
 
