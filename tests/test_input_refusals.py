@@ -81,3 +81,23 @@ def test_merge_keys_still_override(tiny_raw, write_scenario):
                                       "  audio:\n    <<: *enc\n    name: logmel_cnn\n"))
     audio = load_scenario(path).encoders["audio"]
     assert (audio.name, audio.options) == ("logmel_cnn", {"width": 8})
+
+
+# --------------------------------------------------------------------------- presets sharing a name
+
+def test_two_presets_with_one_name_are_refused(tiny_raw, write_scenario, tmp_path):
+    """A user preset named awgn but Rayleigh beside the packaged awgn: its rows would read awgn."""
+    channels = tmp_path / "channels"
+    channels.mkdir()
+    (channels / "my_fading.yaml").write_text("name: awgn\nmodel: rayleigh\noptions: {fading: block}\n")
+    tiny_raw["channel"]["presets"] = ["awgn", "my_fading"]
+    line = refused(["validate", str(write_scenario(tiny_raw))])
+    assert "channel.presets" in line and str(channels / "my_fading.yaml") in line
+    assert "awgn.yaml" in line and "both named 'awgn'" in line
+
+
+@pytest.mark.parametrize("presets", [["awgn", "awgn"], ["rayleigh_block", "awgn", "rayleigh_block"]])
+def test_a_preset_listed_twice_is_refused(tiny_raw, write_scenario, presets):
+    tiny_raw["channel"]["presets"] = presets
+    line = refused(["validate", str(write_scenario(tiny_raw))])
+    assert "channel.presets" in line and f"preset {presets[-1]!r}" in line and "listed twice" in line
