@@ -101,3 +101,42 @@ def test_a_preset_listed_twice_is_refused(tiny_raw, write_scenario, presets):
     tiny_raw["channel"]["presets"] = presets
     line = refused(["validate", str(write_scenario(tiny_raw))])
     assert "channel.presets" in line and f"preset {presets[-1]!r}" in line and "listed twice" in line
+
+
+# --------------------------------------------------------------------------- experiments
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/semcom-abs", "", ".hidden", "a/b"])
+def test_an_experiment_name_that_is_not_a_folder_name_is_refused(tiny_raw, write_scenario, tmp_path, monkeypatch,
+                                                                  name):
+    write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": name, "base": "base.yaml", "grid": {"receiver.l2": [0.001]}}))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # the default output folder is runs/<name> under the working folder
+    before = _snapshot(tmp_path)
+    line = refused(["sweep", str(exp)])
+    assert f"{exp}: name: " in line and "should match pattern" in line
+    assert _snapshot(tmp_path) == before and list(work.iterdir()) == []
+    assert not Path("/tmp/semcom-abs").exists()
+
+
+def test_a_grid_of_a_million_cells_is_refused_at_once(tiny_raw, write_scenario, tmp_path):
+    write_scenario(tiny_raw, "base.yaml")
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "big", "base": "base.yaml",
+                                   "grid": {f"receiver.k{i}": list(range(10)) for i in range(6)}}))
+    out = tmp_path / "sweep"
+    t0 = time.perf_counter()
+    line = refused(["sweep", str(exp), "--out", str(out)])
+    assert time.perf_counter() - t0 < 3.0
+    assert f"{exp}: grid: the grid has 1,000,000 cells" in line and "10,000" in line
+    assert not out.exists()
+
+
+def test_the_grid_budget_counts_the_product_not_the_values():
+    from semcom_sim.sweep import MAX_CELLS, Experiment
+
+    grid = {"a": list(range(100)), "b": list(range(100))}
+    assert math.prod(map(len, grid.values())) == MAX_CELLS
+    Experiment(name="ok", base="b.yaml", grid=grid)  # exactly at the budget
