@@ -140,3 +140,81 @@ def test_the_grid_budget_counts_the_product_not_the_values():
     grid = {"a": list(range(100)), "b": list(range(100))}
     assert math.prod(map(len, grid.values())) == MAX_CELLS
     Experiment(name="ok", base="b.yaml", grid=grid)  # exactly at the budget
+
+
+# --------------------------------------------------------------------------- compare and results.csv
+
+def _row(**changes) -> dict:
+    row = {"scheme": "centroid", "channel": "awgn", "link": "analog", "snr_db": 0.0, "snr_instance_db": 4.7,
+           "rx_train": "clean", "rfs_keep": 1.0, "payload_dims": 32, "tti": 32, "toi": 96, "tti_toi": 0.33,
+           "channel_uses": 16, "bits": None, "acc_top1": 0.5, "acc_top5": 0.9, "acc_top1_capacity": 0.4,
+           "r1": 0.5, "r5": 0.9, "ber": None, "bler": None, "mc_draws": 2, "n_test": 50}
+    return {**row, **changes}
+
+
+@pytest.fixture
+def analog_run(tmp_path) -> Path:
+    """The results.csv of an analog run: ber, bler and bits are empty in every row."""
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [_row(channel="none", snr_db=math.inf, snr_instance_db=math.inf, mc_draws=1, acc_top1_capacity=None)]
+    rows += [_row(snr_db=s, acc_top1=0.1 * i) for i, s in enumerate((0.0, 10.0, 20.0))]
+    write_results(rows, run / "results.csv")
+    return run
+
+
+@pytest.mark.parametrize("metric", ["ber", "bler", "bits"])
+def test_a_digital_metric_on_analog_runs_is_one_line(analog_run, tmp_path, metric):
+    out = tmp_path / "c.png"
+    for x in ("snr_db", "tti"):
+        line = refused(["compare", str(analog_run), "--metric", metric, "--x", x, "--out", str(out)])
+        assert f"column {metric!r} has no values in these rows (ber, bler and bits apply to digital links)" in line
+    assert not out.exists()
+
+
+def test_a_label_column_as_metric_and_noiseless_only_rows(analog_run, tmp_path):
+    out = tmp_path / "c.png"
+    assert "column 'scheme' holds labels, not numbers" in refused(
+        ["compare", str(analog_run), "--metric", "scheme", "--out", str(out)])
+    only = tmp_path / "noiseless"
+    only.mkdir()
+    write_results([_row(channel="none", snr_db=math.inf)], only / "results.csv")
+    assert "only noiseless rows" in refused(["compare", str(only), "--out", str(out)])
+    assert not out.exists()
+    res = runner.invoke(app, ["compare", str(only), "--x", "tti", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+
+
+def _edit_line(path: Path, lineno: int, edit) -> None:
+    lines = path.read_text().splitlines()
+    lines[lineno - 1] = edit(lines[lineno - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+BROKEN_CSV = [
+    (lambda s: s.replace(",awgn,analog,10,", ",awgn,analog,ten,"), "snr_db: line 4: holds 'ten', not a number"),
+    (lambda s: s.replace(",awgn,analog,10,", ",awgn,analog,,"), "snr_db: line 4: is empty, not a number"),
+    (lambda s: s.replace(",clean,1,", ",clean,all,"), "rfs_keep: line 4: holds 'all', not a number"),
+    (lambda s: s.replace(",clean,1,", ",clean,1,", 1) + ",0.5,extra", "line 4: 24 cells, but the header has 22"),
+    (lambda s: ",".join(s.split(",")[:10]), "line 4: 10 cells, but the header has 22 columns"),
+]
+
+
+@pytest.mark.parametrize("edit,expected", BROKEN_CSV)
+def test_a_broken_results_csv_is_one_line(analog_run, tmp_path, edit, expected):
+    csv_path = analog_run / "results.csv"
+    _edit_line(csv_path, 4, edit)  # the awgn row at 10 dB
+    out = tmp_path / "c.png"
+    before = _snapshot(analog_run)
+    line = refused(["compare", str(analog_run), "--out", str(out)])
+    assert line.startswith(f"semcom-sim: {csv_path}: {expected}"), line
+    assert not out.exists() and _snapshot(analog_run) == before
+
+
+def test_read_results_keeps_inf_empty_and_text_columns(analog_run):
+    from semcom_sim.report import read_results
+
+    rows = read_results(analog_run / "results.csv", text=["rfs_keep"])
+    assert rows[0]["snr_db"] == math.inf and rows[0]["ber"] == "" and rows[1]["rfs_keep"] == "1"
+    assert rows[1]["n_test"] == 50 and rows[1]["acc_top1"] == 0.0
+    assert list(rows[0]) == list(RESULT_COLUMNS)
