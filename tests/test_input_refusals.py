@@ -218,3 +218,59 @@ def test_read_results_keeps_inf_empty_and_text_columns(analog_run):
     assert rows[0]["snr_db"] == math.inf and rows[0]["ber"] == "" and rows[1]["rfs_keep"] == "1"
     assert rows[1]["n_test"] == 50 and rows[1]["acc_top1"] == 0.0
     assert list(rows[0]) == list(RESULT_COLUMNS)
+
+
+# --------------------------------------------------------------------------- .npz files
+
+def _member(shape: tuple[int, ...], dtype: str, data: bytes) -> bytes:
+    from numpy.lib import format as npy_format
+
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue() + data
+
+
+def _embeddings_scenario(write_scenario, npz: Path, dim: int = 4, **data) -> Path:
+    return write_scenario({
+        "name": "emb", "device": "cpu", "embedding_dim": dim,
+        "data": {"source": "embeddings", "modalities": ["image", "text"], "options": {"npz_path": str(npz)}, **data},
+        "encoders": {"image": {"name": "identity"}, "text": {"name": "identity"}},
+        "training": {"temperature": 0.1}, "channel": {"presets": ["awgn"], "snr_db": [0.0]},
+    })
+
+
+def _arrays(n: int = 40, classes: int = 4) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {"image": rng.normal(size=(n, 4)).astype(np.float32), "text": rng.normal(size=(n, 4)).astype(np.float32),
+            "labels": np.arange(n) % classes}
+
+
+def test_an_npz_header_claiming_a_trillion_rows_is_refused(write_scenario, tmp_path):
+    npz = tmp_path / "forged.npz"
+    with zipfile.ZipFile(npz, "w") as z:  # a valid zip whose headers lie about their shapes
+        z.writestr("image.npy", _member((10**12, 4), "<f4", b"\0" * 64))
+        z.writestr("text.npy", _member((10**12, 4), "<f4", b"\0" * 64))
+        z.writestr("labels.npy", _member((10**12,), "<i8", b"\0" * 64))
+    before = npz.read_bytes()
+    line = refused(["validate", str(_embeddings_scenario(write_scenario, npz))])
+    assert line.startswith(f"semcom-sim: {npz}: image: its header declares float32 array of shape "
+                           "[1000000000000, 4]") and "holds 64 bytes of data" in line
+    assert npz.read_bytes() == before
+
+
+def test_a_damaged_npz_member_names_the_file_and_the_array(write_scenario, tmp_path):
+    npz = tmp_path / "damaged.npz"
+    np.savez(npz, **_arrays(n=40_000))  # stored, not compressed: a flipped byte reaches only the CRC check
+    data = bytearray(npz.read_bytes())
+    start = data.find(b"\x93NUMPY", data.find(b"image.npy"))
+    data[start + 600_000] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    line = refused(["validate", str(_embeddings_scenario(write_scenario, npz))])
+    assert line.startswith(f"semcom-sim: {npz}: image: cannot read its values (Bad CRC-32")
+
+
+def test_a_split_that_is_not_utf8_names_the_npz_not_the_scenario(write_scenario, tmp_path):
+    npz = tmp_path / "split.npz"
+    np.savez(npz, **_arrays(), split=np.array([b"train"] * 30 + [b"test"] * 9 + [b"\xfftest"]))
+    line = refused(["validate", str(_embeddings_scenario(write_scenario, npz))])
+    assert line.startswith(f"semcom-sim: {npz}: split: value ") and "at row 39" in line
