@@ -274,3 +274,59 @@ def test_a_split_that_is_not_utf8_names_the_npz_not_the_scenario(write_scenario,
     np.savez(npz, **_arrays(), split=np.array([b"train"] * 30 + [b"test"] * 9 + [b"\xfftest"]))
     line = refused(["validate", str(_embeddings_scenario(write_scenario, npz))])
     assert line.startswith(f"semcom-sim: {npz}: split: value ") and "at row 39" in line
+
+
+# --------------------------------------------------------------------------- splits too small
+
+@pytest.mark.parametrize("fraction", [0.95, 0.99])
+def test_a_limit_leaving_fewer_training_instances_than_classes_is_refused(tiny_raw, write_scenario, tmp_path,
+                                                                           fraction):
+    cache = tmp_path / "cache"
+    tiny_raw["data"].update(limit=20, test_fraction=fraction, cache_dir=str(cache))
+    path = write_scenario(tiny_raw)
+    line = refused(["validate", str(path)])
+    assert line.startswith(f"semcom-sim: {path}: data: limit 20 with test_fraction {fraction:g} leaves ")
+    assert "each side needs at least one instance of each of the 10 classes" in line
+    out = tmp_path / "out"
+    assert refused(["run", str(path), "--out", str(out)]) == line
+    assert not out.exists() and not cache.exists()
+
+
+def test_a_small_test_pool_still_gives_every_class():
+    """limit 20 at test_fraction 0.01: 10 test instances out of a pool of 18, some classes once in it
+    (train_test_split refused to stratify that)."""
+    from semcom_sim.data.digits import DigitsSource, _stratified
+
+    source = DigitsSource()
+    assert source.instance_counts(0.01, 20) == (10, 10)
+    _, labels, is_test = source._images(0, 0.01)
+    pool = np.flatnonzero(is_test)
+    picked = _stratified(pool, labels, 10, 2)
+    assert len(pool) == 18 and len(picked) == 10 and set(labels[picked]) == set(range(10))
+    assert set(picked) <= set(pool)
+
+
+@pytest.mark.parametrize("limit", [None, 20])
+def test_an_embeddings_split_without_a_training_row_per_class_is_refused(write_scenario, tmp_path, limit):
+    npz = tmp_path / "e.npz"
+    np.savez(npz, **_arrays(n=40, classes=8))
+    path = _embeddings_scenario(write_scenario, npz, test_fraction=0.95, limit=limit)
+    line = refused(["validate", str(path)])
+    assert line.startswith(f"semcom-sim: {path}: data: ") and "test_fraction 0.95 leaves" in line
+    assert "for the file's 8 classes: the receiver's head needs a training instance of every class" in line
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.05, 0.95])
+def test_image_caption_splits_that_cannot_be_stratified_still_load(tmp_path, fraction):
+    from PIL import Image
+
+    from semcom_sim.data.image_caption import ImageCaptionSource
+
+    rows = ["filepath\ttitle\tlabel"]
+    for i in range(40):
+        Image.fromarray(np.full((8, 8, 3), i * 5, np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png\ta caption {i}\tc{i % 4}")
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    source = ImageCaptionSource(csv_path=str(tmp_path / "d.csv"), image_size=8)
+    train, test = source.load(tmp_path, 0, fraction)
+    assert (len(train.labels), len(test.labels)) == source.instance_counts(fraction)

@@ -292,6 +292,7 @@ class EmbeddingsSource:
         self._headers: list[_Header] | None = None
         self._split: np.ndarray | None = None  # the npz_path file's split array, as "train"/"test" strings
         self._values_checked = False
+        self._n_classes: int | None = None  # distinct classes of single-label files, once their labels are read
 
     # ------------------------------------------------------------------ checks (validation time)
 
@@ -370,7 +371,7 @@ class EmbeddingsSource:
                     for m in h.modalities:
                         self._check_finite(h, m, h.values(npz, m))
         if labels[0].ndim == 1:
-            self._classes(labels)
+            self._n_classes = len(self._classes(labels))
             if len(labels) == 2:
                 self._check_train_covers(labels[0], labels[1], self._all_headers()[1])
             elif self._split is not None:
@@ -424,6 +425,12 @@ class EmbeddingsSource:
         if limit and limit < n_tr + n_te:
             t = max(1, round(limit * n_te / (n_tr + n_te)))
             n_tr, n_te = min(limit - t, n_tr), min(t, n_te)
+        if self._n_classes is not None and n_tr < self._n_classes:
+            random_split = len(self._all_headers()) == 1 and SPLIT not in self._header().arrays
+            causes = [f"limit {limit}"] if limit else []
+            causes += [f"test_fraction {test_fraction:g}"] if random_split else []
+            raise ValueError(f"{' with '.join(causes)} leaves {n_tr} training instances for the file's "
+                             f"{self._n_classes} classes: the receiver's head needs a training instance of every class")
         return n_tr, n_te
 
     def _read(self, h: _Header) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
