@@ -330,3 +330,19 @@ def test_image_caption_splits_that_cannot_be_stratified_still_load(tmp_path, fra
     source = ImageCaptionSource(csv_path=str(tmp_path / "d.csv"), image_size=8)
     train, test = source.load(tmp_path, 0, fraction)
     assert (len(train.labels), len(test.labels)) == source.instance_counts(fraction)
+
+
+# --------------------------------------------------------------------------- the working folder
+
+def test_a_deleted_working_folder_is_one_line(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    scenario = REPO / "scenarios" / "three_modality.yaml"
+    code = f"import os; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); from semcom_sim.cli import main; " \
+           f"main(['validate', {str(scenario)!r}])"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("semcom-sim: the current folder no longer exists (was it deleted?); cd to an existing "
+                           "folder\n")
+    assert proc.stdout == "" and not gone.exists()
