@@ -99,8 +99,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
                 enc_params[m] = sum(p.numel() for p in built.parameters())
     if counts is not None and uncounted:
         limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
-    for ref in scenario.channel.presets:
-        check_channel_preset(channel_preset_path(ref, path))
+    _check_presets(scenario, path, src)
     if scenario.receiver.train_channel is not None:
         check_channel_preset(channel_preset_path(scenario.receiver.train_channel, path, "receiver.train_channel"))
     ft = scenario.training.through_channel
@@ -112,6 +111,21 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
             raise UserError(f"unknown scheme {ft.scheme!r} (known: {', '.join(SCHEMES.names())})",
                             source=src, field="training.through_channel.scheme")
     _check_links(scenario, src)
+
+
+def _check_presets(scenario: Scenario, path: Path | None, src: str) -> None:
+    """Each preset of channel.presets, checked; results rows are labelled by a preset's ``name:``, so
+    two presets with one name would mix their rows under it."""
+    named: dict[str, Path] = {}
+    for ref in scenario.channel.presets:
+        file = channel_preset_path(ref, path)
+        name = check_channel_preset(file).name
+        if name in named:
+            if named[name].resolve() == file.resolve():
+                raise UserError(f"preset {ref!r} ({file}) is listed twice", source=src, field="channel.presets")
+            raise UserError(f"presets {named[name]} and {file} are both named {name!r}; results rows are labelled "
+                            "by the name: give each preset file its own name:", source=src, field="channel.presets")
+        named[name] = file
 
 
 def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:

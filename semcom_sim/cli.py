@@ -6,6 +6,8 @@ line; see :mod:`.interrupts`). The handlers are installed before anything heavy 
 """
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from . import interrupts
@@ -13,6 +15,12 @@ from . import interrupts
 
 def main(argv: list[str] | None = None) -> None:
     interrupts.install()
+    try:
+        os.getcwd()  # relative paths, Path.cwd() and resolve() all fail later, each with a traceback
+    except FileNotFoundError:
+        print("semcom-sim: the current folder no longer exists (was it deleted?); cd to an existing folder",
+              file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         from .commands import app
 

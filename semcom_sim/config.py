@@ -453,10 +453,38 @@ def _check_expansion(data: Any, source: str, field: str | None = None) -> None:
                             "once its aliases are expanded (an alias bomb?)", source=source, field=field)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader refusing a key given twice in one mapping, where PyYAML keeps the last value
+    silently (a second ``epochs:`` further down would quietly replace the first)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._checked: set[yaml.MappingNode] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # flattening puts the merged (<<) keys before the node's own, which may override them: a
+        # node's own keys are checked once, before its first flattening
+        if node not in self._checked:
+            self._checked.add(node)
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag in (
+                        "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"):
+                    continue
+                key = self.construct_object(key_node)
+                if key in first:  # the error's mark names the second one's line
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice in one mapping (first at line {first[key]})",
+                        key_node.start_mark)
+                first[key] = key_node.start_mark.line + 1
+        super().flatten_mapping(node)
+
+
 def _load_yaml(text: str, source: str, field: str | None = None) -> Any:
-    """yaml.safe_load with every failure as a one-line UserError, and the expansion bounds checked."""
+    """yaml.safe_load, refusing duplicate keys, with every failure as a one-line UserError, and the
+    expansion bounds checked."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.reader.ReaderError as e:
         char = e.character if isinstance(e.character, int) else ord(e.character)
         raise UserError(f"invalid YAML: {e.reason} (character #x{char:04x} at offset {e.position})",

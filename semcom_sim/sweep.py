@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 import statistics
 from pathlib import Path
@@ -31,6 +32,9 @@ from .report.over_seeds import SEED, write_over_seeds
 from .report.results import NOISELESS
 from .report.folders import check_apart, check_target, clean_stale, damage, is_marked, make_folder, write_atomic
 
+# every cell is parsed and checked before any runs (sweep fails fast on a typo): this bounds that
+MAX_CELLS = 10_000
+
 
 class CellResources(_Frozen):
     """What one cell asks of a Ray worker (fractions allowed); num_cpus also sets the cell's torch
@@ -42,7 +46,8 @@ class CellResources(_Frozen):
 
 
 class Experiment(_Frozen):
-    name: str
+    # a folder name under runs/, as a scenario's name: no path separators, no leading dot, not empty
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128)
     base: str  # scenario file, relative to the experiment file
     set: dict[str, Any] = Field(default_factory=dict)  # dotted overrides applied to every cell
     grid: dict[str, list[Any]]  # dotted key -> values; the cells are their cartesian product
@@ -61,6 +66,11 @@ class Experiment(_Frozen):
         for key, values in v.items():
             if not values:
                 raise ValueError(f"{key}: no values")
+        # before anything enumerates the cells: a few keys of ten values each are already 10^6 of them
+        n = math.prod(len(values) for values in v.values())
+        if n > MAX_CELLS:
+            raise ValueError(f"the grid has {n:,} cells (the product of its lists' lengths), more than "
+                             f"{MAX_CELLS:,}: split the experiment or shorten its lists")
         return v
 
 

@@ -42,8 +42,18 @@ def _stratified(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np
 
     if size >= len(idx):
         return idx
-    keep, _ = train_test_split(idx, train_size=size, random_state=seed % 2**32, stratify=labels[idx])
-    return np.sort(keep)
+    classes, counts = np.unique(labels[idx], return_counts=True)
+    if counts.min() >= 2 and min(size, len(idx) - size) >= len(classes):
+        keep, _ = train_test_split(idx, train_size=size, random_state=seed % 2**32, stratify=labels[idx])
+        return np.sort(keep)
+    # too few per class for train_test_split (a small pool: test_fraction 0.01): each class's members
+    # in a random order, the first of every class taken, then the second, and so on
+    order = np.random.default_rng(seed).permutation(idx)
+    rank = np.empty(len(order), dtype=np.int64)
+    for c in classes:
+        mine = labels[order] == c
+        rank[mine] = np.arange(mine.sum())
+    return np.sort(order[np.argsort(rank, kind="stable")[:size]])
 
 
 def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator, what: str = "audio") -> np.ndarray:
@@ -137,6 +147,10 @@ class DigitsSource:
         if limit:
             t = max(10, round(limit * n_te / (n_tr + n_te)))
             n_tr, n_te = min(limit - t, n_tr), min(t, n_te)
+            if min(n_tr, n_te) < len(DIGIT_WORDS):
+                raise ValueError(f"limit {limit} with test_fraction {test_fraction:g} leaves {n_tr} train / {n_te} "
+                                 f"test instances: each side needs at least one instance of each of the "
+                                 f"{len(DIGIT_WORDS)} classes (raise limit or move test_fraction towards 0.5)")
         return n_tr, n_te
 
     def load(self, cache_dir: Path, seed: int, test_fraction: float,

@@ -117,6 +117,15 @@ class _Header:
     def error(self, message: str, array: str | None = None) -> UserError:
         return UserError(message, source=str(self.path), field=array)
 
+    def values(self, npz, name: str) -> np.ndarray:
+        """Array ``name`` of the open file; a damaged member (its CRC is checked only once all of it is
+        read) is a UserError naming it."""
+        try:
+            return npz[name]
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise self.error(f"cannot read its values ({reason}): a damaged file", name) from None
+
 
 def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
     return f"{dtype} array of shape {list(shape)}"
@@ -158,6 +167,7 @@ def _array_header(npz, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype
     from numpy.lib import format as npy_format
 
     member = name + ".npy" if name + ".npy" in npz.zip.namelist() else name
+    data_bytes = None  # what the member holds after its header
     try:
         with npz.zip.open(member) as f:
             version = npy_format.read_magic(f)
@@ -168,13 +178,22 @@ def _array_header(npz, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype
             else:  # 3.0 (utf-8 field names): no public header reader, read the array itself
                 a = npz[name]
                 shape, dtype = a.shape, a.dtype
+            if version in ((1, 0), (2, 0)):
+                data_bytes = npz.zip.getinfo(member).file_size - f.tell()
     except Exception as e:  # noqa: BLE001  (a broken member, whatever numpy or zipfile says)
         if "Object arrays" in str(e):
             raise UserError("an object array (pickled data, never loaded: allow_pickle=False); store numbers "
                             "or fixed-width strings", source=str(path), field=name) from None
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"not a readable NumPy array ({reason})", source=str(path), field=name) from None
-    return tuple(int(s) for s in shape), np.dtype(dtype)
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    # numpy allocates what the header declares before reading: a forged shape of 10^12 rows must not
+    # reach it (an object array's size is not its bytes; it is refused by the caller)
+    declared = math.prod(shape) * dtype.itemsize
+    if data_bytes is not None and not dtype.hasobject and declared != data_bytes:
+        raise UserError(f"its header declares {_describe(shape, dtype)} ({declared:,} bytes), but the member holds "
+                        f"{data_bytes:,} bytes of data: a damaged or forged file", source=str(path), field=name)
+    return shape, dtype
 
 
 def _read_header(path: Path, option: str, role: str | None) -> _Header:
@@ -273,6 +292,7 @@ class EmbeddingsSource:
         self._headers: list[_Header] | None = None
         self._split: np.ndarray | None = None  # the npz_path file's split array, as "train"/"test" strings
         self._values_checked = False
+        self._n_classes: int | None = None  # distinct classes of single-label files, once their labels are read
 
     # ------------------------------------------------------------------ checks (validation time)
 
@@ -292,7 +312,9 @@ class EmbeddingsSource:
         test_path file, only that file's own split); None where there is none."""
         if SPLIT not in h.arrays:
             return None
-        split = np.char.decode(npz[SPLIT]) if h.arrays[SPLIT][1].kind == "S" else npz[SPLIT]
+        split = h.values(npz, SPLIT)
+        if split.dtype.kind == "S":  # bytes that are not UTF-8 show as U+FFFD in the message on the value
+            split = np.char.decode(split, "utf-8", "replace")
         split = np.asarray(split, dtype=str)
         allowed = SPLITS if h.role is None else (h.role,)
         bad = ~np.isin(split, allowed)
@@ -339,7 +361,7 @@ class EmbeddingsSource:
         labels: list[np.ndarray] = []
         for h in self._all_headers():
             with _open(h.path, h.option) as npz:
-                lab = npz[LABELS]
+                lab = h.values(npz, LABELS)
                 self._check_labels(h, lab)
                 labels.append(lab)
                 split = self._split_of(h, npz)
@@ -347,9 +369,9 @@ class EmbeddingsSource:
                     self._split = split
                 if modalities:
                     for m in h.modalities:
-                        self._check_finite(h, m, npz[m])
+                        self._check_finite(h, m, h.values(npz, m))
         if labels[0].ndim == 1:
-            self._classes(labels)
+            self._n_classes = len(self._classes(labels))
             if len(labels) == 2:
                 self._check_train_covers(labels[0], labels[1], self._all_headers()[1])
             elif self._split is not None:
@@ -403,17 +425,23 @@ class EmbeddingsSource:
         if limit and limit < n_tr + n_te:
             t = max(1, round(limit * n_te / (n_tr + n_te)))
             n_tr, n_te = min(limit - t, n_tr), min(t, n_te)
+        if self._n_classes is not None and n_tr < self._n_classes:
+            random_split = len(self._all_headers()) == 1 and SPLIT not in self._header().arrays
+            causes = [f"limit {limit}"] if limit else []
+            causes += [f"test_fraction {test_fraction:g}"] if random_split else []
+            raise ValueError(f"{' with '.join(causes)} leaves {n_tr} training instances for the file's "
+                             f"{self._n_classes} classes: the receiver's head needs a training instance of every class")
         return n_tr, n_te
 
     def _read(self, h: _Header) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
         """The file's modality arrays (checked, float32/float64, normalised if asked), labels, split."""
         with _open(h.path, h.option) as npz:
-            labels = npz[LABELS]
+            labels = h.values(npz, LABELS)
             self._check_labels(h, labels)
             split = self._split_of(h, npz)
             inputs = {}
             for m in h.modalities:
-                x = npz[m]
+                x = h.values(npz, m)
                 self._check_finite(h, m, x)
                 x = x.astype(np.float32) if x.dtype.itemsize < 4 else x.astype(x.dtype.newbyteorder("="), copy=False)
                 if self.normalize:

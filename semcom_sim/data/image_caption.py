@@ -89,6 +89,12 @@ class ImageCaptionSource:
             raw_sizes={"image": 3 * self.image_size ** 2, "text": self.context_length},
         )
         idx = np.arange(len(rows))
-        stratify = None if multilabel or min(np.bincount(labels.numpy())) < 2 else labels.numpy()
+        stratify = None
+        if not multilabel:
+            counts = np.bincount(labels.numpy())
+            n_te = math.ceil(test_fraction * len(rows))
+            # train_test_split stratifies only with two rows per class and every class fitting on both sides
+            if counts.min() >= 2 and min(n_te, len(rows) - n_te) >= len(counts):
+                stratify = labels.numpy()
         tr, te = train_test_split(idx, test_size=test_fraction, random_state=seed % 2**32, stratify=stratify)
         return data.subset(np.sort(tr)), data.subset(np.sort(te))

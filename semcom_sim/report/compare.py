@@ -102,6 +102,14 @@ def compare(folders: list[Path], out: Path, metric: str = "acc_top1", x: str = "
                 raise UserError(f"{label}: results.csv has no column {column!r} (metrics there: "
                                 f"{', '.join(metrics)})", source="compare")
     rows = [r for r in rows if r[metric] != ""]
+    if not rows:
+        digital = " (ber, bler and bits apply to digital links)" if metric in ("ber", "bler", "bits") else ""
+        raise UserError(f"column {metric!r} has no values in these rows{digital}", source="compare", field="--metric")
+    if any(isinstance(r[metric], str) for r in rows):
+        raise UserError(f"column {metric!r} holds labels, not numbers", source="compare", field="--metric")
+    if x.startswith("snr") and all(r["channel"] == NOISELESS for r in rows):
+        raise UserError(f"only noiseless rows (channel {NOISELESS}) are left with a {metric} value: no curve "
+                        f"against {x} (try --x tti)", source="compare")
     _plot(rows, out, metric, x)
     return out
 
