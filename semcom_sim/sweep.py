@@ -89,9 +89,11 @@ def _fmt_value(v: Any) -> str:
 
 
 def short_keys(keys: list[str]) -> dict[str, str]:
-    """Last component of each dotted key where that is unambiguous, else the whole key."""
+    """Last component of each dotted key where that is unambiguous and names no column of the
+    tables (``transmitter.rfs_keep`` stays whole: a grid column ``rfs_keep`` would stand beside the
+    results' own and be read in its place), else the whole key."""
     last = [k.split(".")[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+    return {k: (s if last.count(s) == 1 and s not in _TABLE_COLUMNS else k) for k, s in zip(keys, last)}
 
 
 _NAME_CHARS = 96  # of the readable part; the folder name stays far below the file systems' 255 bytes
@@ -240,6 +242,11 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
     return out
 
 
+# the columns of results.csv and cells.csv that a grid column must not repeat
+_TABLE_COLUMNS = frozenset(RESULT_COLUMNS) | {
+    "map", "micro_f1", "gap_mean", "fisher_ratio", "components_90pct", "xmodal_r1", "xmodal_r5", "kmeans_ari",
+    "kmeans_nmi", "kmeans_v_measure", "true_pair_cosine", "uniformity", "n_seeds"}
+
 # what each noiseless row contributes to the tables over seeds (map / micro_f1: multi-label data)
 _NOISELESS_COLUMNS = ("scheme", "link", "rfs_keep", "tti", "acc_top1", "acc_top5", "map", "micro_f1")
 
@@ -283,6 +290,10 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
         results = read_results(folder / "results.csv")
         for r in results:
             grid_values = {names[k]: _fmt_value(cell[k]) for k in keys}
+            clash = set(grid_values) & set(r)
+            if clash:  # a column of the run's own (e.g. mae_image) named like a grid column
+                raise UserError(f"the grid column {sorted(clash)[0]!r} is also a column of the run's results; "
+                                "give its full dotted key a different last part", source=str(folder))
             if r["channel"] == NOISELESS:
                 for metric in ("acc_top1", "acc_top5"):
                     row[f"{metric}_{r['scheme']}_keep{r['rfs_keep']:g}"] = r[metric]

@@ -444,3 +444,17 @@ def test_sweep_with_a_file_as_cache_leaves_no_sweep_folder(emb_scenario, tmp_pat
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "s"), "--cache", str(tmp_path / "s" / "c")])
     assert res.exit_code == 2 and "overlaps the cache folder" in _one_line(res.stderr)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_grid_key_named_like_a_results_column_keeps_its_full_name(emb_scenario, tmp_path):
+    """A grid over transmitter.rfs_keep made two rfs_keep columns in the combined results.csv."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "t", "base": emb_scenario.name,
+                                   "grid": {"transmitter.rfs_keep": [[1.0], [0.5]], "seed": [0]}}, sort_keys=False))
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output + res.stderr
+    with open(tmp_path / "s" / "results.csv") as f:
+        header = next(csv.reader(f))
+    assert len(header) == len(set(header)) and header[:2] == ["transmitter.rfs_keep", "seed"]
+    rows = list(csv.DictReader(open(tmp_path / "s" / "results.csv")))
+    assert {(r["transmitter.rfs_keep"], r["rfs_keep"]) for r in rows} == {("[1.0]", "1"), ("[0.5]", "0.5")}
