@@ -35,6 +35,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -190,6 +192,31 @@ def sample_styles(
     ]
 
 
+
+_OVERLAY_PREFIX = "semcom-espeak-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another account's process: alive as far as we can tell
+    return True
+
+
+def new_overlay_dir() -> tempfile.TemporaryDirectory:
+    """A temporary folder for the voice overlay, named with this process's pid. A process that
+    ends by ``os._exit`` (an interrupted CLI) or SIGKILL never removes its own (about 1 MB each),
+    so the overlays of processes that no longer run are removed here first."""
+    for p in Path(tempfile.gettempdir()).glob(f"{_OVERLAY_PREFIX}*-*"):
+        pid = p.name[len(_OVERLAY_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)) and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{_OVERLAY_PREFIX}{os.getpid()}-")
+
+
 class _Engine:
     """The process's one initialised libespeak-ng; ``lock`` serialises use of its global state."""
 
@@ -222,7 +249,7 @@ class _Engine:
 
         # The TemporaryDirectory object lives as long as the engine, because
         # espeak reads voice and dictionary files from it on every voice load.
-        self._overlay = tempfile.TemporaryDirectory(prefix="semcom-espeak-")
+        self._overlay = new_overlay_dir()
         try:
             data, self._variants, self._klatt_variants = _build_overlay(_data_path(), Path(self._overlay.name))
         except OSError as exc:

@@ -1,4 +1,6 @@
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +197,30 @@ def test_both_speech_sources_check_style_ranges_alike(source, options, says):
     with pytest.raises(ValueError) as err:
         SOURCES[source](**options)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_voice_overlays_of_ended_processes_are_removed(tmp_path, monkeypatch):
+    """An interrupted CLI ends by os._exit, which skips the TemporaryDirectory clean-up: each left
+    its 1 MB voice overlay in the temporary folder."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from semcom_sim.data.speech import new_overlay_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"semcom-espeak-{dead}-abc").mkdir()
+    (tmp_path / f"semcom-espeak-{dead}-abc" / "voice").write_text("x")
+    alive = tmp_path / f"semcom-espeak-{os.getppid()}-def"  # a process that still runs
+    alive.mkdir()
+    unknown = tmp_path / "semcom-espeak-ab12cd"  # no pid in its name: not ours to judge
+    unknown.mkdir()
+    overlay = new_overlay_dir()
+    try:
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [alive.name, unknown.name, Path(overlay.name).name])
+        assert Path(overlay.name).name.startswith(f"semcom-espeak-{os.getpid()}-")
+    finally:
+        overlay.cleanup()
