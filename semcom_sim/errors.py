@@ -14,7 +14,9 @@ class UserError(Exception):
         self.field = field
         parts = [p for p in (source, field) if p]
         prefix = ": ".join(parts)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        text = f"{prefix}: {message}" if prefix else message
+        # one line whatever a path or a value holds: a newline in a folder name is legal
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
 
 class TrainingDiverged(RuntimeError):

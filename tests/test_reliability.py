@@ -458,3 +458,19 @@ def test_a_grid_key_named_like_a_results_column_keeps_its_full_name(emb_scenario
     assert len(header) == len(set(header)) and header[:2] == ["transmitter.rfs_keep", "seed"]
     rows = list(csv.DictReader(open(tmp_path / "s" / "results.csv")))
     assert {(r["transmitter.rfs_keep"], r["rfs_keep"]) for r in rows} == {("[1.0]", "1"), ("[0.5]", "0.5")}
+
+
+def test_a_name_too_long_for_its_staging_folder_is_refused_before_any_work(emb_scenario, tmp_path):
+    out = tmp_path / ("a" * 240)  # a legal name, but ".<name>.<random>.semcom-tmp" beside it is not
+    res = _run(emb_scenario, out)
+    assert res.exit_code == 2 and "choose a shorter --out" in _one_line(res.stderr)
+    assert not (tmp_path / "cache").exists() and _hidden(tmp_path) == []
+
+
+def test_a_newline_in_a_path_keeps_the_error_on_one_line(emb_scenario, tmp_path):
+    mine = tmp_path / "my\nfolder"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("x")
+    res = _run(emb_scenario, mine)
+    assert res.exit_code == 2
+    assert _one_line(res.stderr).startswith(f"semcom-sim: {tmp_path}/my\\nfolder: is not empty")

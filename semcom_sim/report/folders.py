@@ -176,6 +176,15 @@ def check_target(out_dir: Path, kind: Kind) -> Path:
     anchor = _nearest_existing(out_dir.parent)
     if not anchor.is_dir():
         raise UserError(f"cannot create the output folder: {anchor} is not a folder", source=shown)
+    try:
+        name_max = os.pathconf(anchor, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    # the staging folder beside it is named ".<name>.<8 random characters>.semcom-tmp"
+    room = name_max - len(os.fsencode(f"..12345678{_STAGING_SUFFIX}"))
+    if len(os.fsencode(out_dir.name)) > room:
+        raise UserError(f"the folder's name is longer than {room} bytes, which this file system leaves for it "
+                        "beside a staging folder's marks; choose a shorter --out", source=shown)
     if not os.access(anchor, os.W_OK | os.X_OK):
         raise UserError(f"cannot write the output folder: {anchor} is not writable; choose another --out",
                         source=shown)
