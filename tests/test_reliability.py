@@ -474,3 +474,29 @@ def test_a_newline_in_a_path_keeps_the_error_on_one_line(emb_scenario, tmp_path)
     res = _run(emb_scenario, mine)
     assert res.exit_code == 2
     assert _one_line(res.stderr).startswith(f"semcom-sim: {tmp_path}/my\\nfolder: is not empty")
+
+
+def test_a_sweep_signalled_at_random_instants_then_rerun_gives_the_undisturbed_tables(emb_scenario, tmp_path):
+    from semcom_sim.report.folders import damage
+
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(yaml.safe_dump({"name": "t", "base": emb_scenario.name, "grid": {"seed": [0, 1, 2]}}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sweep = [sys.executable, "-m", "semcom_sim.cli", "sweep", str(exp), "--out"]
+    t0 = time.monotonic()
+    subprocess.run(sweep + [str(tmp_path / "ref")], env=env, capture_output=True, check=True)
+    span = time.monotonic() - t0
+    out = tmp_path / "s"
+    rng = random.Random(1)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen(sweep + [str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(rng.uniform(0.3, 1.0) * span)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err
+    res = subprocess.run(sweep + [str(out)], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    cells = sorted((out / "cells").iterdir())
+    assert len(cells) == 3 and all(damage(c) is None for c in cells) and _hidden(out / "cells") == []
+    assert (out / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
