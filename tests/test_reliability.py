@@ -208,7 +208,7 @@ def test_a_signal_at_a_random_instant_keeps_old_or_new(emb_scenario, tmp_path):
     subprocess.run(args, env=env, capture_output=True, check=True)
     span = time.monotonic() - t0
     rng = random.Random(0)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(rng.uniform(0.2, 1.0) * span)
         proc.send_signal(sig)
