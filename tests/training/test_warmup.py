@@ -15,8 +15,10 @@ from semcom_sim.pipeline import load_data
 from semcom_sim.receiver.decoders import LogMelMLP
 from semcom_sim.runtime import Runtime
 from semcom_sim.training import embed, train_or_load
-from semcom_sim.training.trainer import build_encoders, cache_key, train
-from semcom_sim.training.warmup import warm_up, warmup_decoders
+from semcom_sim.training.preparation import build_encoders
+from semcom_sim.training.stages import compression, contrastive
+from semcom_sim.training.stages.compression import compression_decoders
+from semcom_sim.training.trainer import cache_key
 
 DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
 
@@ -46,7 +48,7 @@ def _warm(seed: int, cache_dir, epochs: int = 12):
                "audio": [LogMelMLP.target_for(d.inputs["audio"], encoders["audio"]).flatten(1)
                          for d in (train_data, test)]}
     before = (embed(encoders, train_data), embed(encoders, test))
-    history = warm_up(encoders, train_data, sc, rt)
+    history = compression.train(encoders, train_data, sc, rt)
     after = (embed(encoders, train_data), embed(encoders, test))
 
     def err(z, m):
@@ -83,7 +85,7 @@ def test_the_weight_blends_in_infonce(tiny_raw, cache_dir):
     sc = _scenario(tiny_raw, epochs=2, weight=0.25)
     rt = Runtime.create("cpu", "float32", 0)
     train_data, _ = load_data(sc, rt, cache_dir)
-    history = warm_up(build_encoders(sc, train_data, rt), train_data, sc, rt)
+    history = compression.train(build_encoders(sc, train_data, rt), train_data, sc, rt)
     # the per-step losses combine exactly; epoch means of a linear combination combine alike
     for h in history:
         assert h["total"] == pytest.approx(0.25 * h["rec"] + 0.75 * h["infonce"], rel=1e-5)
@@ -95,7 +97,7 @@ def test_an_encoder_without_parameters_is_not_warmed_up(tiny_raw, cache_dir):
     sc = _scenario(tiny_raw, epochs=2)
     rt = Runtime.create("cpu", "float32", 0)
     train_data, _ = load_data(sc, rt, cache_dir)
-    history = warm_up(build_encoders(sc, train_data, rt), train_data, sc, rt)
+    history = compression.train(build_encoders(sc, train_data, rt), train_data, sc, rt)
     assert len(history) == 2 and "rec_image" not in history[0] and {"rec_audio", "rec_text"} <= set(history[0])
     assert history[0]["rec"] == pytest.approx((history[0]["rec_audio"] + history[0]["rec_text"]) / 2, rel=1e-5)
 
@@ -119,7 +121,7 @@ def test_no_warmup_keeps_the_key_and_the_training_of_before(tiny_raw, cache_dir,
     train_data, _ = load_data(sc, rt, cache_dir)
     trained = train_or_load(sc, train_data, rt, tmp_path / "enc")
     alone = build_encoders(sc, train_data, rt)
-    history = train(alone, train_data, sc, rt)
+    history = contrastive.train(alone, train_data, sc, rt)
     assert trained.history == history and "stage" not in history[0]
     assert all(torch.equal(v, alone.state_dict()[k]) for k, v in trained.encoders.state_dict().items())
 
@@ -131,7 +133,7 @@ def test_the_warmup_is_part_of_the_key():
     assert cache_key(_scenario(TINY, epochs=10, weight=0.5)) != base
     assert cache_key(_scenario(TINY, epochs=10, lr=1e-4)) != base
     # the decoders as resolved: naming the defaults changes nothing, another decoder does
-    defaults = {m: s.model_dump() for m, s in warmup_decoders(_scenario(TINY, epochs=10)).items()}
+    defaults = {m: s.model_dump() for m, s in compression_decoders(_scenario(TINY, epochs=10)).items()}
     assert defaults == {m: {**d, "options": {}} for m, d in DECODERS.items()}
     assert cache_key(_scenario(TINY, epochs=10, decoders=defaults)) == base
     assert cache_key(_scenario(TINY, epochs=10, decoders={"image": {"name": "field_mlp"}})) != base
@@ -157,7 +159,7 @@ def test_history_marks_the_warmup_and_the_entry_loads_back(tiny_raw, cache_dir, 
     assert set(first.history[-1]) == {"infonce"}
     # the contrastive stage started from the warmed-up weights, not from the init
     alone = build_encoders(sc, train_data, rt)
-    assert train(alone, train_data, sc, rt) != first.history[3:]
+    assert contrastive.train(alone, train_data, sc, rt) != first.history[3:]
     second = train_or_load(sc, train_data, rt, tmp_path / "enc")
     assert second.cached and second.history == first.history
     z1, z2 = embed(first.encoders, test), embed(second.encoders, test)
