@@ -1,8 +1,7 @@
 """The training stages in order, and the on-disk cache of the encoders they train.
 
-Stages, by the number that marks their epochs in the history: 0 the compression stage
-(``training.warmup``), 1 the contrastive stage (unmarked, as before stages existed), 2 fine-tuning
-through the channel (``training.through_channel``)."""
+Stages, each marked in the history by its number: 0 the compression stage (``training.warmup``),
+1 the contrastive stage, 2 fine-tuning through the channel (``training.through_channel``)."""
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +22,10 @@ from .preparation import build_encoders, has_trainable
 from .stages import compression, contrastive, through_channel
 
 # bump when training code changes in a way that invalidates cached weights
-# (2: entries carry a checksum header, see semcom_sim.cache)
-_CACHE_FORMAT = 2
+# (2: entries carry a checksum header, see semcom_sim.cache; 3: every history entry carries its stage)
+_CACHE_FORMAT = 3
 
-COMPRESSION, THROUGH_CHANNEL = 0, 2  # the stage marks of the history
+COMPRESSION, CONTRASTIVE, THROUGH_CHANNEL = 0, 1, 2  # the stage marks of the history
 
 
 @dataclass
@@ -48,7 +47,6 @@ def cache_key(scenario: Scenario, scenario_path: Path | None = None) -> str:
         "dim": scenario.embedding_dim,
         "data": scenario.data.model_dump(mode="json", exclude={"cache_dir"}),
         "encoders": {m: scenario.encoders[m].model_dump(mode="json") for m in scenario.data.modalities},
-        # an option left at None is left out, so adding options keeps existing cache entries valid
         "training": _training_key(scenario),
         "torch": torch.__version__.split("+")[0],
     }
@@ -57,31 +55,17 @@ def cache_key(scenario: Scenario, scenario_path: Path | None = None) -> str:
     return hashlib.sha256(json.dumps(upstream, sort_keys=True).encode()).hexdigest()[:20]
 
 
-# training options added after entries were cached, left out of the key at their defaults (what the
-# code did before them), so that existing entries stay valid: (path in training, default)
-_NEW_AT_DEFAULT = (
-    (("gap_loss", "recipe"), "paper"), (("gap_loss", "alignment"), "anchor"),
-    (("lr_schedule",), "constant"), (("warmup_fraction",), 0.0),
-)
-
-
 def _training_key(scenario: Scenario) -> dict:
-    """The training options of the cache key: None options, and options added later at their
-    defaults, left out; with the gap loss disabled, its options added later too (they change nothing).
-    With the compression stage, its decoders as resolved (``compression_decoders``): a default one
-    follows the receiver's decoders, which are otherwise downstream of the encoders."""
+    """The training options of the cache key, those left at None (off) left out. A disabled gap loss
+    as ``{"enabled": false}`` alone: its other options change nothing. With the compression stage,
+    its decoders as resolved (``compression_decoders``): a default one follows the receiver's
+    decoders, which are otherwise downstream of the encoders."""
     key = scenario.training.model_dump(mode="json", exclude_none=True)
+    if not scenario.training.gap_loss.enabled:
+        key["gap_loss"] = {"enabled": False}
     if scenario.training.warmup is not None:
         key["warmup"]["decoders"] = {m: spec.model_dump(mode="json")
                                      for m, spec in compression.compression_decoders(scenario).items()}
-    for path, default in _NEW_AT_DEFAULT:
-        *parents, leaf = path
-        node = key
-        for p in parents:
-            node = node[p]
-        disabled_gap = parents == ["gap_loss"] and not scenario.training.gap_loss.enabled
-        if node.get(leaf) == default or disabled_gap:
-            node.pop(leaf, None)
     return key
 
 
@@ -112,11 +96,11 @@ def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runti
     training is skipped: the built encoders are returned with an empty history, and the cache is
     neither read nor written (there is nothing to cache).
 
-    With ``training.warmup``, the compression stage trains the encoders first, then the contrastive
-    stage from those weights; its epochs lead the history, marked ``"stage": 0``.
+    Every history entry carries its ``"stage"`` (see the module doc). With ``training.warmup``, the
+    compression stage trains the encoders first, then the contrastive stage from those weights.
     With ``training.through_channel``, the contrastive stage's encoders come from their own cache
     entry (trained first if missing) and are fine-tuned through the channel into this one; the
-    history holds the earlier stages' epochs, then the fine-tuning ones, marked ``"stage": 2``."""
+    history holds the earlier stages' epochs, then the fine-tuning ones."""
     path = encoder_cache_path(scenario, cache_dir, scenario_path)
     encoders = build_encoders(scenario, train_data, runtime)
     if not has_trainable(encoders):
@@ -151,7 +135,8 @@ def train_or_load(scenario: Scenario, train_data: MultimodalData, runtime: Runti
             history = []
             if scenario.training.warmup is not None:
                 history = _marked(compression.train(encs, train_data, scenario, runtime, progress), COMPRESSION)
-            return encs, history + contrastive.train(encs, train_data, scenario, runtime, progress)
+            return encs, history + _marked(contrastive.train(encs, train_data, scenario, runtime, progress),
+                                           CONTRASTIVE)
         first = scenario.model_copy(update={"training": scenario.training.model_copy(update={"through_channel": None})})
         base = train_or_load(first, train_data, runtime, cache_dir, progress, scenario_path)
         encs.load_state_dict(base.encoders.state_dict())
