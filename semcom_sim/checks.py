@@ -154,13 +154,13 @@ def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int
     warm = scenario.training.warmup
     if warm is None:
         return
-    from .training.warmup import warmup_decoders, warmup_field
+    from .training.stages.compression import compression_decoders, compression_field
 
     for m in warm.decoders or {}:
         if m not in scenario.data.modalities:
             raise UserError(f"{m!r} is not in data.modalities", source=source, field=f"training.warmup.decoders.{m}")
-    for m, spec in warmup_decoders(scenario).items():
-        field = warmup_field(scenario, m)
+    for m, spec in compression_decoders(scenario).items():
+        field = compression_field(scenario, m)
         if not field.startswith("receiver."):  # the receiver's were checked above
             _check_decoder(scenario, source, shapes, m, spec, field)
 

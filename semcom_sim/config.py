@@ -237,7 +237,7 @@ class WarmupConfig(_Frozen):
 
     ``decoders``: modality -> the decoder that rebuilds it; a modality left out gets the decoder
     ``receiver.reconstruction.decoders`` names for it, else the default for what its encoder reads
-    (``training.warmup.DEFAULT_DECODERS``: image_mlp for images, logmel_mlp for audio, caption_tokens
+    (``training.stages.compression.DEFAULT_DECODERS``: image_mlp for images, logmel_mlp for audio, caption_tokens
     for captions, field_mlp otherwise). The decoders are thrown away after the stage. An encoder
     without trainable parameters (``identity``) is not warmed up."""
 

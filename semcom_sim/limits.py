@@ -310,15 +310,15 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
     return out
 
 
-def warmup_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
-                         enc_params: dict[str, int | None]) -> dict[str, tuple[int | None, int]]:
-    """modality -> (parameters, target values per instance) of each warm-up decoder, for the
+def compression_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
+                              enc_params: dict[str, int | None]) -> dict[str, tuple[int | None, int]]:
+    """modality -> (parameters, target values per instance) of each compression-stage decoder, for the
     modalities whose encoder has parameters (None counts as some: it could not be counted)."""
     from .receiver.decoders import DECODERS
-    from .training.warmup import warmup_decoders
+    from .training.stages.compression import compression_decoders
 
     out: dict[str, tuple[int | None, int]] = {}
-    for m, spec in warmup_decoders(scenario).items():
+    for m, spec in compression_decoders(scenario).items():
         if m not in shapes or enc_params.get(m) == 0:
             continue
         try:
@@ -372,7 +372,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)
     if scenario.training.warmup is not None:
-        sizes_w = warmup_decoder_sizes(scenario, shapes, counts, enc_params)
+        sizes_w = compression_decoder_sizes(scenario, shapes, counts, enc_params)
         parts["warm-up decoders"] = float(sum((p or 0) * b * ADAM_COPIES + n_tr * t * b
                                               for p, t in sizes_w.values()))
     return parts

@@ -367,9 +367,10 @@ def test_an_encoder_entry_with_other_weights_is_retrained(tiny_setup, clean_enco
 
 def test_encoders_in_a_cache_below_a_file_are_a_user_error(tiny_setup, tmp_path, monkeypatch):
     from semcom_sim.training import trainer
+    from semcom_sim.training.stages import contrastive
 
     sc, rt, train = tiny_setup
-    monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("must not train"))
+    monkeypatch.setattr(contrastive, "train", lambda *a, **k: pytest.fail("must not train"))
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(UserError, match="not writable") as err:

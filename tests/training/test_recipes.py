@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from conftest import refused
 from semcom_sim.config import GapLossConfig, Scenario, WeightSchedule
 from semcom_sim.training.losses import alignment_loss, atp_loss, cu_loss, pairwise_alignment_loss, total_loss
-from semcom_sim.training.trainer import cache_key, lr_factor
+from semcom_sim.training.loop import lr_factor
+from semcom_sim.training.trainer import cache_key
 
 
 def _unit(*shape, seed=0):
@@ -65,7 +66,7 @@ def test_lr_factor():
     assert all(a >= b for a, b in zip(cos[1:], cos[2:]))  # decreasing after the warm-up
 
 
-def test_new_options_at_their_defaults_keep_the_cache_key(tiny_raw):
+def test_options_at_their_defaults_keep_the_cache_key(tiny_raw):
     base = Scenario.model_validate(tiny_raw)
     explicit = dict(tiny_raw, training={**tiny_raw["training"], "lr_schedule": "constant", "warmup_fraction": 0.0,
                                         "gap_loss": {"recipe": "paper", "alignment": "anchor"}})

@@ -12,8 +12,8 @@ from semcom_sim.cli import app
 from semcom_sim.config import ChannelPreset
 from semcom_sim.pipeline import load_data
 from semcom_sim.runtime import Runtime
-from semcom_sim.training.through_channel import received_logits
-from semcom_sim.training.trainer import build_encoders, prepare
+from semcom_sim.training.stages.through_channel import received_logits
+from semcom_sim.training.preparation import build_encoders, prepare
 
 
 def test_the_gradient_reaches_the_encoders_through_the_channel(tiny_raw, write_scenario, cache_dir):

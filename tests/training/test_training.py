@@ -86,10 +86,11 @@ def test_gap_loss_closes_the_gap_at_low_temperature(tiny_raw, tmp_path, cache_di
 def test_nan_loss_stops_training_with_a_message(tiny_raw, tmp_path, cache_dir, monkeypatch):
     import pytest
 
-    from semcom_sim.training import trainer
+    from semcom_sim.training.stages import contrastive
 
     sc, rt, train, _ = _setup(tiny_raw, cache_dir)
-    monkeypatch.setattr(trainer, "total_loss", lambda z, *a, **k: (sum(v.sum() for v in z.values()) * float("nan"), {}))
+    monkeypatch.setattr(contrastive, "total_loss",
+                        lambda z, *a, **k: (sum(v.sum() for v in z.values()) * float("nan"), {}))
     with pytest.raises(TrainingDiverged, match="diverged: loss is nan at epoch 1"):
         train_or_load(sc, train, rt, tmp_path / "enc")
     assert not list((tmp_path / "enc").glob("**/*.pt"))

@@ -1,4 +1,4 @@
-"""Compression before matching: a reconstruction warm-up of the encoders (``training.warmup``).
+"""The compression stage before matching: a reconstruction warm-up of the encoders (``training.warmup``).
 
 CoMa ("Compression then Matching: An Efficient Pre-training Paradigm for Multimodal Embedding",
 2025) trains a short *compression* stage, in which the embedding must keep its input's content,
@@ -6,11 +6,11 @@ before the contrastive stage. Here each encoder f^m gets a light decoder g^m of 
 registry, and the pair learns to rebuild the modality's own target (the decoder's ``target_for``:
 the image, the audio's log-mel, the caption's tokens) from the unit-norm embedding z^m:
 
-    L_warmup = w L_rec + (1 - w) L_InfoNCE(tau),   L_rec = mean over m of loss_{g^m}(g^m(z^m), t^m)
+    L_compression = w L_rec + (1 - w) L_InfoNCE(tau),   L_rec = mean over m of loss_{g^m}(g^m(z^m), t^m)
 
 with ``loss`` the decoder's own (MSE for fields, cross-entropy for tokens), w =
 ``training.warmup.weight`` and tau = ``training.temperature`` (no gap terms: they belong to the
-matching stage). The decoders are thrown away afterwards; the contrastive stage (``trainer.train``)
+matching stage). The decoders are thrown away afterwards; the contrastive stage (``contrastive.train``)
 starts from the warmed-up encoder weights with a fresh optimiser, and the receiver fits its own
 decoders later, as without warm-up.
 
@@ -22,26 +22,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import DecoderSpec, Scenario
-from ..data import MultimodalData
-from ..errors import TrainingDiverged, UserError
-from ..runtime import Runtime, stream_seed
-from .losses import multimodal_info_nce
+from ...config import DecoderSpec, Scenario
+from ...data import MultimodalData
+from ...errors import UserError
+from ...runtime import Runtime, stream_seed
+from ..losses import multimodal_info_nce
+from ..loop import ProgressFn, run_epochs
+from ..preparation import prepare, trainable_modalities
 
-# the warm-up decoder of a modality that neither training.warmup.decoders nor the receiver names,
+# the decoder of a modality that neither training.warmup.decoders nor the receiver names,
 # by what its encoder reads (the encoder class's ``modality``); any other: field_mlp, which rebuilds
 # the raw inputs of any real-valued modality
 DEFAULT_DECODERS = {"image": "image_mlp", "audio": "logmel_mlp", "text": "caption_tokens"}
 FALLBACK_DECODER = "field_mlp"
 
 
-def warmup_decoders(scenario: Scenario) -> dict[str, DecoderSpec]:
-    """modality -> the decoder that rebuilds it during the warm-up, for every modality of
+def compression_decoders(scenario: Scenario) -> dict[str, DecoderSpec]:
+    """modality -> the decoder that rebuilds it during the compression stage, for every modality of
     ``data.modalities``: ``training.warmup.decoders`` first, then ``receiver.reconstruction.decoders``,
     then ``DEFAULT_DECODERS`` by what the modality's encoder reads (``field_mlp`` otherwise).
     Resolved from the scenario alone (no data), so that the cache key can hold it. Empty without
-    warm-up."""
-    from ..encoders import ENCODERS
+    the stage."""
+    from ...encoders import ENCODERS
 
     warm = scenario.training.warmup
     if warm is None:
@@ -60,8 +62,8 @@ def warmup_decoders(scenario: Scenario) -> dict[str, DecoderSpec]:
     return out
 
 
-def warmup_field(scenario: Scenario, modality: str) -> str:
-    """The scenario field that chose ``modality``'s warm-up decoder (what an error names)."""
+def compression_field(scenario: Scenario, modality: str) -> str:
+    """The scenario field that chose ``modality``'s compression decoder (what an error names)."""
     warm = scenario.training.warmup
     if warm is not None and warm.decoders and modality in warm.decoders:
         return f"training.warmup.decoders.{modality}"
@@ -70,21 +72,16 @@ def warmup_field(scenario: Scenario, modality: str) -> str:
     return f"training.warmup.decoders.{modality}"  # a default: naming one there overrides it
 
 
-def trainable_modalities(encoders: nn.ModuleDict) -> list[str]:
-    """Modalities whose encoder has a parameter to train (``identity`` has none: nothing to warm up)."""
-    return [m for m, enc in encoders.items() if any(p.requires_grad for p in enc.parameters())]
-
-
-def build_warmup_decoders(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario,
+def build_compression_decoders(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario,
                           runtime: Runtime) -> tuple[nn.ModuleDict, dict[str, torch.Tensor]]:
-    """(decoders, targets) of the trainable modalities: each decoder of ``warmup_decoders`` built for
+    """(decoders, targets) of the trainable modalities: each decoder of ``compression_decoders`` built for
     its targets [N, *target_shape] (made by its ``target_for`` from the raw inputs and the
     modality's encoder), initialised on the CPU from the ``warmup`` stream, on the run's device and
     dtype. The decoders read unit-norm embeddings, whose coordinates have an RMS of exactly
     D^-1/2: their input scale is fixed to it (no shift), so they see unit-scale inputs whatever D."""
-    from ..receiver.decoders import DECODERS
+    from ...receiver.decoders import DECODERS
 
-    specs = warmup_decoders(scenario)
+    specs = compression_decoders(scenario)
     dim = scenario.embedding_dim
     decoders, targets = nn.ModuleDict(), {}
     for m in trainable_modalities(encoders):
@@ -92,7 +89,7 @@ def build_warmup_decoders(encoders: nn.ModuleDict, data: MultimodalData, scenari
         try:
             t = cls.target_for(data.inputs[m], encoders[m])
         except ValueError as e:  # what validation cannot see without data (token ids or real values)
-            raise UserError(f"{spec.name!r}: {e}", source=scenario.name, field=warmup_field(scenario, m)) from None
+            raise UserError(f"{spec.name!r}: {e}", source=scenario.name, field=compression_field(scenario, m)) from None
         targets[m] = t.to(runtime.device, runtime.dtype) if t.is_floating_point() else t.to(runtime.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(stream_seed(runtime.seed, "warmup", "init", m))
@@ -101,54 +98,39 @@ def build_warmup_decoders(encoders: nn.ModuleDict, data: MultimodalData, scenari
     return decoders.to(runtime.device, runtime.dtype), targets
 
 
-def warm_up(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, runtime: Runtime,
-            progress=None) -> list[dict[str, float]]:
-    """Warm ``encoders`` up in place (see the module doc); mean loss parts per epoch: ``rec_<m>``
-    per modality, ``rec`` (L_rec), ``infonce`` (logged at weight 1 too, without gradient) and
-    ``total``. An empty history, and no step, when no encoder is trainable."""
-    from .trainer import prepare
-
+def train(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, runtime: Runtime,
+          progress: ProgressFn | None = None) -> list[dict[str, float]]:
+    """Train ``encoders`` in place (see the module doc); mean loss parts per epoch: ``rec_<m>`` per
+    modality, ``rec`` (L_rec), ``infonce`` (logged at weight 1 too, without gradient) and ``total``.
+    An empty history, and no step, when no encoder is trainable (``identity`` has nothing to learn)."""
     cfg, warm = scenario.training, scenario.training.warmup
     if not trainable_modalities(encoders):
         return []
     inputs = prepare(encoders, data)
-    decoders, targets = build_warmup_decoders(encoders, data, scenario, runtime)
+    decoders, targets = build_compression_decoders(encoders, data, scenario, runtime)
     opt = torch.optim.Adam(list(encoders.parameters()) + list(decoders.parameters()), lr=warm.lr or cfg.lr,
                            weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(stream_seed(runtime.seed, "warmup", "batches"))
-    n, bs, w = len(data), min(cfg.batch_size, len(data)), warm.weight
-    history = []
+    w = warm.weight
+
+    def step(idx: torch.Tensor, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        z = {m: enc.embed_prepared(inputs[m][idx]) for m, enc in encoders.items()}
+        rec = {m: dec.loss(dec(z[m]), targets[m][idx]) for m, dec in decoders.items()}
+        l_rec = torch.stack(list(rec.values())).mean()
+        if w < 1.0:
+            nce = multimodal_info_nce(z, cfg.temperature)
+            loss = w * l_rec + (1.0 - w) * nce
+        else:  # pure compression: InfoNCE only watched
+            with torch.no_grad():
+                nce = multimodal_info_nce({m: v.detach() for m, v in z.items()}, cfg.temperature)
+            loss = l_rec
+        return loss, {**{f"rec_{m}": float(v.detach()) for m, v in rec.items()}, "rec": float(l_rec.detach()),
+                      "infonce": float(nce.detach()), "total": float(loss.detach())}
+
     encoders.train()
     decoders.train()
-    for epoch in range(warm.epochs):
-        perm = torch.randperm(n, generator=gen).to(runtime.device)
-        sums: dict[str, float] = {}
-        steps = 0
-        for start in range(0, n - bs + 1, bs):  # full batches, as the contrastive stage (InfoNCE)
-            idx = perm[start:start + bs]
-            z = {m: enc.embed_prepared(inputs[m][idx]) for m, enc in encoders.items()}
-            rec = {m: dec.loss(dec(z[m]), targets[m][idx]) for m, dec in decoders.items()}
-            l_rec = torch.stack(list(rec.values())).mean()
-            if w < 1.0:
-                nce = multimodal_info_nce(z, cfg.temperature)
-                loss = w * l_rec + (1.0 - w) * nce
-            else:  # pure compression: InfoNCE only watched
-                with torch.no_grad():
-                    nce = multimodal_info_nce({m: v.detach() for m, v in z.items()}, cfg.temperature)
-                loss = l_rec
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"the warm-up diverged: loss is {float(loss.detach())} at epoch {epoch + 1}, "
-                                       f"step {steps + 1} (try a lower training.warmup.lr)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            parts = {**{f"rec_{m}": float(v.detach()) for m, v in rec.items()}, "rec": float(l_rec.detach()),
-                     "infonce": float(nce.detach()), "total": float(loss.detach())}
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            steps += 1
-        history.append({k: v / steps for k, v in sums.items()})
-        if progress:
-            progress(epoch + 1, warm.epochs, history[-1])
+    history = run_epochs(
+        step, opt, epochs=warm.epochs, n=len(data), batch_size=cfg.batch_size,
+        generator=torch.Generator().manual_seed(stream_seed(runtime.seed, "warmup", "batches")),
+        device=runtime.device, diverged=("the compression stage", "try a lower training.warmup.lr"), progress=progress)
     encoders.eval()
     return history

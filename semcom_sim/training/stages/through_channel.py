@@ -14,15 +14,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..channel import SnrPoints, build_channel
-from ..config import ChannelPreset, Scenario
-from ..data import MultimodalData
-from ..errors import TrainingDiverged
-from ..receiver.noise_aware import draw_snr_db
-from ..runtime import Runtime, stream_seed
-from ..transmitter.analog import AnalogLink
-from ..transmitter.schemes import get_scheme
-from .losses import total_loss
+from ...channel import SnrPoints, build_channel
+from ...config import ChannelPreset, Scenario
+from ...data import MultimodalData
+from ...receiver.noise_aware import draw_snr_db
+from ...runtime import Runtime, stream_seed
+from ...transmitter.analog import AnalogLink
+from ...transmitter.schemes import get_scheme
+from ..losses import total_loss
+from ..loop import ProgressFn, run_epochs
+from ..preparation import prepare
 
 
 def received_logits(encoders: nn.ModuleDict, head: nn.Linear, inputs: dict[str, torch.Tensor], scheme: str,
@@ -43,7 +44,7 @@ def _probe_head(encoders: nn.ModuleDict, inputs: dict[str, torch.Tensor], labels
     """The head starts as the receiver's own logistic head fitted on the clean payloads (linear
     probing, then fine-tuning: a fresh head's random gradients would first pull the pre-trained
     encoders towards whatever it happens to separate)."""
-    from ..receiver.heads import fit_linear_head
+    from ...receiver.heads import fit_linear_head
 
     encoders.eval()
     z = {m: enc.embed_prepared(inputs[m]) for m, enc in encoders.items()}
@@ -63,10 +64,8 @@ def _classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 
 
 def fine_tune(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario, preset: ChannelPreset,
-              runtime: Runtime, progress=None) -> list[dict[str, float]]:
+              runtime: Runtime, progress: ProgressFn | None = None) -> list[dict[str, float]]:
     """Fine-tune ``encoders`` in place; mean loss parts per epoch (``cls`` the head's loss)."""
-    from .trainer import prepare
-
     cfg, ft = scenario.training, scenario.training.through_channel
     inputs = prepare(encoders, data)
     labels = data.labels
@@ -74,39 +73,26 @@ def fine_tune(encoders: nn.ModuleDict, data: MultimodalData, scenario: Scenario,
     head = _probe_head(encoders, inputs, labels, ft.scheme, scenario.receiver.l2, n_classes)
     params = list(encoders.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=ft.lr)
-    gen = torch.Generator().manual_seed(stream_seed(runtime.seed, "through_channel_batches"))
     snr_rng = runtime.np_rng("through_channel_snr")
     runtime.seed_sionna("through_channel", preset.name)
     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
     # the gap terms at the weights the contrastive stage's schedules end with (the paper recipe: lambda)
     align_w, unif_w = cfg.gap_loss.weights(1.0)
-    n, bs = len(data), min(cfg.batch_size, len(data))
-    history = []
+
+    def step(idx: torch.Tensor, epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        no = SnrPoints.of(draw_snr_db(ft.snr_db, len(idx), snr_rng).tolist(), runtime.dtype, runtime.device).no
+        logits, z = received_logits(encoders, head, {m: x[idx] for m, x in inputs.items()}, ft.scheme, channel, no)
+        cls = _classification_loss(logits, labels[idx])
+        contrastive, parts = total_loss(z, cfg.temperature, align_w, cfg.gap_loss.anchor, unif_w,
+                                        cfg.gap_loss.alignment)
+        loss = ft.weight * cls + contrastive
+        return loss, {**parts, "cls": float(cls.detach()), "total": float(loss.detach())}
+
     encoders.train()
-    for epoch in range(ft.epochs):
-        perm = torch.randperm(n, generator=gen).to(runtime.device)
-        sums: dict[str, float] = {}
-        steps = 0
-        for start in range(0, n - bs + 1, bs):
-            idx = perm[start:start + bs]
-            no = SnrPoints.of(draw_snr_db(ft.snr_db, bs, snr_rng).tolist(), runtime.dtype, runtime.device).no
-            logits, z = received_logits(encoders, head, {m: x[idx] for m, x in inputs.items()}, ft.scheme,
-                                        channel, no)
-            cls = _classification_loss(logits, labels[idx])
-            contrastive, parts = total_loss(z, cfg.temperature, align_w, cfg.gap_loss.anchor, unif_w,
-                                              cfg.gap_loss.alignment)
-            loss = ft.weight * cls + contrastive
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"fine-tuning through the channel diverged at epoch {epoch + 1}, step "
-                                       f"{steps + 1} (try a lower training.through_channel.lr)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            for k, v in {**parts, "cls": float(cls.detach()), "total": float(loss.detach())}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            steps += 1
-        history.append({k: v / steps for k, v in sums.items()})
-        if progress:
-            progress(epoch + 1, ft.epochs, history[-1])
+    history = run_epochs(
+        step, opt, epochs=ft.epochs, n=len(data), batch_size=cfg.batch_size,
+        generator=torch.Generator().manual_seed(stream_seed(runtime.seed, "through_channel_batches")),
+        device=runtime.device, diverged=("fine-tuning through the channel", "try a lower training.through_channel.lr"),
+        progress=progress)
     encoders.eval()
     return history
