@@ -4,7 +4,8 @@
 # a new folder outside the repository; then the README's two quick-start commands word for word, read
 # from between <!-- quickstart:begin --> and <!-- quickstart:end --> by .ci/run's own
 # extract_quickstart. The venv keeps the pip that the interpreter bundles, as a user's would.
-# Not run by CI: about 10 minutes per interpreter on 2 cores (install 2-3 min, test suite 4-6 min).
+# Not run by CI: about 10 minutes per interpreter on an idle 2-core machine (install 2-3 min, test
+# suite 4-6 min); 26-35 minutes were seen on one shared with other jobs.
 #
 #   scripts/check_python_versions.sh                          # python3.11 python3.12 python3.13
 #   OMP_NUM_THREADS=2 nice -n 15 scripts/check_python_versions.sh python3.12 /opt/py314/bin/python3
