@@ -46,7 +46,10 @@ for PY in "${PYTHONS[@]}"; do
     if ! command -v "$PY" > /dev/null; then
         SUMMARY+=("$(printf '%-28s FAIL  interpreter not found' "$PY")"); FAILED=1; continue
     fi
-    VER=$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+    if ! VER=$("$PY" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>&1); then
+        echo "$VER" >&2
+        SUMMARY+=("$(printf '%-28s FAIL  interpreter does not run' "$PY")"); FAILED=1; continue
+    fi
     D="$CHECK_DIR/$VER"
     rm -rf "$D" && mkdir -p "$D/cache"
     printf '\n======== %s (%s) in %s ========\n' "$PY" "$VER" "$D"
