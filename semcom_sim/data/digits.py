@@ -28,6 +28,7 @@ from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
 from .captions import DIGIT_TEMPLATES, sample_captions, token_count, tokenize
 from .dataset import MultimodalData
+from .source import DataSource
 from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize
 
 # bump when the synthesis changes in a way the cache key does not see
@@ -83,7 +84,7 @@ def audio_loader(shape: tuple[int, ...]):
 
 
 @SOURCES.register("digits")
-class DigitsSource:
+class DigitsSource(DataSource):
     modalities = ("image", "audio", "text")
 
     def __init__(self, *, image: str = "sklearn", audio: str = "espeak", image_dir: str | None = None,

@@ -74,6 +74,7 @@ from . import SOURCES
 from .captions import sample_captions, token_count, tokenize
 from .dataset import MultimodalData
 from .digits import _assign, audio_loader
+from .source import DataSource
 from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize, voice_variants
 
 # bump when the composition or the synthesis changes in a way the cache key does not see
@@ -179,7 +180,7 @@ def _balanced(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @SOURCES.register("numbers")
-class NumbersSource:
+class NumbersSource(DataSource):
     modalities = ("image", "audio", "text")
 
     def __init__(self, *, label: str = "number", audio: str = "espeak", instances: int = 6250,
