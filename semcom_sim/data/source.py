@@ -1,13 +1,16 @@
 """What a data source owes the rest of the simulator: the base class every registered source subclasses."""
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Collection
 
 from .dataset import MultimodalData
 
-__all__ = ["DataSource"]
+__all__ = ["DataSource", "data_directory"]
+
+_DIR_ENV = {"image_dir": "SEMCOM_SIM_MNIST_DIR", "audio_dir": "SEMCOM_SIM_FSDD_DIR"}
 
 
 class DataSource(ABC):
@@ -40,3 +43,14 @@ class DataSource(ABC):
         allow)."""
         return None
 
+
+def data_directory(option: str, value: str | None) -> Path:
+    """A data directory from the scenario, else from its environment variable; never guessed."""
+    env = _DIR_ENV[option]
+    value = value or os.environ.get(env)
+    if not value:
+        raise ValueError(f"{option}: not given; set it in the scenario or in ${env}")
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"{option}: directory {path} does not exist (set it in the scenario or in ${env})")
+    return path
