@@ -12,10 +12,13 @@ from __future__ import annotations
 import csv
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ChannelPreset, EncoderSpec, Scenario, channel_preset_path, load_scenario, read_channel_preset
 from .errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import DataSource
 
 # keywords a channel's constructor gets from the run (build_channel), never from a preset's options
 CHANNEL_RUN_KEYWORDS = ("device", "precision")
@@ -128,18 +131,18 @@ def _check_presets(scenario: Scenario, path: Path | None, src: str) -> None:
         named[name] = file
 
 
-def _instance_counts(source: Any, scenario: Scenario, src: str) -> Any:
-    """(train, test) sizes from the source's ``instance_counts`` hook; None for a source without one
+def _instance_counts(source: "DataSource", scenario: Scenario, src: str) -> Any:
+    """(train, test) sizes from ``DataSource.instance_counts``; None where the source cannot tell
     (its data-dependent budgets are then not checked)."""
     from .limits import Counts, source_tokens
 
-    hook = getattr(source, "instance_counts", None)
-    if hook is None:
-        return None
     try:
-        n_train, n_test = hook(scenario.data.test_fraction, scenario.data.limit)
+        sizes = source.instance_counts(scenario.data.test_fraction, scenario.data.limit)
     except (OSError, ValueError, EOFError, csv.Error) as e:
         raise UserError(str(e).splitlines()[0] if str(e) else type(e).__name__, source=src, field="data") from None
+    if sizes is None:
+        return None
+    n_train, n_test = sizes
     if n_train < 1 or n_test < 1:
         raise UserError(f"the split leaves {n_train} training and {n_test} test instances", source=src,
                         field="data.test_fraction")

@@ -64,6 +64,7 @@ from .errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import EncoderSpec, Scenario
+    from .data import DataSource
 
 GIB = 1 << 30
 # must equal links/analog.SYMBOLS_PER_CHUNK, links/digital.DEMAPPER_ENTRIES_PER_CHUNK and
@@ -469,12 +470,13 @@ def _memory_field(scenario: "Scenario", est: Estimate, part: str) -> str:
     return "embedding_dim"  # embeddings, payloads, classifier fit
 
 
-def source_tokens(source, scenario: "Scenario") -> int | None:
-    """The source's bound on distinct caption token ids (its optional ``caption_tokens`` hook), only
-    where a decoder may need it: the hook runs the tokenizer, which validation otherwise never loads."""
-    hook = getattr(source, "caption_tokens", None)
-    needed = scenario.receiver.reconstruction.decoders or scenario.training.warmup is not None
-    return int(hook()) if hook is not None and needed else None
+def source_tokens(source: "DataSource", scenario: "Scenario") -> int | None:
+    """The source's bound on distinct caption token ids (``DataSource.caption_tokens``), asked only
+    where a decoder may need it: it runs the tokenizer, which validation otherwise never loads."""
+    if not (scenario.receiver.reconstruction.decoders or scenario.training.warmup is not None):
+        return None
+    tokens = source.caption_tokens()
+    return None if tokens is None else int(tokens)
 
 
 def estimate_scenario(scenario: "Scenario") -> Estimate | None:
@@ -483,8 +485,8 @@ def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     from .data import SOURCES
 
     source = SOURCES[scenario.data.source](**scenario.data.options)
-    hook = getattr(source, "instance_counts", None)
-    if hook is None:
+    sizes = source.instance_counts(scenario.data.test_fraction, scenario.data.limit)
+    if sizes is None:
         return None
-    counts = Counts(*hook(scenario.data.test_fraction, scenario.data.limit), source_tokens(source, scenario))
+    counts = Counts(*sizes, source_tokens(source, scenario))
     return estimate(scenario, counts, source.input_shapes())

@@ -295,13 +295,14 @@ def test_a_limit_leaving_fewer_training_instances_than_classes_is_refused(tiny_r
 def test_a_small_test_pool_still_gives_every_class():
     """limit 20 at test_fraction 0.01: 10 test instances out of a pool of 18, some classes once in it
     (train_test_split refused to stratify that)."""
-    from semcom_sim.data.digits import DigitsSource, _stratified
+    from semcom_sim.data.digits import DigitsSource
+    from semcom_sim.data.pools import stratified_subset
 
     source = DigitsSource()
     assert source.instance_counts(0.01, 20) == (10, 10)
     _, labels, is_test = source._images(0, 0.01)
     pool = np.flatnonzero(is_test)
-    picked = _stratified(pool, labels, 10, 2)
+    picked = stratified_subset(pool, labels, 10, 2)
     assert len(pool) == 18 and len(picked) == 10 and set(labels[picked]) == set(range(10))
     assert set(picked) <= set(pool)
 

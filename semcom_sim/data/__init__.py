@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from ..registry import Registry
 from .dataset import MultimodalData
+from .source import DataSource
 
 SOURCES: Registry = Registry("data source")
 
 from . import digits, embeddings, image_caption, numbers  # noqa: E402,F401  (register the built-in sources)
 
-__all__ = ["SOURCES", "MultimodalData"]
+__all__ = ["SOURCES", "DataSource", "MultimodalData"]

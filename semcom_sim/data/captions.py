@@ -44,6 +44,6 @@ def token_count(templates: Sequence[str], words: Sequence[str], context_length: 
 
 def tokenize(texts: Sequence[str], context_length: int) -> torch.Tensor:
     """int64 [len(texts), context_length] token ids (start, BPE tokens, end, zero padding)."""
-    from open_clip import tokenize as _tok
+    import open_clip
 
-    return _tok(list(texts), context_length=context_length)
+    return open_clip.tokenize(list(texts), context_length=context_length)

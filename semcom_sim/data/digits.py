@@ -16,74 +16,27 @@ unseen voice).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..cache import InvalidEntry, load_or_build
 from . import SOURCES
 from .captions import DIGIT_TEMPLATES, sample_captions, token_count, tokenize
 from .dataset import MultimodalData
+from .pools import SKLEARN_DIGITS, assign_from_pool, sklearn_digit_split, stratified_subset
+from .source import DataSource, data_directory
 from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize
+from .speech_cache import cached_speech, speech_key
 
 # bump when the synthesis changes in a way the cache key does not see
 # (2: entries carry a checksum header, see semcom_sim.cache)
 _AUDIO_FORMAT = 2
-_SKLEARN_DIGITS = 1797  # instances of sklearn.datasets.load_digits
-_DIR_ENV = {"image_dir": "SEMCOM_SIM_MNIST_DIR", "audio_dir": "SEMCOM_SIM_FSDD_DIR"}
-
-
-def _stratified(idx: np.ndarray, labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    from sklearn.model_selection import train_test_split  # 0.7 s to import: not at start-up
-
-    if size >= len(idx):
-        return idx
-    classes, counts = np.unique(labels[idx], return_counts=True)
-    if counts.min() >= 2 and min(size, len(idx) - size) >= len(classes):
-        keep, _ = train_test_split(idx, train_size=size, random_state=seed % 2**32, stratify=labels[idx])
-        return np.sort(keep)
-    # too few per class for train_test_split (a small pool: test_fraction 0.01): each class's members
-    # in a random order, the first of every class taken, then the second, and so on
-    order = np.random.default_rng(seed).permutation(idx)
-    rank = np.empty(len(order), dtype=np.int64)
-    for c in classes:
-        mine = labels[order] == c
-        rank[mine] = np.arange(mine.sum())
-    return np.sort(order[np.argsort(rank, kind="stable")[:size]])
-
-
-def _assign(pool_labels: np.ndarray, want: np.ndarray, rng: np.random.Generator, what: str = "audio") -> np.ndarray:
-    """For each wanted label, an index into the pool with that label: each class's pool is
-    shuffled and walked in order, wrapping around, so its members are used as evenly as possible."""
-    out = np.empty(len(want), dtype=np.int64)
-    for c in np.unique(want):
-        pool = rng.permutation(np.flatnonzero(pool_labels == c))
-        if len(pool) == 0:
-            raise ValueError(f"the {what} pool has no member of class {c}")
-        slots = np.flatnonzero(want == c)
-        out[slots] = pool[np.arange(len(slots)) % len(pool)]
-    return out
-
-
-def audio_loader(shape: tuple[int, ...]):
-    """The cache's loader of a synthesised-speech entry: a float32 array of exactly ``shape``."""
-
-    def load(f) -> np.ndarray:
-        audio = np.load(f, allow_pickle=False)
-        if not isinstance(audio, np.ndarray) or audio.shape != shape or audio.dtype != np.float32:
-            raise InvalidEntry(f"expected a float32 array of shape {shape}, found "
-                               f"{getattr(audio, 'dtype', type(audio).__name__)} {getattr(audio, 'shape', '')}")
-        return audio
-
-    return load
 
 
 @SOURCES.register("digits")
-class DigitsSource:
+class DigitsSource(DataSource):
     modalities = ("image", "audio", "text")
 
     def __init__(self, *, image: str = "sklearn", audio: str = "espeak", image_dir: str | None = None,
@@ -100,8 +53,8 @@ class DigitsSource:
         if split == "speaker" and audio != "fsdd":
             raise ValueError("split: 'speaker' needs recorded speech (audio: fsdd)")
         self.image, self.audio, self.split = image, audio, split
-        self.image_dir = self._directory("image_dir", image_dir) if image == "mnist" else None
-        self.audio_dir = self._directory("audio_dir", audio_dir) if audio == "fsdd" else None
+        self.image_dir = data_directory("image_dir", image_dir) if image == "mnist" else None
+        self.audio_dir = data_directory("audio_dir", audio_dir) if audio == "fsdd" else None
         self.test_speakers = tuple(test_speakers)
         self.sample_rate = int(sample_rate)
         self.audio_samples = int(audio_samples)
@@ -109,18 +62,6 @@ class DigitsSource:
         self.noise_snr_db, self.rate_wpm, self.pitch = style_ranges(noise_snr_db, rate_wpm, pitch)
         if self.audio_samples < 256 or self.context_length < 4:
             raise ValueError("audio_samples must be >= 256 and context_length >= 4")
-
-    @staticmethod
-    def _directory(option: str, value: str | None) -> Path:
-        """A data directory from the scenario, else from its environment variable; never guessed."""
-        env = _DIR_ENV[option]
-        value = value or os.environ.get(env)
-        if not value:
-            raise ValueError(f"{option}: not given; set it in the scenario or in ${env}")
-        path = Path(value).expanduser()
-        if not path.is_dir():
-            raise ValueError(f"{option}: directory {path} does not exist (set it in the scenario or in ${env})")
-        return path
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """One instance's shape per modality, known before any data is loaded."""
@@ -139,10 +80,10 @@ class DigitsSource:
 
             n_tr, n_te = split_sizes(self.image_dir)
         else:  # train_test_split: ceil(test_fraction * N) test instances
-            n_te = math.ceil(test_fraction * _SKLEARN_DIGITS)
-            n_tr = _SKLEARN_DIGITS - n_te
+            n_te = math.ceil(test_fraction * SKLEARN_DIGITS)
+            n_tr = SKLEARN_DIGITS - n_te
             if min(n_tr, n_te) < len(DIGIT_WORDS):  # the stratified split needs every class on both sides
-                raise ValueError(f"test_fraction {test_fraction:g} splits the {_SKLEARN_DIGITS} images into "
+                raise ValueError(f"test_fraction {test_fraction:g} splits the {SKLEARN_DIGITS} images into "
                                  f"{n_tr} train / {n_te} test, fewer than the {len(DIGIT_WORDS)} classes")
         if limit:
             t = max(10, round(limit * n_te / (n_tr + n_te)))
@@ -160,8 +101,8 @@ class DigitsSource:
         tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
         if limit:
             n_test = max(10, round(limit * len(te) / len(labels)))
-            tr = _stratified(tr, labels, limit - n_test, seed + 1)
-            te = _stratified(te, labels, n_test, seed + 2)
+            tr = stratified_subset(tr, labels, limit - n_test, seed + 1)
+            te = stratified_subset(te, labels, n_test, seed + 2)
         order = np.concatenate([tr, te])
         images, labels = images[order], labels[order]
         audio = self._audio_for(labels, len(tr), cache_dir, seed)
@@ -176,9 +117,6 @@ class DigitsSource:
 
     def _images(self, seed: int, test_fraction: float) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
         """All images [N, 1, H, W] in [0, 1], labels [N], and which ones are test images."""
-        from sklearn.datasets import load_digits  # 0.7 s to import: not at start-up
-        from sklearn.model_selection import train_test_split
-
         if self.image == "mnist":
             from .mnist import load_mnist
 
@@ -188,13 +126,8 @@ class DigitsSource:
             # MNIST's own split, so results compare with the literature
             is_test = np.arange(len(labels)) >= len(parts[0][1])
             return torch.from_numpy(pixels.astype(np.float32) / 255.0).unsqueeze(1), labels, is_test
-        digits = load_digits()
-        labels = digits.target.astype(np.int64)
-        _, te = train_test_split(np.arange(len(labels)), test_size=test_fraction, random_state=seed % 2**32,
-                                 stratify=labels)
-        is_test = np.zeros(len(labels), dtype=bool)
-        is_test[te] = True
-        return torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1), labels, is_test
+        pixels, labels, is_test = sklearn_digit_split(seed, test_fraction)
+        return torch.from_numpy(pixels).unsqueeze(1), labels, is_test
 
     def _audio_for(self, labels: np.ndarray, n_train: int, cache_dir: Path, seed: int) -> np.ndarray:
         """float32 [N, audio_samples]: an utterance of each instance's class, test after train."""
@@ -215,28 +148,23 @@ class DigitsSource:
             pool_tr, pool_te = train_test_split(np.arange(len(rec.labels)), test_size=test_share,
                                                 random_state=seed % 2**32, stratify=rec.labels)
         rng = np.random.default_rng([seed, 3])
-        pick_tr = np.asarray(pool_tr)[_assign(rec.labels[pool_tr], labels[:n_train], rng)]
-        pick_te = np.asarray(pool_te)[_assign(rec.labels[pool_te], labels[n_train:], rng)]
+        pick_tr = np.asarray(pool_tr)[assign_from_pool(rec.labels[pool_tr], labels[:n_train], rng)]
+        pick_te = np.asarray(pool_te)[assign_from_pool(rec.labels[pool_te], labels[n_train:], rng)]
         return rec.waves[np.concatenate([pick_tr, pick_te])]
 
     def _synthesised(self, labels: np.ndarray, cache_dir: Path, seed: int) -> np.ndarray:
-        key = hashlib.sha256(json.dumps({
+        key = speech_key({
             "format": _AUDIO_FORMAT, "labels": hashlib.sha256(labels.tobytes()).hexdigest(), "seed": seed,
             "sr": self.sample_rate, "n": self.audio_samples, "noise": self.noise_snr_db,
             "rate": self.rate_wpm, "pitch": self.pitch,
-        }, sort_keys=True).encode()).hexdigest()[:16]
-        path = Path(cache_dir) / "data" / f"digits-audio-{key}.npy"
-        shape = (len(labels), self.audio_samples)
+        })
 
-        load = audio_loader(shape)
         def build() -> np.ndarray:
             rng = np.random.default_rng([seed, 2])
             styles = sample_styles(len(labels), rng, rate_range=self.rate_wpm, pitch_range=self.pitch,
                                    noise_snr_db_range=self.noise_snr_db)
-            audio = synthesize([DIGIT_WORDS[y] for y in labels], styles, sample_rate=self.sample_rate,
-                               num_samples=self.audio_samples, rng=rng)
-            return np.ascontiguousarray(audio, dtype=np.float32)  # what ``load`` accepts
+            return synthesize([DIGIT_WORDS[y] for y in labels], styles, sample_rate=self.sample_rate,
+                              num_samples=self.audio_samples, rng=rng)
 
-        # verified, locked (one synthesis per entry across runs) and atomically written
-        audio, _ = load_or_build(path, build, lambda a, f: np.save(f, a, allow_pickle=False), load)
-        return audio
+        return cached_speech(Path(cache_dir) / "data" / f"digits-audio-{key}.npy",
+                             (len(labels), self.audio_samples), build)

@@ -45,6 +45,7 @@ import torch
 from ..errors import UserError
 from . import SOURCES
 from .dataset import MultimodalData
+from .source import DataSource
 
 LABELS, SPLIT = "labels", "split"
 SPLITS = ("train", "test")
@@ -265,7 +266,7 @@ def _check_same_layout(train: _Header, test: _Header) -> None:
 
 
 @SOURCES.register("embeddings")
-class EmbeddingsSource:
+class EmbeddingsSource(DataSource):
     """Precomputed embeddings in ``.npz`` files (see the module docstring)."""
 
     modalities = _FileModalities()

@@ -15,9 +15,9 @@ import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-__all__ = ["Recordings", "load_fsdd", "read_fsdd", "speaker_split"]
+__all__ = ["FILE_NAME", "Recordings", "fit_length", "load_fsdd", "read_fsdd", "speaker_split"]
 
-_NAME = re.compile(r"(?P<digit>\d)_(?P<speaker>.+)_(?P<take>\d+)\.wav")
+FILE_NAME = re.compile(r"(?P<digit>\d)_(?P<speaker>.+)_(?P<take>\d+)\.wav")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _pcm_to_float(x: np.ndarray, path: Path) -> np.ndarray:
     raise ValueError(f"{path}: unsupported sample format {x.dtype}")
 
 
-def _fit(x: np.ndarray, num_samples: int) -> np.ndarray:
+def fit_length(x: np.ndarray, num_samples: int) -> np.ndarray:
     """Centre ``x`` in ``num_samples`` zeros, or keep its middle ``num_samples`` if longer
     (the same placement as the synthesised speech)."""
     if len(x) >= num_samples:
@@ -73,7 +73,7 @@ def read_fsdd(directory: str | Path, *, sample_rate: int = 8000) -> tuple[list[n
         raise FileNotFoundError(f"FSDD directory not found: {directory}")
     entries = []
     for path in directory.iterdir():
-        m = _NAME.fullmatch(path.name)
+        m = FILE_NAME.fullmatch(path.name)
         if m and path.is_file():
             entries.append((int(m["digit"]), m["speaker"], int(m["take"]), path))
     if not entries:
@@ -105,7 +105,7 @@ def load_fsdd(directory: str | Path, *, num_samples: int = 8000, sample_rate: in
     raw, labels, speakers, takes = read_fsdd(directory, sample_rate=sample_rate)
     waves = np.empty((len(raw), num_samples), dtype=np.float32)
     for i, x in enumerate(raw):
-        waves[i] = _fit(x, num_samples)
+        waves[i] = fit_length(x, num_samples)
     return Recordings(waves=waves, labels=labels, speakers=speakers, takes=takes)
 
 

@@ -18,10 +18,11 @@ from PIL import Image
 from . import SOURCES
 from .captions import tokenize
 from .dataset import MultimodalData
+from .source import DataSource
 
 
 @SOURCES.register("image_caption")
-class ImageCaptionSource:
+class ImageCaptionSource(DataSource):
     modalities = ("image", "text")
 
     def __init__(self, *, csv_path: str | None = None, img_key: str = "filepath", caption_key: str = "title",

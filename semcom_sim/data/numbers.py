@@ -62,23 +62,22 @@ both: ``sample_rate``, ``audio_samples``, ``context_length``.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..cache import load_or_build
 from . import SOURCES
 from .captions import sample_captions, token_count, tokenize
 from .dataset import MultimodalData
-from .digits import _assign, audio_loader
+from .pools import SKLEARN_DIGITS, assign_from_pool, sklearn_digit_split
+from .source import DataSource, data_directory
 from .speech import DIGIT_WORDS, sample_styles, style_ranges, synthesize, voice_variants
+from .speech_cache import cached_speech, speech_key
 
 # bump when the composition or the synthesis changes in a way the cache key does not see
 _AUDIO_FORMAT = 1
-_SKLEARN_DIGITS = 1797
 NUMBERS = 100
 CLASS_NAMES: tuple[str, ...] = tuple(str(n) for n in range(NUMBERS))
 DIGIT_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
@@ -179,7 +178,7 @@ def _balanced(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @SOURCES.register("numbers")
-class NumbersSource:
+class NumbersSource(DataSource):
     modalities = ("image", "audio", "text")
 
     def __init__(self, *, label: str = "number", audio: str = "espeak", instances: int = 6250,
@@ -221,9 +220,7 @@ class NumbersSource:
             if not self.train_voices:
                 raise ValueError("test_voices: holds out every voice, leaving none for training")
         else:
-            from .digits import DigitsSource
-
-            self.audio_dir = DigitsSource._directory("audio_dir", audio_dir)
+            self.audio_dir = data_directory("audio_dir", audio_dir)
             speakers = self._fsdd_speakers()
             unknown = sorted(set(self.test_speakers) - speakers)
             if unknown:
@@ -234,9 +231,9 @@ class NumbersSource:
 
     def _fsdd_speakers(self) -> set[str]:
         """Speakers named by the directory's ``{digit}_{speaker}_{take}.wav`` files (no file is read)."""
-        from .fsdd import _NAME
+        from .fsdd import FILE_NAME
 
-        speakers = {m["speaker"] for p in self.audio_dir.iterdir() if (m := _NAME.fullmatch(p.name))}
+        speakers = {m["speaker"] for p in self.audio_dir.iterdir() if (m := FILE_NAME.fullmatch(p.name))}
         if not speakers:
             raise ValueError(f"audio_dir: no FSDD recordings ({{digit}}_{{speaker}}_{{take}}.wav) in {self.audio_dir}")
         return speakers
@@ -260,8 +257,8 @@ class NumbersSource:
         if min(n_tr, n_te) < NUMBERS:
             raise ValueError(f"test_fraction {test_fraction:g} splits the {self.instances} instances into {n_tr} "
                              f"train / {n_te} test, fewer than the {NUMBERS} numbers on one side")
-        n_img_te = math.ceil(test_fraction * _SKLEARN_DIGITS)
-        if min(n_img_te, _SKLEARN_DIGITS - n_img_te) < 10:
+        n_img_te = math.ceil(test_fraction * SKLEARN_DIGITS)
+        if min(n_img_te, SKLEARN_DIGITS - n_img_te) < 10:
             raise ValueError(f"test_fraction {test_fraction:g} leaves fewer than 10 digit images on one side")
         if limit:
             t = max(NUMBERS, round(limit * n_te / (n_tr + n_te)))
@@ -299,26 +296,11 @@ class NumbersSource:
     # ------------------------------------------------------------------ modalities
 
     @staticmethod
-    def digit_split(seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """scikit-learn's digits as float32 [1797, 8, 8] in [0, 1], their int64 labels, and which
-        ones form the test pool (stratified, ``test_fraction`` of each digit, seeded)."""
-        from sklearn.datasets import load_digits  # 0.7 s to import: not at start-up
-        from sklearn.model_selection import train_test_split
-
-        digits = load_digits()
-        labels = digits.target.astype(np.int64)
-        _, te = train_test_split(np.arange(len(labels)), test_size=test_fraction, random_state=seed % 2**32,
-                                 stratify=labels)
-        is_test = np.zeros(len(labels), dtype=bool)
-        is_test[te] = True
-        return (digits.images / 16.0).astype(np.float32), labels, is_test
-
-    @staticmethod
     def image_picks(numbers: np.ndarray, is_test: np.ndarray, labels: np.ndarray, pool_test: np.ndarray,
                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """Index into scikit-learn's digits (``labels``, ``pool_test``: see :meth:`digit_split`) of
-        each instance's tens image (-1: blank, numbers below 10) and ones image, drawn from its
-        split's pool only."""
+        """Index into scikit-learn's digits (``labels``, ``pool_test``: see
+        :func:`~semcom_sim.data.pools.sklearn_digit_split`) of each instance's tens image (-1: blank,
+        numbers below 10) and ones image, drawn from its split's pool only."""
         rng = np.random.default_rng([seed, 11])
         tens, ones = np.full(len(numbers), -1, dtype=np.int64), np.empty(len(numbers), dtype=np.int64)
         for side in (False, True):
@@ -327,13 +309,13 @@ class NumbersSource:
             two = rows[numbers[rows] >= 10]
             # tens and ones slots together, so one image is used as evenly as possible across both
             want = np.concatenate([numbers[two] // 10, numbers[rows] % 10])
-            picks = pool[_assign(labels[pool], want, rng, "image")]
+            picks = pool[assign_from_pool(labels[pool], want, rng, "image")]
             tens[two], ones[rows] = picks[:len(two)], picks[len(two):]
         return tens, ones
 
     def _images(self, numbers: np.ndarray, is_test: np.ndarray, seed: int, test_fraction: float) -> np.ndarray:
         """float32 [N, 1, 8, 16]: tens digit left (blank below 10), ones digit right."""
-        pixels, labels, pool_test = self.digit_split(seed, test_fraction)
+        pixels, labels, pool_test = sklearn_digit_split(seed, test_fraction)
         tens, ones = self.image_picks(numbers, is_test, labels, pool_test, seed)
         out = np.zeros((len(numbers), 1, 8, 16), dtype=np.float32)
         two = tens >= 0
@@ -345,12 +327,12 @@ class NumbersSource:
         return out
 
     def _audio_key(self, numbers: np.ndarray, n_train: int, seed: int) -> str:
-        return hashlib.sha256(json.dumps({
+        return speech_key({
             "format": _AUDIO_FORMAT, "numbers": hashlib.sha256(numbers.tobytes()).hexdigest(), "n_train": n_train,
             "seed": seed, "sr": self.sample_rate, "n": self.audio_samples, "noise": self.noise_snr_db,
             "rate": self.rate_wpm, "pitch": self.pitch, "train_voices": self.train_voices,
             "test_voices": self.test_voices,
-        }, sort_keys=True).encode()).hexdigest()[:16]
+        })
 
     def speech_styles(self, n_train: int, n_test: int, rng: np.random.Generator) -> list:
         """One style per instance: training instances in the training voices, test ones in the test voices."""
@@ -360,19 +342,14 @@ class NumbersSource:
 
     def _synthesised(self, numbers: np.ndarray, n_train: int, cache_dir: Path, seed: int) -> np.ndarray:
         """float32 [N, audio_samples]: each instance's number spoken in its own style (cached)."""
-        path = Path(cache_dir) / "data" / f"numbers-audio-{self._audio_key(numbers, n_train, seed)}.npy"
-        shape = (len(numbers), self.audio_samples)
-
-        load = audio_loader(shape)
         def build() -> np.ndarray:
             rng = np.random.default_rng([seed, 2])
             styles = self.speech_styles(n_train, len(numbers) - n_train, rng)
-            audio = synthesize([SPOKEN[n] for n in numbers], styles, sample_rate=self.sample_rate,
-                               num_samples=self.audio_samples, rng=rng)
-            return np.ascontiguousarray(audio, dtype=np.float32)
+            return synthesize([SPOKEN[n] for n in numbers], styles, sample_rate=self.sample_rate,
+                              num_samples=self.audio_samples, rng=rng)
 
-        audio, _ = load_or_build(path, build, lambda a, f: np.save(f, a, allow_pickle=False), load)
-        return audio
+        path = Path(cache_dir) / "data" / f"numbers-audio-{self._audio_key(numbers, n_train, seed)}.npy"
+        return cached_speech(path, (len(numbers), self.audio_samples), build)
 
     def recording_picks(self, numbers: np.ndarray, n_train: int, speakers: tuple[str, ...], digits: np.ndarray,
                         seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -393,20 +370,20 @@ class NumbersSource:
                 r = rows[who == name]
                 two = r[numbers[r] >= 10]
                 want = np.concatenate([numbers[two] // 10, numbers[r] % 10])
-                picks = mine[_assign(digits[mine], want, rng, f"recording (speaker {name})")]
+                picks = mine[assign_from_pool(digits[mine], want, rng, f"recording (speaker {name})")]
                 tens[two], ones[r] = picks[:len(two)], picks[len(two):]
         return tens, ones
 
     def _recorded(self, numbers: np.ndarray, n_train: int, seed: int) -> np.ndarray:
         """float32 [N, audio_samples]: FSDD recordings of the digits, tens then ones, one speaker."""
-        from .fsdd import _fit, read_fsdd
-        from .speech import _trim
+        from .fsdd import fit_length, read_fsdd
+        from .speech import trim_silence
 
         waves, digits, speakers, _ = read_fsdd(self.audio_dir, sample_rate=self.sample_rate)
         tens, ones = self.recording_picks(numbers, n_train, speakers, digits, seed)
-        trimmed = [_trim(w, self.sample_rate) for w in waves]
+        trimmed = [trim_silence(w, self.sample_rate) for w in waves]
         out = np.empty((len(numbers), self.audio_samples), dtype=np.float32)
         for i, (t, o) in enumerate(zip(tens, ones)):
             x = trimmed[o] if t < 0 else np.concatenate([trimmed[t], trimmed[o]])
-            out[i] = _fit(x, self.audio_samples)
+            out[i] = fit_length(x, self.audio_samples)
         return out

@@ -46,7 +46,7 @@ from typing import Sequence
 import espeakng_loader
 import numpy as np
 
-__all__ = ["DIGIT_WORDS", "SpeechStyle", "voice_variants", "sample_styles", "synthesize"]
+__all__ = ["DIGIT_WORDS", "SpeechStyle", "voice_variants", "sample_styles", "synthesize", "trim_silence"]
 
 DIGIT_WORDS: tuple[str, ...] = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -376,7 +376,8 @@ def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(x, up, down, window=_resample_filter(up, down))
 
 
-def _trim(x: np.ndarray, sample_rate: int) -> np.ndarray:
+def trim_silence(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``x`` without its leading and trailing 10 ms frames more than 40 dB below the loudest one."""
     frame = max(1, round(_TRIM_FRAME_S * sample_rate))
     n_frames = -(-len(x) // frame)
     padded = np.zeros(n_frames * frame)
@@ -429,7 +430,7 @@ def synthesize(
     for i, (word, samples) in enumerate(zip(words, raw)):
         if not np.any(samples):
             raise RuntimeError(f"espeak-ng produced no audio for {word!r} in voice {styles[i].voice!r}")
-        x = _trim(_resample(samples.astype(np.float64), engine.sample_rate, sample_rate), sample_rate)
+        x = trim_silence(_resample(samples.astype(np.float64), engine.sample_rate, sample_rate), sample_rate)
         x /= np.abs(x).max()
         if len(x) >= num_samples:
             start = (len(x) - num_samples) // 2

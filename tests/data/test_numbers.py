@@ -12,6 +12,7 @@ from semcom_sim.cli import app
 from semcom_sim.data import SOURCES
 from semcom_sim.data.numbers import (NUMBER_TEMPLATES, PARTIAL_TEMPLATES, NumbersSource, SPOKEN, WRITTEN,
                                      caption_fields, captions, digit_sets, number_words)
+from semcom_sim.data.pools import sklearn_digit_split
 from semcom_sim.data.speech import voice_variants
 
 FSDD = Path(__file__).resolve().parents[3] / "shared" / "data" / "fsdd" / "recordings"
@@ -31,7 +32,7 @@ def loaded(cache):
 
 
 def _digit_images():
-    pixels, labels, pool_test = NumbersSource.digit_split(0, TF)
+    pixels, labels, pool_test = sklearn_digit_split(0, TF)
     return {p.tobytes(): i for i, p in enumerate(pixels)}, labels, pool_test
 
 
@@ -218,8 +219,8 @@ def test_sizes_that_leave_a_number_out_are_refused():
 def test_fsdd_pairs_one_speaker_and_holds_out_the_test_speakers(tmp_path):
     if not FSDD.is_dir():
         pytest.skip(f"FSDD recordings not found at {FSDD} (the shared test data copy)")
-    from semcom_sim.data.fsdd import _fit, read_fsdd
-    from semcom_sim.data.speech import _trim
+    from semcom_sim.data.fsdd import fit_length, read_fsdd
+    from semcom_sim.data.speech import trim_silence
 
     src = NumbersSource(audio="fsdd", audio_dir=str(FSDD), **SMALL)
     train, test = src.load(tmp_path, 0, TF)
@@ -238,7 +239,7 @@ def test_fsdd_pairs_one_speaker_and_holds_out_the_test_speakers(tmp_path):
     audio = np.concatenate([train.inputs["audio"].numpy(), test.inputs["audio"].numpy()])
     for i in (0, 1, 250, 299):  # "four" "two": the trimmed recordings back to back, centred
         parts = [waves[j] for j in (tens[i], ones[i]) if j >= 0]
-        expect = _fit(np.concatenate([_trim(w, 8000) for w in parts]), 14000)
+        expect = fit_length(np.concatenate([trim_silence(w, 8000) for w in parts]), 14000)
         np.testing.assert_array_equal(audio[i], expect)
     with pytest.raises(ValueError, match="test_speakers: \\['nobody'\\] not among"):
         NumbersSource(audio="fsdd", audio_dir=str(FSDD), test_speakers=["nobody"])

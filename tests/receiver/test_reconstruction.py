@@ -10,7 +10,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from semcom_sim.cli import app
-from semcom_sim.data import SOURCES, MultimodalData
+from semcom_sim.data import SOURCES, DataSource, MultimodalData
 from semcom_sim.encoders import ENCODERS, Encoder
 from semcom_sim.report import read_results
 
@@ -161,7 +161,7 @@ def test_audio_decoder_rebuilds_the_encoders_own_log_mel(tiny_raw, write_scenari
 
 # ------------------------------------------------------------------------------------------- a new modality
 
-class DigitClips:
+class DigitClips(DataSource):
     """A stand-in source with a modality no decoder knows: each of sklearn's 8x8 digits as an image
     [1, 8, 8] and as a ``video`` [4, 8, 8] of four frames, the digit drifting one pixel to the
     right and fading per frame."""
