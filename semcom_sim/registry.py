@@ -10,14 +10,18 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, base: type | None = None):
         self.kind = kind
+        self.base = base  # when given, every entry is a class derived from it
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
+            if self.base is not None and not (isinstance(obj, type) and issubclass(obj, self.base)):
+                # found at import time, not as an AttributeError halfway through a run
+                raise TypeError(f"{self.kind} {name!r} must subclass {self.base.__name__}")
             self._entries[name] = obj
             return obj
 

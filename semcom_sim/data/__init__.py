@@ -5,7 +5,7 @@ from ..registry import Registry
 from .dataset import MultimodalData
 from .source import DataSource
 
-SOURCES: Registry = Registry("data source")
+SOURCES: Registry = Registry("data source", base=DataSource)
 
 from . import digits, embeddings, image_caption, numbers  # noqa: E402,F401  (register the built-in sources)
 

@@ -47,3 +47,13 @@ def test_a_source_that_cannot_count_skips_the_data_budgets(monkeypatch):
     monkeypatch.setitem(SOURCES._entries, scenario.data.source, _Minimal)
     assert limits.estimate_scenario(scenario) is None
     assert limits.source_tokens(_Minimal(), scenario) is None
+
+
+def test_a_source_that_is_not_a_data_source_is_refused_when_registered():
+    import pytest
+
+    from semcom_sim.data import SOURCES
+
+    with pytest.raises(TypeError, match="data source 'plain' must subclass DataSource"):
+        SOURCES.register("plain")(type("Plain", (), {}))
+    assert "plain" not in SOURCES
