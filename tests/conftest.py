@@ -62,3 +62,19 @@ def refused(args: list[str]) -> str:
     assert len(lines) == 1, res.stderr
     assert "Traceback" not in res.output
     return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes: equal before and after means nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def hidden(parent: Path) -> list[str]:
+    """The hidden entries of ``parent`` (staging folders, temporary files left behind)."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from conftest import hidden, one_line, snapshot
 from semcom_sim.cli import app
 
 runner = CliRunner()
@@ -31,32 +32,18 @@ def _tiny(raw: dict) -> dict:
     return raw
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _hidden(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
-
-
 def test_user_folder_holding_a_scenario_is_never_replaced(tiny_raw, tmp_path):
     """--out at the user's own folder that holds the scenario as scenario.yaml plus their files."""
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "scenario.yaml").write_text(yaml.safe_dump(_tiny(tiny_raw)))
     (mine / "notes.txt").write_text("three weeks of notes")
-    before = _snapshot(mine)
+    before = snapshot(mine)
     res = runner.invoke(app, ["run", str(mine / "scenario.yaml"), "--out", str(mine)])
     assert res.exit_code == 2
-    line = _one_line(res.stderr)
+    line = one_line(res.stderr)
     assert str(mine) in line and "not an earlier run's output folder" in line
-    assert _snapshot(mine) == before and _hidden(tmp_path) == []
+    assert snapshot(mine) == before and hidden(tmp_path) == []
 
 
 def test_rerun_replaces_its_own_folder_and_keeps_the_umask(tiny_raw, write_scenario, tmp_path):
@@ -74,7 +61,7 @@ def test_rerun_replaces_its_own_folder_and_keeps_the_umask(tiny_raw, write_scena
     finally:
         os.umask(old)
     assert (out / "latent_pca.png").is_file() and (out / "results.csv").is_file()
-    assert _hidden(tmp_path) == []
+    assert hidden(tmp_path) == []
 
 
 def test_sweep_refuses_a_foreign_folder_and_a_file(tiny_raw, write_scenario, tmp_path):
@@ -84,14 +71,14 @@ def test_sweep_refuses_a_foreign_folder_and_a_file(tiny_raw, write_scenario, tmp
     foreign = tmp_path / "project"
     foreign.mkdir()
     (foreign / "experiment.yaml").write_text("my own experiment notes")
-    before = _snapshot(foreign)
+    before = snapshot(foreign)
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(foreign)])
-    assert res.exit_code == 2 and "not an earlier sweep's output folder" in _one_line(res.stderr)
-    assert _snapshot(foreign) == before
+    assert res.exit_code == 2 and "not an earlier sweep's output folder" in one_line(res.stderr)
+    assert snapshot(foreign) == before
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(a_file)])
-    assert res.exit_code == 2 and "is not a folder" in _one_line(res.stderr)
+    assert res.exit_code == 2 and "is not a folder" in one_line(res.stderr)
     assert a_file.read_text() == "x"
 
 
@@ -179,11 +166,11 @@ def test_staging_folders_of_killed_runs_are_cleaned_on_start(tiny_raw, write_sce
     proc.kill()  # SIGKILL: no handler runs
     proc.communicate()
     cells = out / "cells"
-    assert len(_hidden(cells)) == 1  # what a SIGKILL leaves behind
+    assert len(hidden(cells)) == 1  # what a SIGKILL leaves behind
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(out)])
     assert res.exit_code == 0, res.output + res.stderr
     from semcom_sim.sweep import cell_name
-    assert _hidden(cells) == [] and (cells / cell_name({"receiver.l2": 0.001}) / "results.csv").is_file()
+    assert hidden(cells) == [] and (cells / cell_name({"receiver.l2": 0.001}) / "results.csv").is_file()
 
 
 def test_a_live_writers_staging_folder_is_not_touched(tmp_path):
@@ -214,7 +201,7 @@ def test_unwritable_out_is_refused_before_any_work(tiny_raw, write_scenario, tmp
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     res = runner.invoke(app, ["run", str(path), "--out", str(blocker / "out")])
-    assert res.exit_code == 2 and "is not a folder" in _one_line(res.stderr)
+    assert res.exit_code == 2 and "is not a folder" in one_line(res.stderr)
     assert not cache.exists()  # refused before data synthesis or training
     if not IS_ROOT:  # root writes anywhere: this variant needs an ordinary user
         ro = tmp_path / "ro"
@@ -224,5 +211,5 @@ def test_unwritable_out_is_refused_before_any_work(tiny_raw, write_scenario, tmp
             res = runner.invoke(app, ["run", str(path), "--out", str(ro / "out")])
         finally:
             ro.chmod(0o755)
-        assert res.exit_code == 2 and "not writable" in _one_line(res.stderr)
+        assert res.exit_code == 2 and "not writable" in one_line(res.stderr)
         assert not cache.exists()

@@ -23,25 +23,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conftest import hidden, one_line, snapshot
 from semcom_sim.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _hidden(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 @pytest.fixture(scope="session")
@@ -77,12 +64,12 @@ def test_a_file_the_user_added_to_an_earlier_run_blocks_the_rerun(emb_scenario, 
     assert _run(emb_scenario, out).exit_code == 0
     (out / "notes.txt").write_text("x")
     (out / "mine").mkdir()
-    before = _snapshot(out)
+    before = snapshot(out)
     res = _run(emb_scenario, out)
     assert res.exit_code == 2
-    assert _one_line(res.stderr) == (f"semcom-sim: {out}: holds notes.txt, mine, which semcom-sim did not write; "
+    assert one_line(res.stderr) == (f"semcom-sim: {out}: holds notes.txt, mine, which semcom-sim did not write; "
                                      "nothing was touched: move it out or choose another --out")
-    assert _snapshot(out) == before and _hidden(tmp_path) == []
+    assert snapshot(out) == before and hidden(tmp_path) == []
 
 
 def test_a_folder_marked_by_an_older_version_is_refused(emb_scenario, tmp_path):
@@ -90,10 +77,10 @@ def test_a_folder_marked_by_an_older_version_is_refused(emb_scenario, tmp_path):
     out.mkdir()
     (out / ".semcom-sim-run").write_text("written by semcom-sim: it may replace this run folder\n")
     (out / "results.csv").write_text("scheme\n")
-    before = _snapshot(out)
+    before = snapshot(out)
     res = _run(emb_scenario, out)
-    assert res.exit_code == 2 and "older semcom-sim" in _one_line(res.stderr)
-    assert _snapshot(out) == before
+    assert res.exit_code == 2 and "older semcom-sim" in one_line(res.stderr)
+    assert snapshot(out) == before
 
 
 def test_manifest_lists_every_file_with_its_checksum(emb_scenario, tmp_path):
@@ -193,7 +180,7 @@ def test_an_interrupt_while_moving_into_place_keeps_old_or_new(emb_scenario, tmp
     assert (summary["scenario"], (out / "summary.json").read_bytes() == old) == ("embeddings_example", not new_in_place)
     # the next run leaves nothing hidden behind and replaces the folder as usual
     assert _run(emb_scenario, out).exit_code == 0
-    assert _hidden(tmp_path) == [] and damage(out) is None
+    assert hidden(tmp_path) == [] and damage(out) is None
 
 
 def test_a_signal_at_a_random_instant_keeps_old_or_new(emb_scenario, tmp_path):
@@ -232,11 +219,11 @@ def test_a_symbolic_link_as_out_is_followed_and_kept(emb_scenario, tmp_path):
     first = (empty / "summary.json").read_bytes()
     assert _run(emb_scenario, link, "--set", "seed=5").exit_code == 0
     assert link.is_symlink() and os.readlink(link) == str(empty) and (empty / "summary.json").read_bytes() != first
-    assert _hidden(tmp_path) == []
+    assert hidden(tmp_path) == []
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
     res = _run(emb_scenario, dangling)
-    assert res.exit_code == 2 and "which does not exist" in _one_line(res.stderr)
+    assert res.exit_code == 2 and "which does not exist" in one_line(res.stderr)
     assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
 
 
@@ -260,14 +247,14 @@ def test_the_working_folder_as_out_is_refused_before_any_work(emb_scenario, tmp_
         assert _run(emb_scenario, here).exit_code == 0
     else:
         here.mkdir()
-    before = _snapshot(here)
+    before = snapshot(here)
     monkeypatch.chdir(here)
     for out in (".", ""):
         res = _run(emb_scenario, out)
         assert res.exit_code == 2
-        assert "is the working folder or holds it" in _one_line(res.stderr)
+        assert "is the working folder or holds it" in one_line(res.stderr)
     monkeypatch.chdir(tmp_path)
-    assert _snapshot(here) == before and _hidden(here) == ([".semcom-sim-run"] if inside_run else [])
+    assert snapshot(here) == before and hidden(here) == ([".semcom-sim-run"] if inside_run else [])
     assert (tmp_path / "cache").exists() == inside_run  # refused before any data was read
 
 
@@ -277,7 +264,7 @@ def test_out_overlapping_the_cache_is_refused_before_any_work(emb_scenario, tmp_
     for out, extra in ((cache, []), (cache / "sub", []), (tmp_path / "q", [f"data.cache_dir={tmp_path / 'q' / 'c'}"])):
         res = _run(emb_scenario, out, *[a for e in extra for a in ("--set", e)])
         assert res.exit_code == 2, out
-        assert "overlaps the cache folder" in _one_line(res.stderr)
+        assert "overlaps the cache folder" in one_line(res.stderr)
         assert not out.exists()
     assert not cache.exists()
 
@@ -439,10 +426,10 @@ def test_sweep_with_a_file_as_cache_leaves_no_sweep_folder(emb_scenario, tmp_pat
     a_file = tmp_path / "cachefile"
     a_file.write_text("mine")
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "s"), "--cache", str(a_file)])
-    assert res.exit_code == 2 and "cache folder is not writable" in _one_line(res.stderr)
+    assert res.exit_code == 2 and "cache folder is not writable" in one_line(res.stderr)
     assert not (tmp_path / "s").exists() and a_file.read_text() == "mine"
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "s"), "--cache", str(tmp_path / "s" / "c")])
-    assert res.exit_code == 2 and "overlaps the cache folder" in _one_line(res.stderr)
+    assert res.exit_code == 2 and "overlaps the cache folder" in one_line(res.stderr)
     assert not (tmp_path / "s").exists()
 
 
@@ -463,8 +450,8 @@ def test_a_grid_key_named_like_a_results_column_keeps_its_full_name(emb_scenario
 def test_a_name_too_long_for_its_staging_folder_is_refused_before_any_work(emb_scenario, tmp_path):
     out = tmp_path / ("a" * 240)  # a legal name, but ".<name>.<random>.semcom-tmp" beside it is not
     res = _run(emb_scenario, out)
-    assert res.exit_code == 2 and "choose a shorter --out" in _one_line(res.stderr)
-    assert not (tmp_path / "cache").exists() and _hidden(tmp_path) == []
+    assert res.exit_code == 2 and "choose a shorter --out" in one_line(res.stderr)
+    assert not (tmp_path / "cache").exists() and hidden(tmp_path) == []
 
 
 def test_a_newline_in_a_path_keeps_the_error_on_one_line(emb_scenario, tmp_path):
@@ -473,7 +460,7 @@ def test_a_newline_in_a_path_keeps_the_error_on_one_line(emb_scenario, tmp_path)
     (mine / "notes.txt").write_text("x")
     res = _run(emb_scenario, mine)
     assert res.exit_code == 2
-    assert _one_line(res.stderr).startswith(f"semcom-sim: {tmp_path}/my\\nfolder: is not empty")
+    assert one_line(res.stderr).startswith(f"semcom-sim: {tmp_path}/my\\nfolder: is not empty")
 
 
 def test_a_sweep_signalled_at_random_instants_then_rerun_gives_the_undisturbed_tables(emb_scenario, tmp_path):
@@ -498,5 +485,5 @@ def test_a_sweep_signalled_at_random_instants_then_rerun_gives_the_undisturbed_t
     res = subprocess.run(sweep + [str(out)], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     cells = sorted((out / "cells").iterdir())
-    assert len(cells) == 3 and all(damage(c) is None for c in cells) and _hidden(out / "cells") == []
+    assert len(cells) == 3 and all(damage(c) is None for c in cells) and hidden(out / "cells") == []
     assert (out / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
