@@ -30,7 +30,8 @@ from .errors import UserError
 from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
 from .report.results import NOISELESS
-from .report.folders import check_apart, check_target, clean_stale, damage, is_marked, make_folder, write_atomic
+from .report.atomic import write_atomic
+from .report.folders import check_apart, check_target, clean_stale, damage, is_marked, make_folder
 
 # every cell is parsed and checked before any runs (sweep fails fast on a typo): this bounds that
 MAX_CELLS = 10_000

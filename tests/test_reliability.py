@@ -104,7 +104,7 @@ def test_manifest_lists_every_file_with_its_checksum(emb_scenario, tmp_path):
 _PAUSED_MOVE = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    import semcom_sim.report.folders as folders
+    import semcom_sim.report.atomic as atomic
 
     ready, where = Path(sys.argv[1]), sys.argv[2]
 
@@ -112,13 +112,13 @@ _PAUSED_MOVE = textwrap.dedent("""
         ready.write_text("here")
         time.sleep(120)
 
-    real_exchange, real_rename = folders._exchange, Path.rename
+    real_exchange, real_rename = atomic.exchange, Path.rename
     if where == "before-exchange":
-        folders._exchange = lambda a, b: (pause(), real_exchange(a, b))[1]
+        atomic.exchange = lambda a, b: (pause(), real_exchange(a, b))[1]
     elif where == "after-exchange":
-        folders._exchange = lambda a, b: (real_exchange(a, b), pause())[0]
+        atomic.exchange = lambda a, b: (real_exchange(a, b), pause())[0]
     else:  # between the two renames of a file system that cannot exchange
-        folders._exchange = lambda a, b: False
+        atomic.exchange = lambda a, b: False
         def rename(self, target):
             result = real_rename(self, target)
             if Path(target).name == "old":

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from .folders import replace_atomic
+from .atomic import replace_atomic
 from .results import NOISELESS, read_results
 
 X_AXES = {"snr_db": "SNR = Es/N0 per channel use [dB]", "snr_instance_db": "E_inst/N0, energy per instance [dB]",

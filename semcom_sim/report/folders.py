@@ -25,7 +25,6 @@ is removed by the next writer into the same parent folder, never one whose write
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import json
@@ -39,6 +38,8 @@ from typing import Iterator, Literal
 
 from ..errors import UserError
 from ..interrupts import cleanup_first
+from . import atomic
+from .atomic import umask
 
 Kind = Literal["run", "sweep"]
 MARKERS = {"run": ".semcom-sim-run", "sweep": ".semcom-sim-sweep"}
@@ -52,12 +53,6 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 def is_marked(folder: Path, kind: Kind) -> bool:
     return (folder / MARKERS[kind]).is_file()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -265,7 +260,7 @@ def clean_stale(parent: Path) -> list[Path]:
         if isinstance(target, str) and target and "/" not in target and (p / _OLD).is_dir():
             dest = p.parent / target
             try:
-                _rename_noreplace(p / _OLD, dest)
+                atomic.rename_noreplace(p / _OLD, dest)
                 (dest / _OWNER).unlink(missing_ok=True)
             except FileExistsError:
                 # the writer died after the new run took the name: the parked one is the old run,
@@ -286,43 +281,9 @@ def _write_owner(folder: Path, **extra) -> None:
 def _new_staging(parent: Path, name: str, **owner) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=_STAGING_SUFFIX, dir=parent))
     # mkdtemp makes 0700 folders; outputs follow the user's umask like any other file they create
-    tmp.chmod(0o777 & ~_umask())
+    tmp.chmod(0o777 & ~umask())
     _write_owner(tmp, **owner)
     return tmp
-
-
-# renameat2(2) flags (linux/fs.h)
-_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
-_AT_FDCWD = -100
-
-
-def _renameat2(src: Path, dst: Path, flags: int) -> bool:
-    """``renameat2(src, dst, flags)``; False where the C library or the file system lacks it."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(dst))
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step; False where that cannot be done here."""
-    return _renameat2(a, b, _RENAME_EXCHANGE)
-
-
-def _rename_noreplace(src: Path, dst: Path) -> None:
-    """Move ``src`` to the free name ``dst``; raises FileExistsError when ``dst`` is taken (where the
-    system cannot promise that, a folder that appears between the check and the rename is lost to
-    the race, as with any rename)."""
-    if not _renameat2(src, dst, _RENAME_NOREPLACE):
-        if dst.exists() or dst.is_symlink():
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
-        os.rename(src, dst)
 
 
 def _mark_sweep(folder: Path) -> None:
@@ -377,7 +338,7 @@ def staged(out_dir: Path, kind: Kind = "run") -> Iterator[Path]:
 def _move_into_place(tmp: Path, out_dir: Path, shown: str) -> None:
     if not (out_dir.exists() or out_dir.is_symlink()):
         try:
-            _rename_noreplace(tmp, out_dir)
+            atomic.rename_noreplace(tmp, out_dir)
         except FileExistsError:
             raise UserError("appeared while the run ran; the new results were not kept: rerun with another "
                             "--out", source=shown) from None
@@ -390,7 +351,7 @@ def _move_into_place(tmp: Path, out_dir: Path, shown: str) -> None:
         _write_owner(out_dir)
     except OSError:
         pass  # then such a leftover is never removed, which loses nothing
-    if _exchange(tmp, out_dir):
+    if atomic.exchange(tmp, out_dir):
         (out_dir / _OWNER).unlink(missing_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         return
@@ -410,35 +371,3 @@ def _move_into_place(tmp: Path, out_dir: Path, shown: str) -> None:
         raise
     (out_dir / _OWNER).unlink(missing_ok=True)
     shutil.rmtree(trash, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- single files
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename (no reader ever sees half a file)."""
-    def write(fd: int, _tmp: str) -> None:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-    replace_atomic(path, write)
-
-
-def replace_atomic(path: Path, write) -> None:
-    """Replace ``path`` in one rename with what ``write(fd, tmp_path)`` puts in a temporary file
-    beside it (which ``write`` must close); the temporary file is removed if anything fails. A
-    symbolic link at ``path`` is followed: the file it names is replaced, the link stays."""
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        write(fd, tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                raise
-        raise

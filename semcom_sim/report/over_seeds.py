@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
-from .folders import write_atomic
+from .atomic import write_atomic
 from .results import write_results
 
 SEED = "seed"

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserError
-from .folders import write_atomic
+from .atomic import write_atomic
 
 RESULT_COLUMNS = (
     "scheme", "channel", "link", "snr_db", "snr_instance_db", "rx_train", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",

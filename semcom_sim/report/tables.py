@@ -7,7 +7,7 @@ import math
 import statistics
 from pathlib import Path
 
-from .folders import write_atomic
+from .atomic import write_atomic
 from .over_seeds import SEED, group_over_seeds, mean_pm_std
 from .results import NOISELESS, write_results
 
