@@ -286,15 +286,16 @@ def combine(out: Path, grid_cells: list[dict[str, Any]], exp: Experiment) -> Non
         if problem is not None:
             raise UserError(f"{problem}; rerun the sweep to redo this cell", source=str(folder))
         lat = json.loads((folder / "summary.json").read_text())["latent_test"]
-        row: dict[str, Any] = {names[k]: _fmt_value(cell[k]) for k in keys}
-        row.update(_latent_columns(lat))
+        grid_values = {names[k]: _fmt_value(cell[k]) for k in keys}
+        latent = _latent_columns(lat)
         results = read_results(folder / "results.csv")
-        for r in results:
-            grid_values = {names[k]: _fmt_value(cell[k]) for k in keys}
+        for r in [latent, *results]:
             clash = set(grid_values) & set(r)
-            if clash:  # a column of the run's own (e.g. mae_image) named like a grid column
+            if clash:  # a column of the run's own (gap_<modality>, mae_image) named like a grid column
                 raise UserError(f"the grid column {sorted(clash)[0]!r} is also a column of the run's results; "
                                 "give its full dotted key a different last part", source=str(folder))
+        row: dict[str, Any] = {**grid_values, **latent}
+        for r in results:
             if r["channel"] == NOISELESS:
                 for metric in ("acc_top1", "acc_top5"):
                     row[f"{metric}_{r['scheme']}_keep{r['rfs_keep']:g}"] = r[metric]
