@@ -32,11 +32,11 @@ from sionna.phy.mimo import lmmse_equalizer
 
 from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
-from semcom_sim.links import LINKS, monte_carlo
+from semcom_sim.links import monte_carlo
 from semcom_sim.receiver import LinearHead
 from semcom_sim.receiver.receiver import Receiver
 from semcom_sim.runtime import Runtime
-from semcom_sim.transmitter import AnalogLink
+from semcom_sim.links.analog import Analog
 
 
 def median_times(fns: dict, repeats: int) -> dict[str, float]:
@@ -52,7 +52,7 @@ def median_times(fns: dict, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def stage_via_call(link: AnalogLink, payload, receiver: Receiver, channel, no, mc_draws: int) -> dict:
+def stage_via_call(link: Analog, payload, receiver: Receiver, channel, no, mc_draws: int) -> dict:
     """The former stage for one chunk of draws: ``Channel.__call__`` and ``mmse_gain``."""
     x = link.modulate(payload)
     x_u, no_eff = channel(x.expand(no.shape[0], mc_draws, *x.shape), no)
@@ -76,8 +76,7 @@ def main() -> None:
     payload = torch.nn.functional.normalize(torch.randn(args.n, 3, 64, generator=g), dim=-1)  # conventional
     labels = torch.randint(0, 10, (args.n,), generator=g)
     receiver = Receiver(LinearHead(torch.randn(10, 3 * 64, generator=g), torch.zeros(10)), labels)
-    link = AnalogLink.fit(payload)
-    analog = LINKS["analog"](link)
+    link = Analog.fit(payload)
     x = link.modulate(payload).expand(len(snr_db), args.draws, *link.modulate(payload).shape)
     no = snr_db_to_noise_var(torch.tensor(snr_db))
     print(f"{x.numel() / 1e6:.2f} M channel symbols per call, {torch.get_num_threads()} threads, "
@@ -94,7 +93,7 @@ def main() -> None:
                                                            no_b)
     for preset in ("awgn", "rayleigh_block", "rayleigh_fast"):
         ch = build_channel(load_channel_preset(preset), "cpu", "single")
-        fns[f"monte_carlo {preset}"] = lambda ch=ch: monte_carlo(analog, payload, ch, no, args.draws, receiver.measure)
+        fns[f"monte_carlo {preset}"] = lambda ch=ch: monte_carlo(link, payload, ch, no, args.draws, receiver.measure)
         fns[f"former stage {preset}"] = lambda ch=ch: stage_via_call(link, payload, receiver, ch, no, args.draws)
     t = median_times(fns, args.repeats)
     for k in ("bare AWGN", *(k for k in t if k.startswith("bare ") and k != "bare AWGN")):

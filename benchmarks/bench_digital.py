@@ -19,9 +19,7 @@ import torch
 from semcom_sim.channel import build_channel, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
 from semcom_sim.runtime import Runtime
-from semcom_sim.links import LINKS
-from semcom_sim.receiver.digital import _blocks
-from semcom_sim.transmitter.digital import DigitalLink, _mapper, ldpc_encoder
+from semcom_sim.links.digital import Digital, DigitalOptions, detector_blocks, ldpc_encoder, mapper as qam_mapper
 
 MAX_OVERHEAD = 1.3
 
@@ -68,22 +66,21 @@ def main() -> None:
     rt = Runtime.create(args.device, "float32", 0)
     g = torch.Generator().manual_seed(0)
     payload = torch.nn.functional.normalize(torch.randn(args.n, 1, args.t, generator=g), dim=-1).to(rt.device)
-    link = DigitalLink.fit(payload, bits=args.bits, code_rate=args.rate, bits_per_symbol=args.bits_per_symbol,
-                           ldpc_iterations=args.iterations)
+    link = Digital.fit(payload, DigitalOptions(bits=args.bits, code_rate=args.rate,
+                                               bits_per_symbol=args.bits_per_symbol, ldpc_iterations=args.iterations))
     channel = build_channel(load_channel_preset(args.preset), rt.device, rt.sionna_precision)
     no = snr_db_to_noise_var(torch.tensor(args.snr, device=rt.device))
     rt.seed_sionna("bench")
 
     opts = {"precision": rt.sionna_precision, "device": str(rt.device)}
     encoder = ldpc_encoder(link.info_bits, link.coded_bits, link.bits_per_symbol, **opts)
-    mapper = _mapper(link.bits_per_symbol, **opts)
-    demapper, decoder = _blocks(link.info_bits, link.coded_bits, link.bits_per_symbol, link.ldpc_iterations,
-                                rt.sionna_precision, str(rt.device))
-    digital = LINKS["digital"](link)
+    mapper = qam_mapper(link.bits_per_symbol, **opts)
+    demapper, decoder = detector_blocks(link.info_bits, link.coded_bits, link.bits_per_symbol, link.ldpc_iterations,
+                                        rt.sionna_precision, str(rt.device))
 
     def whole():  # the registered link as the Monte-Carlo loop calls it: encode, channel, decode, count
-        _, counts = digital.receive(channel, digital.send(payload), no, args.draws)
-        return digital.error_rates(counts, args.draws, payload.shape)
+        _, counts = link.receive(channel, link.send(payload), no, args.draws)
+        return link.error_rates(counts, args.draws, payload.shape)
     u = link.to_bits(link.quantize(payload)).to(payload.dtype)  # [N, 1, k]
     s = len(args.snr)
 

@@ -44,17 +44,18 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     from .transmitter.schemes import SCHEMES
 
     src = str(path or "scenario")
-    for link in scenario.transmitter.links:
-        if link not in LINKS:
-            raise UserError(f"unknown link {link!r} (known: {', '.join(LINKS.names())})", source=src,
-                            field="transmitter.links")
+    _check_components(scenario.transmitter.links, LINKS, src, "transmitter.links")
     if scenario.receiver.head not in HEADS:
         raise UserError(f"unknown head {scenario.receiver.head!r} (known: {', '.join(HEADS.names())})", source=src,
                         field="receiver.head")
-    for scheme in scenario.transmitter.schemes:
-        if scheme not in SCHEMES:
-            raise UserError(f"unknown scheme {scheme!r} (known: {', '.join(SCHEMES.names())})", source=src,
-                            field="transmitter.schemes")
+    _check_components(scenario.transmitter.schemes, SCHEMES, src, "transmitter.schemes")
+    from .transmitter.plan import EQUAL_BANDWIDTH_SCHEME
+
+    variants = {f"{EQUAL_BANDWIDTH_SCHEME}_eq_{mode}" for mode in scenario.transmitter.equal_bandwidth}
+    for i, spec in enumerate(scenario.transmitter.schemes):
+        if spec.shown in variants:
+            raise UserError(f"{spec.shown!r} is the name of an equal-bandwidth variant (transmitter.equal_bandwidth); "
+                            "give the scheme another label:", source=src, field=f"transmitter.schemes.{i}")
     if scenario.data.source not in SOURCES:
         raise UserError(f"unknown data source {scenario.data.source!r} (known: {', '.join(sorted(SOURCES))})",
                         source=src, field="data.source")
@@ -198,19 +199,35 @@ def _check_decoder(scenario: Scenario, source: str, shapes: dict[str, tuple[int,
             raise UserError(f"cannot build {spec.name!r}: {e}", source=source, field=field) from None
 
 
+def _check_components(specs, registry, source: str, field: str) -> None:
+    """Each scheme or link of the scenario: a registered name, and options its own model accepts."""
+    from pydantic import ValidationError
+
+    from .config import validation_error
+
+    for i, spec in enumerate(specs):
+        if spec.name not in registry:
+            raise UserError(f"unknown {registry.kind} {spec.name!r} (known: {', '.join(registry.names())})",
+                            source=source, field=f"{field}.{i}")
+        try:
+            registry[spec.name].Options.model_validate(spec.options)
+        except ValidationError as e:
+            raise validation_error(e, source, prefix=f"{field}.{i}.options") from None
+
+
 def _check_links(scenario: Scenario, source: str) -> None:
     """Each link's own check of every transmission it carries (e.g. a code that 5G LDPC cannot
     build: k, n, rate limits), before anything runs."""
-    from .links import LINKS
     from .transmitter.payload import rfs_size
     from .transmitter.plan import transmissions
 
+    labels = [s.shown for s in scenario.transmitter.links]
     for tx in transmissions(scenario):
         try:
-            LINKS[tx.link].check(rfs_size(scenario.embedding_dim, tx.keep), tx, scenario)
+            tx.link.cls.check(tx.link.options, rfs_size(scenario.embedding_dim, tx.keep))
         except ValueError as e:
             raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
-                            field=f"transmitter.{tx.link}") from None
+                            field=f"transmitter.links.{labels.index(tx.link.label)}") from None
 
 
 def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):

@@ -266,23 +266,64 @@ class TrainingConfig(_Frozen):
     warmup: WarmupConfig | None = None
 
 
-class DigitalConfig(_Frozen):
-    bits: int = Field(4, ge=1, le=16)  # uniform quantiser bits per payload value
-    code_rate: float = Field(0.5, gt=0.0, lt=1.0)  # 5G LDPC code rate
-    bits_per_symbol: int = Field(4, ge=2, le=12)  # QAM order 2**bits_per_symbol (2: QPSK, 4: 16-QAM)
-    ldpc_iterations: int = Field(20, ge=1, le=10_000)  # belief-propagation iterations
+_LABEL = r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$"  # results.csv values and plot file names
+
+
+class ComponentSpec(_Frozen):
+    """A scheme or a link as the scenario names it: a bare registered name (its defaults), or
+    ``{name: NAME, options: {...}}`` with options its own model validates (``semcom-sim validate``
+    names a bad one), and an optional ``label``: its name in results.csv and the plots (default:
+    the name), so that one link or scheme can be listed twice with different options."""
+
+    name: str = Field(description="registered name (``semcom-sim list`` shows them)")
+    label: str | None = Field(None, pattern=_LABEL, max_length=64,
+                              description="its name in results.csv and the plots; default: name")
+    options: Options = Field(default_factory=dict, description="the component's own options")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name
+
+
+def _distinct_labels(v: tuple[ComponentSpec, ...]) -> tuple[ComponentSpec, ...]:
+    if not v:
+        raise ValueError("must not be empty")
+    seen: set[str] = set()
+    for spec in v:
+        if spec.shown in seen:
+            raise ValueError(f"{spec.shown!r} is listed twice; give one of them a label: (its name in results.csv)")
+        seen.add(spec.shown)
+    return v
 
 
 class TransmitterConfig(_Frozen):
-    schemes: tuple[str, ...] = ("conventional", "centroid")  # names in the scheme registry (transmitter/schemes.py)
+    # names in the scheme registry (transmitter/schemes.py), or {name, options, label}
+    schemes: tuple[ComponentSpec, ...] = (ComponentSpec(name="conventional"), ComponentSpec(name="centroid"))
     rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
-    links: tuple[str, ...] = ("analog",)  # names in the link registry (semcom_sim/links/)
-    digital: DigitalConfig = Field(default_factory=DigitalConfig)
+    # names in the link registry (semcom_sim/links/), or {name, options, label}
+    links: tuple[ComponentSpec, ...] = (ComponentSpec(name="analog"),)
     # centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS
-    # dimensions, on M times the bits per value, or on a code rate M times lower (digital only)
+    # dimensions, or as each link can (the digital link: M times the bits per value, or a code rate
+    # M times lower; the analog link has no such variant)
     equal_bandwidth: tuple[Literal["rfs", "bits", "code_rate"], ...] = ()
 
-    @field_validator("schemes", "rfs_keep", "links")
+    _labels = field_validator("schemes", "links")(classmethod(lambda cls, v: _distinct_labels(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_digital_block(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "digital" in v:
+            raise ValueError("transmitter.digital is now the digital link's own options: write links: "
+                             "[..., {name: digital, options: {bits: 4, code_rate: 0.5, bits_per_symbol: 4, "
+                             "ldpc_iterations: 20}}] and remove digital:")
+        return v
+
+    @field_validator("rfs_keep")
     @classmethod
     def _nonempty(cls, v: tuple) -> tuple:
         if not v:
@@ -525,7 +566,9 @@ def _model_names(cls: type = _Frozen) -> set[str]:
     return names
 
 
-def _validation_error(err: ValidationError, source: str) -> UserError:
+def validation_error(err: ValidationError, source: str, prefix: str | None = None) -> UserError:
+    """The first error of a pydantic validation as one line naming the dotted field (under
+    ``prefix`` when the model validated is part of a larger file)."""
     errors = err.errors()
     # a union (snr_db: list or range) reports each branch; the branch that matched the input's
     # shape is the one whose error is not "wrong container"
@@ -540,6 +583,7 @@ def _validation_error(err: ValidationError, source: str) -> UserError:
         msg = "required field is missing"
     elif "input" in first and not isinstance(first["input"], (dict, list)):
         msg = f"{msg} (got {first['input']!r})"
+    loc = ".".join(p for p in (prefix, loc) if p)
     return UserError(msg, source=source, field=loc or None)
 
 
@@ -597,7 +641,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as e:
-        raise _validation_error(e, str(path)) from None
+        raise validation_error(e, str(path)) from None
     return scenario
 
 
@@ -653,7 +697,7 @@ def read_channel_preset(path: Path) -> ChannelPreset:
     try:
         return ChannelPreset.model_validate(raw)
     except ValidationError as e:
-        raise _validation_error(e, str(path)) from None
+        raise validation_error(e, str(path)) from None
 
 
 def load_channel_preset(ref: str, scenario_path: Path | None = None) -> ChannelPreset:

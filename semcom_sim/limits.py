@@ -10,16 +10,17 @@ Notation: N_train, N_test instances (from the source's ``instance_counts``), M m
 embedding dimension, b bytes per real value (4 for float32, 8 for float64), S SNR points,
 R = ``channel.mc_draws``, P channel presets. Each transmission of the plan
 (``transmitter.plan.transmissions``: scheme x RFS fraction x link, plus equal-bandwidth variants)
-sends V vectors (M conventional, 1 centroid) of T = round(keep * D) values each; a vector takes
-L = ceil(T / 2) channel uses on the analog link and L = n / bits_per_symbol on the digital one,
-n = bits_per_symbol * max(1, round(T * bits / (code_rate * bits_per_symbol))) coded bits.
+sends V vectors (M conventional, 1 centroid) of T = round(keep * D) values each; each link counts
+what a vector costs it (``Link.cost``): L channel uses (ceil(T / 2) on the analog link, n /
+bits_per_symbol on the digital one) and, where it decodes a code, n coded bits through a decoder of
+some iterations (``LinkCost``).
 
 Work:
 
 - ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L.
-- ``ldpc_bit_iterations`` = sum over digital transmissions and presets of
-  S * R * N_test * V * n * ldpc_iterations (coded bits through belief propagation, times its
-  iterations: LDPC decoding is about 100 times slower per symbol than the analog link).
+- ``ldpc_bit_iterations`` = sum over transmissions and presets of S * R * N_test * V * n *
+  iterations (coded bits through belief propagation, times its iterations: LDPC decoding is about
+  100 times slower per symbol than the analog link; 0 for a link that decodes nothing).
 - ``training_samples`` = (training.epochs + training.warmup.epochs + through_channel.epochs) * N_train
   (each sample passes all M encoders; a warm-up sample also its decoders), and separately
   reconstruction.epochs * N_train * (decoders) * (payload variants) for the receiver's decoders.
@@ -38,9 +39,9 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
 - payloads: sum over distinct (payload scheme, RFS fraction) of N * V * T * b (all are kept for
   the whole sweep).
 - head: the largest N_train * V * T * 8 * 3 (scikit-learn fits in float64 and copies).
-- channel (the largest transmission): the analog sweep pushes chunks of r draws, r = max(1,
-  min(R, 2^24 // (S * N_test * V * L))), so a chunk holds max(2^24, S * N_test * V * L) symbols
-  when one draw alone is bigger than 2^24; measured peak: 7.2 complex values per chunk symbol
+- channel (the largest transmission): each link's ``chunk_bytes`` for S * N_test * V * L symbols
+  per draw, following its own chunking rule. The analog link pushes chunks of r draws, r = max(1,
+  min(R, 2^24 // (S * N_test * V * L))); measured peak: 7.2 complex values per chunk symbol
   (Rayleigh fast fading), counted as 8 * 2b. The digital link demaps chunks of
   max(2^24, S * N_test * V * L * 2^bits_per_symbol) constellation distances (measured about 24 b
   per entry, demapper, LLRs and decoder together), counted as 16 b per entry plus
@@ -65,26 +66,19 @@ from .errors import UserError
 if TYPE_CHECKING:  # pragma: no cover
     from .config import EncoderSpec, Scenario
     from .data import DataSource
+    from .links.base import LinkCost
+    from .transmitter.plan import Transmission
 
 GIB = 1 << 30
-# must equal links/analog.SYMBOLS_PER_CHUNK, links/digital.DEMAPPER_ENTRIES_PER_CHUNK and
-# receiver/digital.DECODER_MESSAGES_PER_CHUNK (tests/test_config_safety.py checks)
-SYMBOLS_PER_CHUNK = 1 << 24
-DEMAPPER_ENTRIES_PER_CHUNK = 1 << 24
-DECODER_MESSAGES_PER_CHUNK = 1 << 24
-
 BASE_BYTES = 1 * GIB
 DATA_BYTES_PER_VALUE = 16
 ADAM_COPIES = 4  # weights, gradients, first and second moments
-ANALOG_VALUES_PER_SYMBOL = 8  # complex values alive per chunk symbol (7.2 measured, Rayleigh fast)
-DEMAPPER_VALUES_PER_ENTRY = 16  # real values alive per demapper entry (about 24 bytes measured in float32)
-DECODER_VALUES_PER_MESSAGE = 6
 HEAD_BYTES_PER_VALUE = 8 * 3
 
 # the shipped scenarios' typical sizes: the field named in a refusal is the factor furthest above its
 # typical value (a hint at what to change; any factor may be the one to lower)
 _TYPICAL = {"channel.snr_db": 13, "channel.mc_draws": 20, "channel.presets": 3, "embedding_dim": 64,
-            "transmitter.rfs_keep": 3, "data": 360, "transmitter.digital.ldpc_iterations": 20,
+            "transmitter.rfs_keep": 3, "data": 360, "transmitter.links": 20,
             "receiver.train_draws": 4}
 
 
@@ -128,28 +122,25 @@ def _blame(factors: dict[str, float]) -> str:
 class Sent:
     """What one transmission puts on the channel for one test instance and draw."""
 
-    scheme: str
-    payload_scheme: str
-    keep: float
-    link: str
+    tx: "Transmission"
     vectors: int  # V
     values: int  # T per vector
-    uses: int  # L channel uses per vector
-    coded_bits: int  # n per vector where the link decodes a code (digital), else 0
+    cost: "LinkCost"  # per vector, as the link counts it
+
+    @property
+    def uses(self) -> int:  # L channel uses per vector
+        return self.cost.uses
 
 
 def plan_sizes(scenario: "Scenario") -> list[Sent]:
-    from .links import LINKS
+    from .transmitter.payload import rfs_size
     from .transmitter.plan import transmissions
-    from .transmitter.schemes import get_scheme
 
     m, d = len(scenario.data.modalities), scenario.embedding_dim
     out = []
     for tx in transmissions(scenario):
-        v = get_scheme(tx.payload_scheme).vectors(m)
-        t = max(1, int(round(tx.keep * d)))  # payload.rfs_size
-        uses, n = LINKS[tx.link].sizes(t, tx, scenario)  # each link counts its own channel uses and code
-        out.append(Sent(tx.scheme, tx.payload_scheme, tx.keep, tx.link, v, t, uses, n))
+        t = rfs_size(d, tx.keep)
+        out.append(Sent(tx, tx.payload.scheme.vectors(m), t, tx.link.cls.cost(tx.link.options, t)))
     return out
 
 
@@ -172,15 +163,15 @@ def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> 
 
 def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
-    it = scenario.transmitter.digital.ldpc_iterations
     passes = training_passes(scenario)
-    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.coded_bits * it for x in sizes)
+    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.cost.decoded_bits
+               * x.cost.iterations for x in sizes)
 
 
 def payload_variants(sizes: list[Sent]) -> list[Sent]:
-    seen: dict[tuple[str, float], Sent] = {}
+    seen: dict[tuple[str, int], Sent] = {}
     for x in sizes:
-        seen.setdefault((x.payload_scheme, x.keep), x)
+        seen.setdefault((x.tx.payload.key, x.values), x)
     return list(seen.values())
 
 
@@ -352,20 +343,9 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     copies = scenario.receiver.train_draws if scenario.receiver.train_snr_db is not None else 1
     parts["classifier fit"] = float(max((copies * n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE
                                          for x in variants), default=0))
-    channel = 0.0
-    bps = scenario.transmitter.digital.bits_per_symbol
-    for x in sizes:
-        per_draw = s * n_te * x.vectors * x.uses
-        if not x.coded_bits:  # symbols only (analog); a link that decodes a code is counted as the digital one
-            chunk = max(1, min(r, SYMBOLS_PER_CHUNK // max(1, per_draw))) * per_draw
-            need = chunk * ANALOG_VALUES_PER_SYMBOL * 2 * b
-        else:
-            entries = per_draw * 2 ** bps
-            chunk = max(1, min(r, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
-            need = (chunk * DEMAPPER_VALUES_PER_ENTRY * b + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE * b
-                    + s * r * n_te * x.vectors * x.values * b * 2)
-        channel = max(channel, float(need))
-    parts["channel"] = channel
+    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.vectors * x.uses, r,
+                                                             s * r * n_te * x.vectors * x.values, b)
+                                  for x in sizes), default=0))
     if scenario.receiver.reconstruction.decoders:
         targets = sum(math.prod(decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m)))
                       for m, spec in scenario.receiver.reconstruction.decoders.items() if m in shapes)
@@ -433,8 +413,8 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
         raise _over(source, _blame(factors), f"the sweep would send {_fmt(est.channel_symbols)} channel symbols",
                     lim.channel_symbols, "channel_symbols")
     if est.ldpc_bit_iterations > lim.ldpc_bit_iterations:
-        factors["transmitter.digital.ldpc_iterations"] = scenario.transmitter.digital.ldpc_iterations
-        raise _over(source, _blame(factors), f"the digital link would decode {_fmt(est.ldpc_bit_iterations)} "
+        factors["transmitter.links"] = max(x.cost.iterations for x in plan_sizes(scenario))
+        raise _over(source, _blame(factors), f"the links would decode {_fmt(est.ldpc_bit_iterations)} "
                     "coded bits x LDPC iterations", lim.ldpc_bit_iterations, "ldpc_bit_iterations")
     if est.training_samples > lim.training_samples:
         epochs = training_epochs(scenario)

@@ -21,7 +21,7 @@ from .config import ChannelPreset, Scenario, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
-from .links import LINKS, Link, monte_carlo
+from .links import Link, monte_carlo
 from .receiver.noise_aware import describe, draw_snr_db, noisy_copies
 from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
@@ -34,7 +34,6 @@ from .runtime import Runtime, stream_seed
 from .training import embed, train_or_load
 from .training.trainer import encoder_cache_path
 from .transmitter.payload import build_payload, rfs_indices, rfs_size
-from .transmitter.schemes import get_scheme
 from .transmitter.plan import Transmission, transmissions
 
 
@@ -73,12 +72,11 @@ def _bits(payload_bits: int, side_bits: int) -> int | str:
     return payload_bits + side_bits if payload_bits or side_bits else ""
 
 
-def fit_link(tx: Transmission, p_train: torch.Tensor, scenario: Scenario, source: str) -> Link:
+def fit_link(tx: Transmission, p_train: torch.Tensor, source: str) -> Link:
     try:
-        return LINKS[tx.link].fit(p_train, tx, scenario)
+        return tx.link.fit(p_train)
     except ValueError as e:  # the checks already refused impossible codes; this guards the rest
-        raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
-                        field=f"transmitter.{tx.link}") from None
+        raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source, field="transmitter.links") from None
 
 
 def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) -> tuple[SnrPoints, list[float]]:
@@ -91,18 +89,17 @@ def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) 
     return snr, [x + offset for x in snr.db]
 
 
-def evaluate(tx: Transmission, p_train, p_test, receiver_for, presets, snr: SnrPoints, scenario: Scenario,
+def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: SnrPoints, scenario: Scenario,
              runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
-    """results.csv rows of one transmission: its noiseless reference and every channel x SNR point.
-    ``receiver_for(link, preset)`` gives the receiver facing that channel (the noiseless row: the
-    first preset's)."""
-    link = fit_link(tx, p_train, scenario, scenario.name)
+    """results.csv rows of one transmission over its fitted ``link``: its noiseless reference and
+    every channel x SNR point. ``receiver_for(preset)`` gives the receiver facing that channel (the
+    noiseless row: the first preset's)."""
     v, t = p_test.shape[1], p_test.shape[2]
-    base = {"scheme": tx.scheme, "link": tx.link, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
+    base = {"scheme": tx.scheme, "link": tx.link.label, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
             "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": p_test.shape[0],
-            "bits": _bits(v * link.info_bits, get_scheme(tx.payload_scheme).side_bits(len(scenario.data.modalities))),
+            "bits": _bits(v * link.info_bits, tx.payload.scheme.side_bits(len(scenario.data.modalities))),
             "rx_train": describe(scenario.receiver.train_snr_db)}
-    receiver = receiver_for(link, presets[0])
+    receiver = receiver_for(presets[0])
     clean = {k: float(val) for k, val in receiver.measure(link.clean(p_test)).items()}
     rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "snr_instance_db": float("inf"), "mc_draws": 1,
              **clean}]
@@ -110,30 +107,31 @@ def evaluate(tx: Transmission, p_train, p_test, receiver_for, presets, snr: SnrP
     draws = scenario.channel.mc_draws
     points, instance_db = _snr_of(v * link.channel_uses, snr, scenario, runtime)
     for preset in presets:
-        receiver = receiver_for(link, preset)
+        receiver = receiver_for(preset)
         # streams are keyed by T, the kept coordinates, not by the float keep fraction (see run)
-        runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link)
+        runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link.label)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
         metrics = monte_carlo(link, p_test, channel, points.no, draws, receiver.measure)
         # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
-        delivered = channel.delivery_probability(link.capacity_bits(tx.bits), link.channel_uses, points.linear)
+        delivered = channel.delivery_probability(link.capacity_bits(), link.channel_uses, points.linear)
         for i, snr_db in enumerate(points.db):
             ref = ("" if delivered is None else
                    float(delivered[i] ** v) * clean["acc_top1"] + (1.0 - float(delivered[i] ** v)) * chance)
             rows.append({**base, "channel": preset.name, "snr_db": float(snr_db), "snr_instance_db": instance_db[i],
                          "mc_draws": draws, **{k: float(val[i]) for k, val in metrics.items()},
                          "acc_top1_capacity": ref})
-        rep.sweep_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link} {preset.name}")
+        rep.sweep_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link.label} {preset.name}")
     return rows
 
 
-def receiver_key(tx: Transmission, t: int, preset: ChannelPreset, train_preset: ChannelPreset | None,
+def receiver_key(tx: Transmission, t: int, link: Link, preset: ChannelPreset, train_preset: ChannelPreset | None,
                  scenario: Scenario) -> tuple:
     """Which transmissions share a receiver: a clean-trained one depends on the payload only; a
-    noise-aware one also on the link (it trains through it) and the channel it trains on."""
+    noise-aware one also on the link (it trains through it: the link's ``receiver_key``) and the
+    channel it trains on."""
     if scenario.receiver.train_snr_db is None:
-        return (tx.payload_scheme, t)
-    return (tx.payload_scheme, t, tx.link, tx.bits, tx.code_rate, (train_preset or preset).name)
+        return (tx.payload.key, t)
+    return (tx.payload.key, t, link.receiver_key, (train_preset or preset).name)
 
 
 def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_train, p_test, train, test, recon,
@@ -142,9 +140,9 @@ def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_
     them that crossed ``preset`` at the training SNRs."""
     cfg = scenario.receiver
     if cfg.train_snr_db is None:
-        return build_receiver(tx.payload_scheme, t, p_train, train.labels, test.labels, recon, scenario, runtime,
-                              p_test=p_test)
-    stream = ("train_channel", preset.name, tx.payload_scheme, t, tx.link, tx.bits, str(tx.code_rate))
+        return build_receiver(tx.payload.scheme, tx.payload.key, t, p_train, train.labels, test.labels, recon,
+                              scenario, runtime, p_test=p_test)
+    stream = ("train_channel", preset.name, tx.payload.key, t, tx.link.key)
     n = p_train.shape[0] * cfg.train_draws
     snr_db = draw_snr_db(cfg.train_snr_db, n, runtime.np_rng("train_snr", *stream))
     if scenario.channel.snr_reference == "instance":
@@ -152,7 +150,7 @@ def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_
     runtime.seed_sionna(*stream)
     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
     noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws)
-    return build_receiver(tx.payload_scheme, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
+    return build_receiver(tx.payload.scheme, tx.payload.key, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
                           test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws)
 
 
@@ -195,6 +193,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders)
     payloads: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
     receivers: dict[tuple, Receiver] = {}
+    links: dict[Transmission, Link] = {}
     rows: list[dict] = []
     with rep.stage("channel sweep"):
         rep.sweep_start(len(plan) * len(presets))
@@ -202,30 +201,33 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             # keyed by T, not by the keep fraction: min(1, 3 * 0.1) = 0.30000000000000004 and 0.3 keep
             # the same T coordinates and must draw the same RFS set (and share a receiver)
             t = rfs_size(scenario.embedding_dim, tx.keep)
-            if (tx.payload_scheme, t) not in payloads:
+            if (tx.payload.key, t) not in payloads:
                 idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", t))
-                payloads[tx.payload_scheme, t] = tuple(build_payload(z, tx.payload_scheme, idx) for z in (z_train, z_test))
-            p_train, p_test = payloads[tx.payload_scheme, t]
+                payloads[tx.payload.key, t] = tuple(build_payload(z, tx.payload.scheme, idx) for z in (z_train, z_test))
+            p_train, p_test = payloads[tx.payload.key, t]
+            link = links[tx] = fit_link(tx, p_train, scenario.name)
 
-            def receiver_for(link: Link, preset: ChannelPreset, tx=tx, t=t, p_train=p_train, p_test=p_test):
-                key = receiver_key(tx, t, preset, train_preset, scenario)
+            def receiver_for(preset: ChannelPreset, tx=tx, t=t, link=link, p_train=p_train, p_test=p_test):
+                key = receiver_key(tx, t, link, preset, train_preset, scenario)
                 if key not in receivers:
                     receivers[key] = fit_receiver(tx, t, link, train_preset or preset, p_train, p_test, train,
                                                   test, recon, scenario, runtime)
                 return receivers[key]
 
-            rows += evaluate(tx, p_train, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
+            rows += evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
     examples = None
-    if recon is not None:  # first RFS fraction, first channel; two SNRs, by default the sweep's ends
+    if recon is not None:  # first RFS fraction, first link, first channel; two SNRs, by default the sweep's ends
         pick = scenario.receiver.reconstruction.example_snr_db or (min(snr.db), max(snr.db))
         t0 = rfs_size(scenario.embedding_dim, scenario.transmitter.rfs_keep[0])
+        listed = [s.shown for s in scenario.transmitter.schemes]  # not the equal-bandwidth variants
+        first_link = plan[0].link.label
         shown = {}
         for tx in plan:
-            if tx.link == "analog" and tx.scheme == tx.payload_scheme and rfs_size(scenario.embedding_dim, tx.keep) == t0:
-                shown[tx.scheme, t0] = (*payloads[tx.payload_scheme, t0],
-                                        receivers[receiver_key(tx, t0, presets[0], train_preset, scenario)])
-        examples = reconstruction_examples(shown, recon.test, presets[0], pick,
-                                           [s for s in scenario.transmitter.schemes if (s, t0) in shown], t0, runtime)
+            if tx.link.label == first_link and tx.scheme in listed and rfs_size(scenario.embedding_dim, tx.keep) == t0:
+                link = links[tx]
+                shown[tx.scheme] = (payloads[tx.payload.key, t0][1], link,
+                                    receivers[receiver_key(tx, t0, link, presets[0], train_preset, scenario)])
+        examples = reconstruction_examples(shown, recon.test, presets[0], pick, t0, runtime)
 
     summary = {
         "scenario": scenario.name,

@@ -25,7 +25,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from .checks import load_checked_scenario
-from .config import Scenario, _Frozen, _read_yaml, _validation_error
+from .config import Scenario, _Frozen, _read_yaml, validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
@@ -80,7 +80,7 @@ def load_experiment(path: str | Path) -> Experiment:
     try:
         return Experiment.model_validate(_read_yaml(path))
     except ValidationError as e:
-        raise _validation_error(e, str(path)) from None
+        raise validation_error(e, str(path)) from None
 
 
 def _fmt_value(v: Any) -> str:

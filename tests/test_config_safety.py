@@ -56,7 +56,7 @@ NON_FINITE = [
     ("channel.snr_db", [0.0, NAN]),
     ("channel.snr_db", {"start": 0.0, "stop": INF, "num": 3}),
     ("transmitter.rfs_keep", [NAN]),
-    ("transmitter.digital.code_rate", NAN),
+    ("transmitter.links", ["analog", {"name": "digital", "options": {"code_rate": NAN}}]),
     ("receiver.reconstruction.example_snr_db", [INF]),
     ("encoders.image.options.width", INF),
     ("data.options.noise_snr_db", [10.0, NAN]),
@@ -88,8 +88,13 @@ def test_seed_range(tiny_raw, write_scenario, seed, ok):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("embedding_dim", 2**21), ("data.limit", 10**10), ("transmitter.digital.bits", 17),
-    ("transmitter.digital.ldpc_iterations", 10**5), ("training.batch_size", 2**21),
+    ("embedding_dim", 2**21), ("data.limit", 10**10), ("transmitter.links", [{"name": "digital", "options": {"bits": 17}}]),
+    ("transmitter.links", [{"name": "digital", "options": {"ldpc_iterations": 10**5}}]),
+    ("transmitter.links", [{"name": "digital", "options": {"bits_per_symbol": 3}}]),
+    ("transmitter.links", [{"name": "digital", "options": {"rate": 0.5}}]),
+    ("transmitter.links", [{"name": "analog", "label": "a/b"}]), ("transmitter.links", ["analog", "analog"]),
+    ("transmitter.links", ["analog", {"name": "analog", "label": "analog"}]), ("transmitter.links", ["nolink"]),
+    ("transmitter.schemes", ["centroid", "centroid"]), ("transmitter.schemes", [{"name": "centroid", "options": {"x": 1}}]), ("training.batch_size", 2**21),
     ("channel.snr_db", {"start": 0.0, "stop": 1.0, "num": 10**7}), ("name", "../elsewhere"), ("name", "/tmp/x"),
     ("name", ""),
 ])
@@ -236,42 +241,32 @@ def test_estimates_of_the_default_scenario():
     assert 1.0 * limits.GIB < est.memory_bytes < 3 * limits.GIB  # measured peak RSS: 1.75 GB
 
 
-def test_constants_match_the_code_they_model():
-    from semcom_sim.links import analog, digital as digital_link
-    from semcom_sim.receiver import digital as digital_receiver
-    from semcom_sim.transmitter import digital
-
-    assert limits.SYMBOLS_PER_CHUNK == analog.SYMBOLS_PER_CHUNK
-    assert limits.DEMAPPER_ENTRIES_PER_CHUNK == digital_link.DEMAPPER_ENTRIES_PER_CHUNK
-    assert limits.DECODER_MESSAGES_PER_CHUNK == digital_receiver.DECODER_MESSAGES_PER_CHUNK
-    from semcom_sim.links import LINKS
-
-    class Tx:
-        pass
+def test_link_costs_match_the_built_links():
+    from semcom_sim.links import LinkCost
+    from semcom_sim.links.digital import Digital, DigitalOptions
 
     for t, bits, rate, bps in [(64, 4, 0.5, 4), (16, 4, 0.5, 2), (7, 3, 1 / 3, 4), (64, 12, 0.5, 4), (3, 4, 0.9, 6)]:
-        link = digital.DigitalLink.__new__(digital.DigitalLink)  # the property only, no code built
-        object.__setattr__(link, "payload_len", t)
-        object.__setattr__(link, "bits", bits)
-        object.__setattr__(link, "code_rate", rate)
-        object.__setattr__(link, "bits_per_symbol", bps)
-        tx, sc = Tx(), Tx()
-        tx.bits, tx.code_rate = bits, rate
-        sc.transmitter = Tx()
-        sc.transmitter.digital = Tx()
-        sc.transmitter.digital.bits_per_symbol = bps
+        options = DigitalOptions(bits=bits, code_rate=rate, bits_per_symbol=bps, ldpc_iterations=7)
+        link = Digital.__new__(Digital)  # the properties only, no code built
+        link.payload_len, link.bits, link.code_rate, link.bits_per_symbol = t, bits, rate, bps
         # what the budgets count without building the code equals what the built link uses
-        assert LINKS["digital"].sizes(t, tx, sc) == (link.channel_uses, link.coded_bits)
+        assert Digital.cost(options, t) == LinkCost(link.channel_uses, link.coded_bits, 7)
 
 
 def test_plan_sizes_follow_the_transmission_plan(tiny_raw, write_scenario):
     from semcom_sim.transmitter.plan import transmissions
 
-    tiny_raw["transmitter"].update(links=["analog", "digital"], equal_bandwidth=["rfs", "bits", "code_rate"],
-                                   digital={"code_rate": 0.75})
+    tiny_raw["transmitter"].update(links=["analog", {"name": "digital", "options": {"code_rate": 0.75}}],
+                                   equal_bandwidth=["rfs", "bits", "code_rate"])
     sc = load_checked_scenario(write_scenario(tiny_raw))
     sizes = limits.plan_sizes(sc)
-    assert [(x.scheme, x.keep, x.link) for x in sizes] == [(t.scheme, t.keep, t.link) for t in transmissions(sc)]
+    assert [x.tx for x in sizes] == transmissions(sc)
+    # the analog link has no bits or code-rate variant; the digital one spends the bandwidth its way
+    eq = {(t.scheme, t.link.label): t.link.options for t in transmissions(sc) if t.scheme.startswith("centroid_eq")}
+    assert set(eq) == {("centroid_eq_rfs", "analog"), ("centroid_eq_rfs", "digital"), ("centroid_eq_bits", "digital"),
+                       ("centroid_eq_code_rate", "digital")}
+    m = len(sc.data.modalities)
+    assert eq["centroid_eq_bits", "digital"].bits == 4 * m and eq["centroid_eq_code_rate", "digital"].code_rate == 0.25
 
 
 def test_parameter_counts_match_built_encoders_and_cost_nothing_when_huge():
@@ -503,7 +498,14 @@ def test_analog_scenario_validates_without_heavy_imports(tiny_raw, write_scenari
 
 def test_digital_scenario_still_checks_the_code(tiny_raw, write_scenario):
     raw = copy.deepcopy(tiny_raw)
-    raw["transmitter"].update(links=["digital"], digital={"bits": 1, "code_rate": 0.5})
+    raw["transmitter"].update(links=[{"name": "digital", "options": {"bits": 1, "code_rate": 0.5}}])
     raw["embedding_dim"] = 8
     line = _refused(["validate", str(write_scenario(raw))])
-    assert "transmitter.digital" in line and "k = payload_len * bits" in line
+    assert "transmitter.links.0" in line and "k = payload_len * bits" in line
+
+
+def test_the_old_digital_block_says_where_its_fields_went(tiny_raw, write_scenario):
+    raw = copy.deepcopy(tiny_raw)
+    raw["transmitter"]["digital"] = {"bits": 4}
+    line = _refused(["validate", str(write_scenario(raw))])
+    assert "transmitter.digital is now the digital link's own options" in line and "{name: digital, options:" in line

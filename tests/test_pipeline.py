@@ -98,8 +98,10 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
 
 
 def test_digital_link_and_equal_bandwidth_rows(tiny_raw, write_scenario, tmp_path):
-    tiny_raw["transmitter"] = {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0], "links": ["analog", "digital"],
-                               "digital": {"bits": 4, "code_rate": 0.5, "bits_per_symbol": 2, "ldpc_iterations": 10},
+    tiny_raw["transmitter"] = {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0],
+                               "links": ["analog", {"name": "digital", "options": {"bits": 4, "code_rate": 0.5,
+                                                                                   "bits_per_symbol": 2,
+                                                                                   "ldpc_iterations": 10}}],
                                "equal_bandwidth": ["bits"]}
     tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [-5.0, 20.0], "mc_draws": 1}
     out = tmp_path / "run"

@@ -401,31 +401,33 @@ def test_channel_is_transparent_at_60_db(name, variant):
 
 # ------------------------------------------------------------------------------------------- links
 
-class _Tx:  # the fields of transmitter.plan.Transmission a link reads
-    bits, code_rate = 4, 0.5
-
-
-class _Scenario:  # the fields of a scenario a link reads
-    class transmitter:
-        class digital:
-            bits_per_symbol, ldpc_iterations = 2, 10
-
-
-# name -> variant -> (T values per vector, whether the link carries bits)
-LINK_TABLE = {"analog": {"plain": (15, False)}, "digital": {"qpsk": (16, True)}}
+# name -> variant -> (T values per vector, the link's options, whether the link carries bits)
+LINK_TABLE = {"analog": {"plain": (15, {}, False)},
+              "digital": {"qpsk": (16, {"bits_per_symbol": 2, "ldpc_iterations": 10}, True)}}
 
 
 @pytest.mark.parametrize("name,variant", _params(LINKS, LINK_TABLE))
 def test_link_delivers_the_clean_payload_at_60_db(name, variant):
     from sionna.phy import config
 
-    t, carries_bits = _entry(LINKS, LINK_TABLE, name, variant)
+    t, options, carries_bits = _entry(LINKS, LINK_TABLE, name, variant)
+    cls = LINKS[name]
+    opts = cls.Options.model_validate(options)
     g = torch.Generator().manual_seed(0)
     train = torch.nn.functional.normalize(torch.randn(40, 2, t, generator=g), dim=-1)
     test = torch.nn.functional.normalize(torch.randn(6, 2, t, generator=g), dim=-1)
-    link = LINKS[name].fit(train, _Tx(), _Scenario())
+    link = cls.fit(train, opts)
     assert link.channel_uses >= 1 and (link.info_bits > 0) == carries_bits
-    assert link.capacity_bits(_Tx.bits) > 0
+    assert link.capacity_bits() > 0
+    # what the budgets count without building the link is what the fitted link uses
+    cost = cls.cost(opts, t)
+    assert cost.uses == link.channel_uses and (cost.decoded_bits * cost.iterations > 0) == carries_bits
+    assert cls.chunk_bytes(opts, 1000, 3, 5000, 4) > 0
+    cls.check(opts, t)
+    assert hash(link.receiver_key) is not None
+    for mode in ("bits", "code_rate"):  # a link spends extra bandwidth its own way, or not at all
+        spent = cls.spend(opts, mode, 3)
+        assert spent is None or cls.cost(spent, t).uses > cost.uses
     clean = link.clean(test)
     assert clean.shape == test.shape and float((clean - test).abs().max()) < 0.2
     config.seed = 5

@@ -1,52 +1,91 @@
+"""The analog link: real payload values sent directly as channel symbols, two per channel use; the
+receiver takes the channel's linear MMSE estimate and undoes the power normalisation."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
+from pydantic import Field
 
-from ..transmitter.analog import AnalogLink
 from . import LINKS
-from .base import Link
+from .base import Link, LinkCost, LinkOptions
 
 # channel symbols per chunk of draws: bounds memory whatever the data size
 SYMBOLS_PER_CHUNK = 1 << 24
+# complex values alive per chunk symbol (7.2 measured, Rayleigh fast fading)
+VALUES_PER_SYMBOL = 8
+
+
+class AnalogOptions(LinkOptions):
+    reference_bits: int = Field(4, ge=1, le=64, description=(
+        "bits per payload value that the capacity reference (results.csv acc_top1_capacity) delivers in "
+        "the analog link's channel uses: the ideal code it is compared with"))
 
 
 @LINKS.register("analog")
 class Analog(Link):
-    """Payload values sent as they are, two per channel use (``transmitter/analog.py``); the
-    receiver takes the channel's linear MMSE estimate and undoes the power normalisation."""
+    """Maps a payload [..., V, T] to complex symbols [..., V, L], L = ceil(T / 2), and back.
 
-    def __init__(self, link: AnalogLink):
-        self.link = link
+    ``scale`` is fixed once on the training payloads so that the mean energy per channel use is 1;
+    with unit-variance complex noise of variance N0 this makes SNR = Es/N0 = 1/N0.
+    """
+
+    Options = AnalogOptions
+
+    def __init__(self, payload_len: int, scale: float, options: AnalogOptions | None = None):
+        self.payload_len = payload_len  # T
+        self.scale = scale
+        self.options = options or AnalogOptions()
 
     @classmethod
-    def sizes(cls, payload_len: int, tx: Any = None, scenario: Any = None) -> tuple[int, int]:
-        return math.ceil(payload_len / 2), 0
+    def cost(cls, options: AnalogOptions, payload_len: int) -> LinkCost:
+        return LinkCost(math.ceil(payload_len / 2))
 
     @classmethod
-    def fit(cls, train_payload: torch.Tensor, tx: Any = None, scenario: Any = None) -> "Analog":
-        return cls(AnalogLink.fit(train_payload))
+    def chunk_bytes(cls, options, symbols_per_draw: int, draws: int, decoded_values: int, value_bytes: int) -> int:
+        chunk = max(1, min(draws, SYMBOLS_PER_CHUNK // max(1, symbols_per_draw))) * symbols_per_draw
+        return chunk * VALUES_PER_SYMBOL * 2 * value_bytes
+
+    @classmethod
+    def fit(cls, train_payload: torch.Tensor, options: AnalogOptions | None = None) -> "Analog":
+        t = train_payload.shape[-1]
+        energy_per_use = train_payload.double().square().sum(-1).mean() / math.ceil(t / 2)
+        return cls(t, float(1.0 / energy_per_use.sqrt()), options)
 
     @property
-    def channel_uses(self) -> int:
-        return self.link.channel_uses
+    def channel_uses(self) -> int:  # per transmitted vector
+        return math.ceil(self.payload_len / 2)
 
-    def capacity_bits(self, bits_per_value: int) -> int:
-        # an ideal code carrying b bits per payload value in the analog link's channel uses
-        return self.link.payload_len * bits_per_value
+    @property
+    def receiver_key(self) -> tuple:
+        return (type(self).__name__,)  # reference_bits changes the reference only, not what arrives
+
+    def capacity_bits(self) -> int:
+        return self.payload_len * self.options.reference_bits
+
+    def modulate(self, payload: torch.Tensor) -> torch.Tensor:
+        p = payload * self.scale
+        if self.payload_len % 2:
+            p = torch.nn.functional.pad(p, (0, 1))  # the padded zero costs no energy
+        return torch.view_as_complex(p.reshape(*p.shape[:-1], self.channel_uses, 2).contiguous())
+
+    def demodulate(self, symbols: torch.Tensor, gain: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """symbols [..., V, L] -> payload [..., V, T]; ``gain`` (broadcastable to symbols, e.g. an
+        MMSE shrinkage) is folded into the single pass that undoes the power normalisation."""
+        scaled = symbols * (gain / self.scale)
+        p = torch.view_as_real(scaled).reshape(*symbols.shape[:-1], 2 * self.channel_uses)
+        return p[..., : self.payload_len]
 
     def send(self, payload: torch.Tensor) -> torch.Tensor:
-        return self.link.modulate(payload)  # [N, V, L]
+        return self.modulate(payload)  # [N, V, L]
 
     def draws_per_chunk(self, sent: torch.Tensor, snr_points: int, draws: int) -> int:
         return max(1, min(draws, SYMBOLS_PER_CHUNK // max(1, snr_points * sent.numel())))
 
     def receive(self, channel, sent: torch.Tensor, no: torch.Tensor, draws: int):
         xs = sent.expand(no.shape[0], draws, *sent.shape)  # [S, r, N, V, L], no copy
-        return self.link.demodulate(*channel.mmse(xs, no)), {}
+        return self.demodulate(*channel.mmse(xs, no)), {}
 
     def receive_each(self, channel, sent: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         # each instance as its own SNR point of one draw: [N, 1, 1, V, L]
-        return self.link.demodulate(*channel.mmse(sent[:, None, None], no))[:, 0, 0]
+        return self.demodulate(*channel.mmse(sent[:, None, None], no))[:, 0, 0]

@@ -1,31 +1,75 @@
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
 
 import torch
+from pydantic import BaseModel, ConfigDict
+
+
+class LinkOptions(BaseModel):
+    """A link's options as the scenario writes them (``{name: NAME, options: {...}}``); a link with
+    options subclasses it. Frozen and hashable: the options are part of a receiver's key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+@dataclass(frozen=True)
+class LinkCost:
+    """What one vector of a transmission costs on a link, counted without building it (the budgets
+    of ``semcom_sim.scenario.budget`` add these up)."""
+
+    uses: int  # complex channel uses
+    decoded_bits: int = 0  # coded bits through an iterative decoder (0: nothing is decoded)
+    iterations: int = 0  # that decoder's iterations
 
 
 class Link:
-    """One link fitted on the training payloads of one transmission (scheme, RFS fraction).
+    """One link fitted on the training payloads of one transmission (scheme, RFS fraction): the
+    transmitter half (payload -> channel symbols) and the receiver half (channel output -> payload),
+    with its options, its cost for the budgets and its plot style.
 
     Shapes: payload [N, V, T]; ``no`` [S] noise variances, one per SNR point; a chunk of r draws
     comes back as payload_hat [S, r, N, V, T].
     """
 
+    Options: ClassVar[type[LinkOptions]] = LinkOptions
+    line_style: ClassVar[Any] = "-"  # matplotlib line style of its curves
+
+    options: LinkOptions
+
+    # ----------------------------------------------------------------- before anything is built
+
     @classmethod
-    def sizes(cls, payload_len: int, tx: Any, scenario: Any) -> tuple[int, int]:
-        """(channel uses, coded bits) per vector of ``payload_len`` values, without building anything:
-        what the budgets of ``semcom_sim.limits`` count (coded bits 0 where nothing is decoded)."""
+    def cost(cls, options: LinkOptions, payload_len: int) -> LinkCost:
+        """Channel uses and decoding work per vector of ``payload_len`` values."""
         raise NotImplementedError
 
     @classmethod
-    def check(cls, payload_len: int, tx: Any, scenario: Any) -> None:
+    def chunk_bytes(cls, options: LinkOptions, symbols_per_draw: int, draws: int, decoded_values: int,
+                    value_bytes: int) -> int:
+        """Peak memory of the Monte Carlo stage: ``symbols_per_draw`` channel symbols in one draw
+        over every SNR point, ``draws`` draws, ``decoded_values`` payload values decoded over all
+        draws, ``value_bytes`` per real value; follows the link's own ``draws_per_chunk`` rule."""
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, options: LinkOptions, payload_len: int) -> None:
         """Raise ValueError for a transmission this link cannot carry, before any work."""
 
     @classmethod
-    def fit(cls, train_payload: torch.Tensor, tx: Any, scenario: Any) -> "Link":
-        """From the training payloads and the transmission (``transmitter.plan.Transmission``)."""
+    def spend(cls, options: LinkOptions, mode: str, factor: int) -> LinkOptions | None:
+        """The options that spend ``factor`` times the channel uses per vector in the way ``mode``
+        names (``transmitter.equal_bandwidth``: ``bits``, ``code_rate``), or None where this link
+        cannot spend bandwidth that way (``rfs`` is the payload's, not the link's)."""
+        return None
+
+    @classmethod
+    def fit(cls, train_payload: torch.Tensor, options: LinkOptions | None = None) -> "Link":
+        """From the training payloads [N, V, T] (e.g. the power normalisation, a quantiser's range)."""
         raise NotImplementedError
+
+    # ----------------------------------------------------------------- a fitted link
 
     @property
     def channel_uses(self) -> int:
@@ -37,7 +81,13 @@ class Link:
         """Information bits per vector; 0 where the symbols do not carry bits (analog)."""
         return 0
 
-    def capacity_bits(self, bits_per_value: int) -> int:
+    @property
+    def receiver_key(self) -> tuple:
+        """What a receiver trained through this link depends on: links with equal keys deliver
+        statistically the same payloads (a noise-aware receiver is shared between them)."""
+        return (type(self).__name__, self.options)
+
+    def capacity_bits(self) -> int:
         """Information bits per vector that the capacity reference delivers in ``channel_uses``."""
         raise NotImplementedError
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from ..transmitter.schemes import get_scheme
+from ..transmitter.schemes import Scheme
 from .decoders import DECODERS, Decoder, fit_decoder
 from .heads import HEADS, LinearHead, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
@@ -96,12 +96,12 @@ class ReconstructionTargets:
         return cls(tr, te, metrics)
 
 
-def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor, train_labels: torch.Tensor,
-                   test_labels: torch.Tensor, recon: ReconstructionTargets | None, scenario, runtime,
-                   p_test: torch.Tensor | None = None, repeats: int = 1) -> Receiver:
-    """Head and decoders fitted on the training payloads ``p_train`` of the registered scheme
-    ``payload_scheme``; the scheme says which payload vector each modality's decoder reads (the
-    centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
+def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torch.Tensor,
+                   train_labels: torch.Tensor, test_labels: torch.Tensor, recon: ReconstructionTargets | None,
+                   scenario, runtime, p_test: torch.Tensor | None = None, repeats: int = 1) -> Receiver:
+    """Head and decoders fitted on the training payloads ``p_train`` of ``scheme`` (``stream``
+    names it in the decoders' random streams); the scheme says which payload vector each
+    modality's decoder reads (the centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
     many copies of the training set one after the other (noisy copies for a noise-aware receiver),
     so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
@@ -114,8 +114,8 @@ def build_receiver(payload_scheme: str, payload_dims: int, p_train: torch.Tensor
     cfg = scenario.receiver.reconstruction
     modalities = list(scenario.data.modalities)
     for m, spec in cfg.decoders.items():
-        vector = get_scheme(payload_scheme).decoder_vector(modalities.index(m), len(modalities))
-        gen = runtime.torch_generator("decoder", payload_scheme, payload_dims, m, device=torch.device("cpu"))
+        vector = scheme.decoder_vector(modalities.index(m), len(modalities))
+        gen = runtime.torch_generator("decoder", stream, payload_dims, m, device=torch.device("cpu"))
         targets = recon.train[m].repeat(repeats, *([1] * (recon.train[m].dim() - 1)))
         decoder = fit_decoder(spec.name, p_train[:, vector, :], targets, options=spec.options,
                               epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)

@@ -17,8 +17,7 @@ from .results import NOISELESS, read_results
 X_AXES = {"snr_db": "SNR = Es/N0 per channel use [dB]", "snr_instance_db": "E_inst/N0, energy per instance [dB]",
           "tti": "TTI (real values sent per instance)", "channel_uses": "channel uses per instance"}
 SOFTWARE = "semcom-sim compare"
-# colour: the run (and grid cell); marker: the scheme; line: the link
-_LINK_STYLE = {"analog": "-", "digital": "--"}
+# colour: the run (and grid cell); marker: the scheme; line: the link (plots.link_style)
 
 
 def _grid_columns(path: Path) -> list[str]:
@@ -120,7 +119,7 @@ def _plot(rows: list[dict], out: Path, metric: str, x: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import scheme_style
+    from .plots import link_style, scheme_style
 
     snr_axis = x.startswith("snr")
     panels = list(dict.fromkeys(r["channel"] for r in rows if r["channel"] != NOISELESS))
@@ -137,7 +136,7 @@ def _plot(rows: list[dict], out: Path, metric: str, x: str) -> None:
             if snr_axis:
                 line.sort(key=lambda r: r[x])
                 xs, ys = [r[x] for r in line], [r[metric] for r in line]
-                ax.plot(xs, ys, ls=_LINK_STYLE.get(link, ":"), marker=scheme_style(scheme)[1], ms=3,
+                ax.plot(xs, ys, ls=link_style(link), marker=scheme_style(scheme)[1], ms=3,
                         color=colors[label], label=f"{label}: {scheme}, {link}, keep {keep:g}")
         if not snr_axis:
             # bandwidth axes: one point per RFS fraction, at the channel's best SNR for a channel panel
@@ -147,7 +146,7 @@ def _plot(rows: list[dict], out: Path, metric: str, x: str) -> None:
                     top = max(r["snr_db"] for r in pts)
                     pts = [r for r in pts if r["snr_db"] == top]
                 pts.sort(key=lambda r: r[x])
-                ax.plot([r[x] for r in pts], [r[metric] for r in pts], ls=_LINK_STYLE.get(link, ":"),
+                ax.plot([r[x] for r in pts], [r[metric] for r in pts], ls=link_style(link),
                         marker=scheme_style(scheme)[1], ms=3, color=colors[label], label=f"{label}: {scheme}, {link}")
             ax.set_xscale("log")
         ax.set_title("noiseless" if channel == NOISELESS else channel if snr_axis else f"{channel}, highest SNR")

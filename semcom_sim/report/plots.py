@@ -17,6 +17,14 @@ _STYLE = {"conventional": ("--", "s"), "centroid": ("-", "o"), "centroid_eq_rfs"
 _FALLBACK = [((0, (3, 1, 1, 1)), "P"), ((0, (1, 1)), "X"), ((0, (5, 2)), "*"), ((0, (2, 2, 6, 2)), "h")]
 
 
+def link_style(label: str) -> object:
+    """The line style of a link's curves: the registered link's own (``Link.line_style``) where the
+    label is a link's name, else dotted."""
+    from ..links import LINKS
+
+    return LINKS[label].line_style if label in LINKS else ":"
+
+
 def scheme_style(scheme: str) -> tuple[object, str]:
     """(line style, marker) of a scheme; a scheme no table here knows gets a fixed one of its own
     (chosen from its name, so it is the same in every figure)."""
@@ -67,7 +75,7 @@ def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1",
 def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snrs_db=(0.0, 10.0, 20.0),
                                metric: str = "acc_top1") -> None:
     """Bandwidth (``x``: tti or channel_uses) against accuracy: noiseless, and on each channel at the
-    SNR points nearest ``snrs_db``; one marker per scheme, solid analog, dashed digital."""
+    SNR points nearest ``snrs_db``; one marker per scheme, one line style per link (``link_style``)."""
     channels = _channels(rows)
     fig, axes = plt.subplots(1, len(channels), figsize=(4.2 * len(channels), 3.6), sharey=True, squeeze=False)
     available = sorted({r["snr_db"] for r in rows if math.isfinite(r["snr_db"])})
@@ -85,7 +93,7 @@ def plot_accuracy_vs_bandwidth(rows: list[dict], path: Path, x: str = "tti", snr
                                   and r["link"] == link and r["snr_db"] == snr), key=lambda r: r[x])
                     if sel:
                         ax.plot([r[x] for r in sel], [r[metric] for r in sel], marker=scheme_style(scheme)[1],
-                                ls="-" if link == "analog" else "--", color=shade, ms=4,
+                                ls=link_style(link), color=shade, ms=4,
                                 label=f"{scheme}, {link}, {'noiseless' if math.isinf(snr) else f'{snr:g} dB'}")
         ax.set_xscale("log")
         ax.set_title(ch)

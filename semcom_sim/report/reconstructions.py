@@ -11,19 +11,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def reconstruction_examples(receivers: dict, originals: dict, preset, snr_db: tuple[float, ...], schemes,
-                            payload_dims: int, runtime, count: int = 8) -> dict:
-    """The first ``count`` test instances decoded by each scheme (analog link, ``payload_dims`` = T
-    kept coordinates, channel ``preset``) at the SNRs ``snr_db``: what the example picture shows.
-    ``receivers`` maps (scheme, T) to (training payload, test payload, fitted receiver)."""
+def reconstruction_examples(shown: dict, originals: dict, preset, snr_db: tuple[float, ...], payload_dims: int,
+                            runtime, count: int = 8) -> dict:
+    """The first ``count`` test instances decoded by each scheme (``payload_dims`` = T kept
+    coordinates, channel ``preset``) at the SNRs ``snr_db``: what the example picture shows.
+    ``shown`` maps each scheme, in the order shown, to (test payload, fitted link, fitted receiver)."""
     from ..channel import build_channel, snr_db_to_noise_var
-    from ..links import LINKS
 
     out = {"snr_db": list(snr_db), "channel": preset.name, "original": {m: t[:count] for m, t in originals.items()}}
     no = snr_db_to_noise_var(torch.tensor(snr_db, dtype=torch.float64)).to(runtime.device, runtime.dtype)
-    for scheme in schemes:
-        p_train, p_test, receiver = receivers[scheme, payload_dims]
-        link = LINKS["analog"].fit(p_train)
+    for scheme, (p_test, link, receiver) in shown.items():
         runtime.seed_sionna("examples", scheme, payload_dims)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
         payload_hat, _ = link.receive(channel, link.send(p_test[:count]), no, 1)

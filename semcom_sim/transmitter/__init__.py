@@ -1,15 +1,14 @@
-"""Transmitter: what is sent (scheme, RFS) and how it becomes channel symbols (link).
+"""Transmitter: what is sent per instance (scheme, RFS) and the plan of a run's transmissions; the
+links that turn payloads into channel symbols are in :mod:`semcom_sim.links`.
 
-Names are imported on first use: the digital link pulls in Sionna (about a second), which
-validating an analog scenario never needs.
+Names are imported on first use, so that importing the package stays light.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-_LAZY = {"AnalogLink": ".analog", "DigitalLink": ".digital", "SCHEMES": ".schemes", "build_payload": ".payload",
-         "centroid": ".schemes", "rfs_indices": ".payload"}
+_LAZY = {"SCHEMES": ".schemes", "build_payload": ".payload", "centroid": ".schemes", "rfs_indices": ".payload"}
 __all__ = list(_LAZY)
 
 

@@ -6,7 +6,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .schemes import get_scheme
+from .schemes import Scheme
 
 
 def rfs_size(dim: int, keep: float) -> int:
@@ -20,7 +20,7 @@ def rfs_indices(dim: int, keep: float, rng: np.random.Generator) -> torch.Tensor
     return torch.from_numpy(np.sort(rng.choice(dim, size=t, replace=False)).astype(np.int64))
 
 
-def build_payload(z: Mapping[str, torch.Tensor], scheme: str, idx: torch.Tensor) -> torch.Tensor:
-    """[N, V, T] real payload of the named scheme (see :mod:`.schemes`), T = len(idx)."""
+def build_payload(z: Mapping[str, torch.Tensor], scheme: Scheme, idx: torch.Tensor) -> torch.Tensor:
+    """[N, V, T] real payload of ``scheme`` (see :mod:`.schemes`), T = len(idx)."""
     idx = idx.to(next(iter(z.values())).device)
-    return get_scheme(scheme).payload(z, idx)
+    return scheme.payload(z, idx)

@@ -2,19 +2,27 @@
 
 A scheme turns the M unit-norm embeddings of an instance into V vectors of D values, says which
 of them each modality's decoder reads, and how many bits of side information it sends per
-instance. Adding a scheme is one class here, registered by name; the sweep, results, plots and
-tables take scheme names from the results, never from a fixed list.
+instance. Adding a scheme is one class here (or a module of its own importing ``SCHEMES``),
+registered by name, with its options as a pydantic model of its own (``Options``; a scenario
+writes ``{name: NAME, options: {...}}``); the plan, results, plots and tables take scheme names
+from the scenario or the results, never from a fixed list.
 """
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import torch
+from pydantic import BaseModel, ConfigDict
 
 from ..registry import Registry
 
-SCHEMES: Registry = Registry("scheme")
+
+class SchemeOptions(BaseModel):
+    """A scheme's options; a scheme with options subclasses it. Frozen and hashable: the options
+    decide the payload, which the run keys its payloads and receivers by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def centroid(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -22,13 +30,18 @@ def centroid(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack(list(z.values())).mean(0)
 
 
-def get_scheme(name: str) -> "Scheme":
-    """The registered scheme ``name``, ready to use (schemes hold no state)."""
-    return SCHEMES[name]()
+def get_scheme(name: str, options: SchemeOptions | None = None) -> "Scheme":
+    """The registered scheme ``name`` with its ``options`` (default: its defaults), ready to use."""
+    return SCHEMES[name](options)
 
 
 class Scheme:
     """Subclasses implement ``vectors``, ``payload`` and ``decoder_vector``."""
+
+    Options: ClassVar[type[SchemeOptions]] = SchemeOptions
+
+    def __init__(self, options: SchemeOptions | None = None):
+        self.options = options or self.Options()
 
     def vectors(self, m: int) -> int:
         """V: vectors sent per instance for M modalities."""
@@ -45,6 +58,9 @@ class Scheme:
     def side_bits(self, m: int) -> int:
         """Bits of side information per instance (counted in results.csv's ``bits``)."""
         return 0
+
+
+SCHEMES: Registry = Registry("scheme", base=Scheme)
 
 
 @SCHEMES.register("conventional")

@@ -6,7 +6,7 @@ from sionna.phy.mimo import lmmse_equalizer
 
 from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
 from semcom_sim.config import load_channel_preset
-from semcom_sim.transmitter import AnalogLink
+from semcom_sim.links.analog import Analog
 
 
 def _channel(name):
@@ -53,7 +53,7 @@ def test_rayleigh_fading_granularity_and_unit_power(preset, coeff_len):
 
 def test_rayleigh_block_at_30db_returns_the_payload():
     payload = torch.randn(2000, 1, 32, generator=torch.Generator().manual_seed(0)) * 0.2
-    link = AnalogLink.fit(payload)
+    link = Analog.fit(payload)
     no = snr_db_to_noise_var(torch.tensor([30.0]))
     x_u, no_eff = _channel("rayleigh_block")(link.modulate(payload).unsqueeze(0), no)
     p_hat = link.demodulate(x_u, mmse_gain(no_eff))[0]
@@ -77,7 +77,7 @@ def test_closed_form_equaliser_equals_sionna_lmmse():
 
 def test_mmse_estimate_beats_zero_forcing_in_deep_fades():
     payload = torch.randn(3000, 1, 16, generator=torch.Generator().manual_seed(1)) * 0.2
-    link = AnalogLink.fit(payload)
+    link = Analog.fit(payload)
     no = snr_db_to_noise_var(torch.tensor([0.0]))
     x_u, no_eff = _channel("rayleigh_block")(link.modulate(payload).unsqueeze(0), no)
     mse_mmse = (link.demodulate(x_u, mmse_gain(no_eff))[0] - payload).square().mean()
@@ -147,7 +147,7 @@ def test_analog_receiver_through_mmse_equals_the_old_path(preset):
     from sionna.phy import config
 
     payload = torch.randn(400, 3, 15, generator=torch.Generator().manual_seed(4)) * 0.2  # odd T: a padded use
-    link = AnalogLink.fit(payload)
+    link = Analog.fit(payload)
     xs = link.modulate(payload).expand(3, 2, 400, 3, 8)
     no = snr_db_to_noise_var(torch.tensor([-10.0, 0.0, 20.0]))
     ch = build_channel(load_channel_preset(preset), "cpu", "single")

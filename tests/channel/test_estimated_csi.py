@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from semcom_sim.channel import CHANNELS
-from semcom_sim.links import LINKS, monte_carlo
+from semcom_sim.links import monte_carlo
 
 
 def _unit_symbols(*shape, seed=0):
@@ -70,10 +70,10 @@ def test_estimated_csi_costs_accuracy_that_more_pilot_energy_wins_back():
 
 
 def test_pilots_are_reported_beside_the_links_channel_uses():
-    from semcom_sim.transmitter.analog import AnalogLink
+    from semcom_sim.links.analog import Analog
 
     payload = torch.randn(30, 3, 10, generator=torch.Generator().manual_seed(0))
-    link = LINKS["analog"](AnalogLink.fit(payload))
+    link = Analog.fit(payload)
     no = torch.tensor([1.0, 0.1])
 
     def measure(p_hat):

@@ -145,11 +145,11 @@ def test_bad_options_are_refused_in_one_line(options, needle):
 
 
 def test_pilots_are_reported_per_vector():
-    from semcom_sim.links import LINKS, monte_carlo
-    from semcom_sim.transmitter.analog import AnalogLink
+    from semcom_sim.links import monte_carlo
+    from semcom_sim.links.analog import Analog
 
     payload = torch.randn(20, 3, 20, generator=torch.Generator().manual_seed(0))
-    link = LINKS["analog"](AnalogLink.fit(payload))  # L = 10 channel uses per vector
+    link = Analog.fit(payload)  # L = 10 channel uses per vector
     no = torch.tensor([1.0, 0.1])
 
     def measure(p_hat):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from semcom_sim.channel import build_channel
 from semcom_sim.cli import app
 from semcom_sim.config import ChannelPreset, TrainSnrRange
-from semcom_sim.links import LINKS
+from semcom_sim.links.analog import Analog
 from semcom_sim.receiver.noise_aware import describe, draw_snr_db, noisy_copies
 
 runner = CliRunner()
@@ -35,7 +35,7 @@ def test_training_snr_draws():
 def test_each_copy_crosses_the_channel_at_its_own_snr():
     g = torch.Generator().manual_seed(0)
     payload = torch.randn(200, 3, 16, generator=g)
-    link = LINKS["analog"].fit(payload)
+    link = Analog.fit(payload)
     channel = build_channel(ChannelPreset(name="awgn", model="awgn"), torch.device("cpu"), "single")
     # copy 0 at 40 dB, copy 1 at -20 dB
     snr = np.concatenate([np.full(200, 40.0), np.full(200, -20.0)])

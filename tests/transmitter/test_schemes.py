@@ -21,14 +21,14 @@ def _z(n=50, d=8, m=3, seed=0):
 def test_every_scheme_builds_its_declared_payload(name):
     z, idx = _z(), torch.tensor([0, 3, 5])
     scheme = get_scheme(name)
-    p = build_payload(z, name, idx)
+    p = build_payload(z, get_scheme(name), idx)
     assert p.shape == (50, scheme.vectors(3), 3)
     assert all(0 <= scheme.decoder_vector(i, 3) < scheme.vectors(3) for i in range(3))
 
 
 def test_centroid_residual_sends_the_farthest_modality():
     z = _z()
-    p = build_payload(z, "centroid_residual", torch.arange(8))
+    p = build_payload(z, get_scheme("centroid_residual"), torch.arange(8))
     mu = centroid(z)
     assert torch.allclose(p[:, 0], mu)
     dist = torch.stack([(v - mu).norm(dim=-1) for v in z.values()])  # [M, N]

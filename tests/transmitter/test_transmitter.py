@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from semcom_sim.transmitter import AnalogLink, build_payload, centroid, rfs_indices
+from semcom_sim.links.analog import Analog
+from semcom_sim.transmitter import build_payload, centroid, rfs_indices
+from semcom_sim.transmitter.schemes import get_scheme
 from semcom_sim.transmitter.payload import rfs_size
 
 
@@ -26,7 +28,7 @@ def test_rfs_keeps_exactly_t_distinct_coordinates(keep, expected):
 def test_centroid_payload_is_one_mth_of_conventional():
     z = _z()
     idx = rfs_indices(32, 0.5, np.random.default_rng(0))
-    conv, cent = build_payload(z, "conventional", idx), build_payload(z, "centroid", idx)
+    conv, cent = build_payload(z, get_scheme("conventional"), idx), build_payload(z, get_scheme("centroid"), idx)
     assert conv.shape == (50, 3, 16) and cent.shape == (50, 1, 16)
     assert conv[0].numel() == 3 * cent[0].numel()
     assert torch.allclose(cent[:, 0], centroid(z)[:, idx])
@@ -36,7 +38,7 @@ def test_centroid_payload_is_one_mth_of_conventional():
 @pytest.mark.parametrize("t", [16, 7])
 def test_analog_link_unit_energy_per_channel_use_and_exact_round_trip(t):
     payload = torch.randn(200, 3, t, generator=torch.Generator().manual_seed(0)) * 0.3
-    link = AnalogLink.fit(payload)
+    link = Analog.fit(payload)
     assert link.channel_uses == math.ceil(t / 2)
     x = link.modulate(payload)
     assert x.shape == (200, 3, math.ceil(t / 2)) and x.is_complex()

@@ -19,7 +19,7 @@ from ...config import ChannelPreset, Scenario
 from ...data import MultimodalData
 from ...receiver.noise_aware import draw_snr_db
 from ...runtime import Runtime, stream_seed
-from ...transmitter.analog import AnalogLink
+from ...links.analog import Analog
 from ...transmitter.schemes import get_scheme
 from ..losses import total_loss
 from ..loop import ProgressFn, run_epochs
@@ -33,7 +33,7 @@ def received_logits(encoders: nn.ModuleDict, head: nn.Linear, inputs: dict[str, 
     z = {m: enc.embed_prepared(inputs[m]) for m, enc in encoders.items()}
     dims = torch.arange(next(iter(z.values())).shape[-1], device=no.device)
     payload = get_scheme(scheme).payload(z, dims)  # [B, V, D]
-    link = AnalogLink.fit(payload.detach())  # unit energy per channel use on this batch
+    link = Analog.fit(payload.detach())  # unit energy per channel use on this batch
     y, w = channel.mmse(link.modulate(payload)[:, None, None], no)  # each example its own SNR point
     return head(link.demodulate(y, w)[:, 0, 0].flatten(1)), z
 
