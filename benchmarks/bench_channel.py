@@ -31,7 +31,7 @@ from sionna.phy.channel import AWGN, ApplyFlatFadingChannel, GenerateFlatFadingC
 from sionna.phy.mimo import lmmse_equalizer
 
 from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
-from semcom_sim.config import load_channel_preset
+from semcom_sim.scenario import load_channel_preset
 from semcom_sim.links import monte_carlo
 from semcom_sim.receiver import LinearHead
 from semcom_sim.receiver.receiver import Receiver

@@ -25,7 +25,7 @@ from bench_run import SMOKE_SCENARIO as BENCH_RUN_SMOKE, run_once  # benchmarks/
 
 DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
 
-# bench_run's smoke scenario with a channel sweep and decoder training: every decoder runs over it
+# bench_run's smoke scenario with a channel stage and decoder training: every decoder runs over it
 SMOKE_SCENARIO = {
     **BENCH_RUN_SMOKE, "name": "bench_decoders_smoke",
     "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},

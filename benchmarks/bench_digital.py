@@ -17,7 +17,7 @@ import time
 import torch
 
 from semcom_sim.channel import build_channel, snr_db_to_noise_var
-from semcom_sim.config import load_channel_preset
+from semcom_sim.scenario import load_channel_preset
 from semcom_sim.runtime import Runtime
 from semcom_sim.links.digital import Digital, DigitalOptions, detector_blocks, ldpc_encoder, mapper as qam_mapper
 

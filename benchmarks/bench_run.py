@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 # the smallest scenario that still runs every stage (data, three encoders, training, both schemes,
-# a channel sweep); cf. tests/conftest.py TINY
+# a channel stage); cf. tests/conftest.py TINY
 SMOKE_SCENARIO = {
     "name": "bench_smoke",
     "seed": 0,

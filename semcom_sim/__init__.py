@@ -16,10 +16,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> module, or (module, name there); semcom_sim.load_scenario parses AND checks a scenario
-# (semcom_sim.config.load_scenario only parses it)
+# name -> module, or (module, name there); load_scenario parses and checks a scenario
 _LAZY: dict[str, str | tuple[str, str]] = {
-    "Scenario": ".config", "load_scenario": (".checks", "load_checked_scenario"),
+    "Scenario": ".scenario", "load_scenario": ".scenario",
     "UserError": ".errors",
     "RunResult": ".pipeline", "run": ".pipeline",
 }

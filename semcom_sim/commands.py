@@ -43,14 +43,14 @@ def run(
     set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),
 ) -> None:
     """Run a scenario end to end and write results.csv, summary.json and plots."""
-    from .checks import load_checked_scenario
+    from .scenario import load_scenario
     from .pipeline import run as run_pipeline
     from .report import RichReporter
 
     overrides = list(set_) + ([f"device={device}"] if device is not None else [])
     t0 = time.perf_counter()
     try:
-        sc = load_checked_scenario(scenario, overrides)
+        sc = load_scenario(scenario, overrides)
         out_dir = out or Path("runs") / sc.name
         rep = RichReporter()
         try:
@@ -136,10 +136,10 @@ def validate(
     set_: List[str] = typer.Option([], "--set", help="override one field: dotted.key=value (repeatable)"),
 ) -> None:
     """Check a scenario file without running it."""
-    from .checks import load_checked_scenario
+    from .scenario import load_scenario
 
     try:
-        sc = load_checked_scenario(scenario, list(set_))
+        sc = load_scenario(scenario, list(set_))
     except UserError as e:
         _fail(str(e))
     typer.echo(f"{scenario}: ok ({sc.name}, {len(sc.channel.presets)} channel presets, "
@@ -151,8 +151,8 @@ def presets(
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="also list presets beside this scenario file"),
 ) -> None:
     """List the channel presets a scenario can name in channel.presets."""
-    from .checks import check_channel_preset
-    from .config import list_presets
+    from .scenario import check_channel_preset
+    from .scenario import list_presets
 
     for name, path in list_presets(scenario).items():
         try:

@@ -16,8 +16,8 @@ import yaml
 
 from .cache import check_writable, entry_is_valid
 from .channel import SnrPoints, build_channel
-from .checks import check_encoders_build
-from .config import ChannelPreset, Scenario, load_channel_preset
+from .scenario import check_encoders_build
+from .scenario import ChannelPreset, Scenario, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
@@ -81,7 +81,7 @@ def fit_link(tx: Transmission, p_train: torch.Tensor, source: str) -> Link:
 
 def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) -> tuple[SnrPoints, list[float]]:
     """(per-symbol SNR points, E_inst/N0 in dB) of a transmission of ``tx_uses`` channel uses per
-    instance: with snr_reference ``instance`` the sweep's values are E_inst/N0 and the per-symbol
+    instance: with snr_reference ``instance`` the run's SNR values are E_inst/N0 and the per-symbol
     SNR is lower by 10 log10(uses) (unit energy per channel use), else the reverse."""
     offset = 10.0 * math.log10(tx_uses)
     if scenario.channel.snr_reference == "instance":
@@ -120,7 +120,7 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
             rows.append({**base, "channel": preset.name, "snr_db": float(snr_db), "snr_instance_db": instance_db[i],
                          "mc_draws": draws, **{k: float(val[i]) for k, val in metrics.items()},
                          "acc_top1_capacity": ref})
-        rep.sweep_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link.label} {preset.name}")
+        rep.channel_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link.label} {preset.name}")
     return rows
 
 
@@ -195,8 +195,8 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     receivers: dict[tuple, Receiver] = {}
     links: dict[Transmission, Link] = {}
     rows: list[dict] = []
-    with rep.stage("channel sweep"):
-        rep.sweep_start(len(plan) * len(presets))
+    with rep.stage("channel"):
+        rep.channel_start(len(plan) * len(presets))
         for tx in plan:
             # keyed by T, not by the keep fraction: min(1, 3 * 0.1) = 0.30000000000000004 and 0.3 keep
             # the same T coordinates and must draw the same RFS set (and share a receiver)
@@ -216,7 +216,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
 
             rows += evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
     examples = None
-    if recon is not None:  # first RFS fraction, first link, first channel; two SNRs, by default the sweep's ends
+    if recon is not None:  # first RFS fraction, first link, first channel; two SNRs, by default the first and last SNR points
         pick = scenario.receiver.reconstruction.example_snr_db or (min(snr.db), max(snr.db))
         t0 = rfs_size(scenario.embedding_dim, scenario.transmitter.rfs_keep[0])
         listed = [s.shown for s in scenario.transmitter.schemes]  # not the equal-bandwidth variants

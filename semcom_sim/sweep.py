@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from .checks import load_checked_scenario
-from .config import Scenario, _Frozen, _read_yaml, validation_error
+from .scenario import load_scenario
+from .scenario import Scenario, Frozen, read_yaml, validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds
@@ -37,7 +37,7 @@ from .report.folders import check_apart, check_target, clean_stale, damage, is_m
 MAX_CELLS = 10_000
 
 
-class CellResources(_Frozen):
+class CellResources(Frozen):
     """What one cell asks of a Ray worker (fractions allowed); num_cpus also sets the cell's torch
     threads under every executor."""
 
@@ -46,7 +46,7 @@ class CellResources(_Frozen):
     num_gpus: float = Field(1.0, gt=0.0, le=64)
 
 
-class Experiment(_Frozen):
+class Experiment(Frozen):
     # a folder name under runs/, as a scenario's name: no path separators, no leading dot, not empty
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128)
     base: str  # scenario file, relative to the experiment file
@@ -78,7 +78,7 @@ class Experiment(_Frozen):
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
     try:
-        return Experiment.model_validate(_read_yaml(path))
+        return Experiment.model_validate(read_yaml(path))
     except ValidationError as e:
         raise validation_error(e, str(path)) from None
 
@@ -221,7 +221,7 @@ def run_sweep(exp_path: str | Path, out_dir: str | Path | None = None, *, device
     for cell in cells(exp):
         overrides = fixed + [f"{k}={_fmt_value(v)}" for k, v in cell.items()]
         try:
-            scenario = load_checked_scenario(base, overrides)
+            scenario = load_scenario(base, overrides)
         except UserError as e:
             raise UserError(f"cell {cell_name(cell)}: {e}", source=str(exp_path)) from None
         todo.append((cell, scenario))

@@ -302,7 +302,7 @@ def test_concurrent_runs_synthesise_the_audio_once(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_setup(cache_dir):
     from conftest import TINY  # tests/ is on sys.path (pytest's rootdir-less conftest import)
-    from semcom_sim.config import Scenario
+    from semcom_sim.scenario import Scenario
     from semcom_sim.data import SOURCES
     from semcom_sim.runtime import Runtime, stream_seed
 

@@ -1,5 +1,5 @@
-"""semcom_sim.config is a leaf (schema and YAML only); semcom_sim.checks checks a scenario against
-the registries, channel presets included: one line naming the preset file and field, exit code 2."""
+"""semcom_sim.scenario.schema is a leaf (the models only); semcom_sim.scenario.checks checks a scenario
+against the registries, channel presets included: one line naming the preset file and field, exit code 2."""
 from __future__ import annotations
 
 import ast
@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import semcom_sim.config
-from semcom_sim.checks import check_channel_preset, load_checked_scenario
+import semcom_sim.scenario.schema
 from semcom_sim.cli import app
-from semcom_sim.config import load_scenario
+from semcom_sim.scenario import check_channel_preset, load_scenario, parse_scenario
 from semcom_sim.errors import UserError
 from conftest import refused as _refused  # noqa: E402  (tests/ is on the path)
 
 runner = CliRunner()
 
 
-def test_config_imports_nothing_of_the_package_but_errors():
-    tree = ast.parse(Path(semcom_sim.config.__file__).read_text())
+@pytest.mark.parametrize("module", ["schema", "training", "fields"])
+def test_the_schema_imports_nothing_of_the_package(module):
+    path = Path(semcom_sim.scenario.schema.__file__).with_name(f"{module}.py")
     found = []
-    for node in ast.walk(tree):  # function-level imports too
+    for node in ast.walk(ast.parse(path.read_text())):  # function-level imports too
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 found.append("." * node.level + (node.module or ""))
@@ -32,13 +32,13 @@ def test_config_imports_nothing_of_the_package_but_errors():
                 found.append(node.module)
         elif isinstance(node, ast.Import):
             found += [a.name for a in node.names if a.name.split(".")[0] == "semcom_sim"]
-    assert found and set(found) <= {".errors", "semcom_sim.errors"}, found
+    assert set(found) <= {".fields", ".training"}, found  # the schema's own modules only
 
 
 def test_importing_checks_is_light():
     code = textwrap.dedent("""
         import sys
-        import semcom_sim.checks
+        import semcom_sim.scenario
         print(sorted(m for m in ("torch", "sionna", "open_clip", "semcom_sim.channel", "semcom_sim.encoders")
                      if m in sys.modules))
     """)
@@ -50,9 +50,9 @@ def test_importing_checks_is_light():
 def test_config_only_parses_and_checks_check(tiny_raw, write_scenario):
     tiny_raw["receiver"] = {"head": "svm"}  # a name only the registry knows to be wrong
     path = write_scenario(tiny_raw)
-    assert load_scenario(path).receiver.head == "svm"
+    assert parse_scenario(path).receiver.head == "svm"
     with pytest.raises(UserError, match="receiver.head: unknown head 'svm'"):
-        load_checked_scenario(path)
+        load_scenario(path)
 
 
 # --------------------------------------------------------------------------- channel presets
@@ -69,7 +69,7 @@ def _validate_with(tiny_raw, write_scenario, preset: Path) -> str:
 
 
 def test_shipped_presets_pass_the_checks():
-    from semcom_sim.config import list_presets
+    from semcom_sim.scenario import list_presets
 
     for name, path in list_presets().items():
         assert check_channel_preset(path).name == name

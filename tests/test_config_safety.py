@@ -1,4 +1,4 @@
-"""Scenario safety: non-finite and out-of-range values, budgets (semcom_sim.limits), YAML bombs,
+"""Scenario safety: non-finite and out-of-range values, budgets (semcom_sim.scenario.budget), YAML bombs,
 unreadable files and malformed --set items are all refused at validation, in one line, exit 2."""
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from semcom_sim import limits
 from semcom_sim.cli import app
-from semcom_sim.checks import load_checked_scenario
-from semcom_sim.config import MAX_FILE_BYTES, parse_override
 from semcom_sim.errors import UserError
+from semcom_sim.scenario import budget, load_scenario, parse_override
+from semcom_sim.scenario.parameters import count_parameters
+from semcom_sim.scenario.reading import MAX_FILE_BYTES
 from conftest import refused as _refused  # noqa: E402  (tests/ is on the path)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_the_message_carries_the_estimate(tiny_raw, write_scenario):
     path = write_scenario(tiny_raw)
     line = _refused(["validate", str(path), "--set", "channel.mc_draws=1000000000"])
     # tiny: 3 SNR points x 2 presets x 100 test instances x (3*8 + 8 + 3*4 + 4) channel uses per draw
-    assert "the sweep would send 2.9e13 channel symbols, over the limit of 2e10" in line, line
+    assert "the run would send 2.9e13 channel symbols, over the limit of 2e10" in line, line
 
 
 def test_raising_a_limit_explicitly_allows_it(tiny_raw, write_scenario):
@@ -208,13 +208,13 @@ def test_shipped_scenarios_and_experiments_fit_comfortably(tmp_path):
                                check=True, capture_output=True)
             overrides = overrides + [f"data.options.npz_path={npz}"]
         try:
-            sc = load_checked_scenario(path, overrides)
+            sc = load_scenario(path, overrides)
         except UserError as e:
             if "audio_dir" in str(e):  # the FSDD recordings are not in this checkout
                 continue
             raise
-        est = limits.estimate_scenario(sc)
-        assert est.memory_bytes <= 0.6 * defaults["memory_gib"] * limits.GIB, label
+        est = budget.estimate_scenario(sc)
+        assert est.memory_bytes <= 0.6 * defaults["memory_gib"] * budget.GIB, label
         assert est.channel_symbols <= defaults["channel_symbols"] / 100, label
         assert est.ldpc_bit_iterations <= defaults["ldpc_bit_iterations"] / 20, label
         assert est.training_samples <= defaults["training_samples"] / 100, label
@@ -225,20 +225,20 @@ def test_shipped_scenarios_and_experiments_fit_comfortably(tmp_path):
 
 
 def limits_defaults() -> dict:
-    from semcom_sim.config import LimitsConfig
+    from semcom_sim.scenario.schema import LimitsConfig
 
     return LimitsConfig().model_dump()
 
 
 def test_estimates_of_the_default_scenario():
     """The numbers the README's calibration quotes (three_modality: 1437 / 360 instances)."""
-    sc = load_checked_scenario(REPO / "scenarios" / "three_modality.yaml")
-    est = limits.estimate_scenario(sc)
+    sc = load_scenario(REPO / "scenarios" / "three_modality.yaml")
+    est = budget.estimate_scenario(sc)
     assert (est.counts.train, est.counts.test) == (1437, 360)
     # (96 + 32 + 48 + 16 + 9 + 3) uses per instance x 360 x 13 SNR x 20 draws x 3 presets
     assert est.channel_symbols == 204 * 360 * 13 * 20 * 3
     assert est.training_samples == 25 * 1437
-    assert 1.0 * limits.GIB < est.memory_bytes < 3 * limits.GIB  # measured peak RSS: 1.75 GB
+    assert 1.0 * budget.GIB < est.memory_bytes < 3 * budget.GIB  # measured peak RSS: 1.75 GB
 
 
 def test_link_costs_match_the_built_links():
@@ -258,8 +258,8 @@ def test_plan_sizes_follow_the_transmission_plan(tiny_raw, write_scenario):
 
     tiny_raw["transmitter"].update(links=["analog", {"name": "digital", "options": {"code_rate": 0.75}}],
                                    equal_bandwidth=["rfs", "bits", "code_rate"])
-    sc = load_checked_scenario(write_scenario(tiny_raw))
-    sizes = limits.plan_sizes(sc)
+    sc = load_scenario(write_scenario(tiny_raw))
+    sizes = budget.plan_sizes(sc)
     assert [x.tx for x in sizes] == transmissions(sc)
     # the analog link has no bits or code-rate variant; the digital one spends the bandwidth its way
     eq = {(t.scheme, t.link.label): t.link.options for t in transmissions(sc) if t.scheme.startswith("centroid_eq")}
@@ -277,10 +277,10 @@ def test_parameter_counts_match_built_encoders_and_cost_nothing_when_huge():
     for name, shape, opts in [("small_cnn", (1, 8, 8), {}), ("logmel_cnn", (8000,), {"width": 16}),
                               ("openclip_text", (16,), {"width": 16, "layers": 1})]:
         real = sum(p.numel() for p in build_encoder(name, 16, shape, opts).parameters())
-        assert limits.count_parameters(lambda: build_encoder(name, 16, shape, opts)) == real
+        assert count_parameters(lambda: build_encoder(name, 16, shape, opts)) == real
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    n = limits.count_parameters(lambda: build_encoder("logmel_cnn", 64, (8000,), {"width": 100_000}))
+    n = count_parameters(lambda: build_encoder("logmel_cnn", 64, (8000,), {"width": 100_000}))
     assert n > 3 * 10**10 - 10**9  # two 100k x 100k x (5, 3) convolutions and more: 120 GB in float32
     assert time.perf_counter() - t0 < 10
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < (256 << 20) // 1024
@@ -487,8 +487,8 @@ def test_analog_scenario_validates_without_heavy_imports(tiny_raw, write_scenari
     path = write_scenario(tiny_raw)
     code = textwrap.dedent(f"""
         import sys
-        from semcom_sim.checks import load_checked_scenario
-        load_checked_scenario({str(path)!r})
+        from semcom_sim.scenario import load_scenario
+        load_scenario({str(path)!r})
         print("sionna" in sys.modules, "open_clip" in sys.modules, "matplotlib" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -144,7 +144,7 @@ def test_without_ray_installed_the_error_says_how_to_install_it(tiny_raw, tmp_pa
 
 
 def test_a_cell_asks_for_a_gpu_share_only_when_it_runs_on_a_gpu(tiny_raw, tmp_path):
-    from semcom_sim.config import Scenario
+    from semcom_sim.scenario import Scenario
     from semcom_sim.executors.ray import gpu_share
     from semcom_sim.sweep import _cell_tasks, load_experiment
 

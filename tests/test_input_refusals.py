@@ -70,7 +70,7 @@ def test_a_key_given_twice_in_a_set_value_is_refused(tiny_raw, write_scenario):
 
 def test_merge_keys_still_override(tiny_raw, write_scenario):
     """A key beside ``<<:`` overrides the merged one: not a duplicate."""
-    from semcom_sim.config import load_scenario
+    from semcom_sim.scenario import parse_scenario
 
     path = write_scenario(tiny_raw)
     text = path.read_text()
@@ -79,7 +79,7 @@ def test_merge_keys_still_override(tiny_raw, write_scenario):
     assert old in text
     path.write_text(text.replace(old, "  image: &enc {name: small_cnn, options: {width: 8}}\n"
                                       "  audio:\n    <<: *enc\n    name: logmel_cnn\n"))
-    audio = load_scenario(path).encoders["audio"]
+    audio = parse_scenario(path).encoders["audio"]
     assert (audio.name, audio.options) == ("logmel_cnn", {"width": 8})
 
 

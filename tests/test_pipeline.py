@@ -67,7 +67,7 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
     linear projections at the chosen temperature, and the towers keep the checkpoint's weights."""
     import torch
 
-    from semcom_sim.config import load_scenario
+    from semcom_sim.scenario import parse_scenario
     from semcom_sim.encoders.openclip import load_open_clip
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
@@ -82,7 +82,7 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
     tiny_raw["encoders"] = {"image": {"name": "clip_image", "options": tower},
                             "text": {"name": "clip_text", "options": tower}}
     tiny_raw["training"].update(epochs=8, lr=0.01)
-    sc = load_scenario(write_scenario(tiny_raw))
+    sc = parse_scenario(write_scenario(tiny_raw))
     rt = Runtime.create("cpu", "float32", 0)
     train, _ = load_data(sc, rt, tmp_path / "cache")
     trained = train_or_load(sc, train, rt, tmp_path / "cache")

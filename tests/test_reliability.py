@@ -326,7 +326,7 @@ def test_a_valid_entry_under_another_keys_name_is_not_loaded(tmp_path, caplog):
 
 def test_encoders_copied_under_another_keys_name_are_retrained(tiny_raw, write_scenario, tmp_path, caplog):
     """The issue's case: another scenario's encoders, copied under this scenario's key, were loaded."""
-    from semcom_sim.checks import load_checked_scenario
+    from semcom_sim.scenario import load_scenario
     from semcom_sim.training.trainer import encoder_cache_path
 
     cache = tmp_path / "cache"
@@ -336,8 +336,8 @@ def test_encoders_copied_under_another_keys_name_are_retrained(tiny_raw, write_s
     tiny_raw["channel"] = {"presets": ["awgn"], "snr_db": [10.0], "mc_draws": 1}
     path = write_scenario(tiny_raw)
     assert _run(path, tmp_path / "a").exit_code == 0
-    a = encoder_cache_path(load_checked_scenario(path, []), cache, path)
-    b = encoder_cache_path(load_checked_scenario(path, ["training.temperature=0.05"]), cache, path)
+    a = encoder_cache_path(load_scenario(path, []), cache, path)
+    b = encoder_cache_path(load_scenario(path, ["training.temperature=0.05"]), cache, path)
     assert a != b and a.is_file() and not b.exists()
     shutil.copyfile(a, b)
     res = _run(path, tmp_path / "b", "--set", "training.temperature=0.05")

@@ -85,12 +85,12 @@ def test_a_seed_in_the_grid_gives_mean_and_spread_over_seeds(tiny_raw, write_sce
 
 
 def test_a_field_added_after_a_cell_ran_does_not_rerun_it(tiny_raw, write_scenario, tmp_path):
-    from semcom_sim.checks import load_checked_scenario
+    from semcom_sim.scenario import load_scenario
     from semcom_sim.pipeline import scenario_yaml
     from semcom_sim.report.folders import write_manifest
     from semcom_sim.sweep import cell_state
 
-    sc = load_checked_scenario(write_scenario(tiny_raw), [])
+    sc = load_scenario(write_scenario(tiny_raw), [])
     cell = tmp_path / "cell"
     cell.mkdir()
     (cell / "results.csv").write_text("scheme\n")

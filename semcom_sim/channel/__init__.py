@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from ..config import ChannelPreset
+from ..scenario import ChannelPreset
 from ..registry import Registry
 from .base import Channel, mmse_gain
 
@@ -33,7 +33,7 @@ def snr_db_to_noise_var(snr_db):
 
 @dataclass(frozen=True)
 class SnrPoints:
-    """The sweep's SNR points, converted once per run: ``db`` as given, ``no`` = N0 in the run's
+    """The run's SNR points, converted once: ``db`` as given, ``no`` = N0 in the run's
     dtype and device (what the channels add), ``linear`` = Es/N0 = 1/N0 in float64 (what the
     capacity references read)."""
 

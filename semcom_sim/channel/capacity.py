@@ -2,7 +2,7 @@
 ``info_bits`` in ``channel_uses`` complex channel uses gets through, per SNR point.
 
 With R = info_bits / channel_uses bits per channel use and snr = Es/N0 = 1/N0 [S] (linear, as the
-run computes it once from the sweep's dB values). All in float64.
+run computes it once from its SNR points in dB). All in float64.
 Written by hand: Sionna has no capacity or outage routines.
 
 Flat fading on N receive antennas with maximum-ratio combining (the LMMSE receiver for one stream)

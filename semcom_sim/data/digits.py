@@ -74,7 +74,7 @@ class DigitsSource(DataSource):
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
         """(train, test) sizes that ``load`` returns, without reading the data (MNIST: the IDX
-        headers only); ``semcom_sim.limits`` budgets a run with them before any work."""
+        headers only); ``semcom_sim.scenario.budget`` budgets a run with them before any work."""
         if self.image == "mnist":
             from .mnist import split_sizes
 

@@ -420,7 +420,7 @@ class EmbeddingsSource(DataSource):
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
         """(train, test) sizes that ``load`` returns, from the headers (and the split array);
-        ``semcom_sim.limits`` budgets a run with them. ``limit`` keeps that many instances in all,
+        ``semcom_sim.scenario.budget`` budgets a run with them. ``limit`` keeps that many instances in all,
         in the proportion of the split."""
         n_tr, n_te = self._split_sizes(test_fraction)
         if limit and limit < n_tr + n_te:

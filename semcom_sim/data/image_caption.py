@@ -44,7 +44,7 @@ class ImageCaptionSource(DataSource):
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
         """(train, test) sizes that ``load`` returns, from the CSV's rows (no image is read);
-        ``semcom_sim.limits`` budgets a run with them before any work."""
+        ``semcom_sim.scenario.budget`` budgets a run with them before any work."""
         n = len(self._rows())
         n = min(n, limit) if limit else n
         n_te = math.ceil(test_fraction * n)  # train_test_split's rounding

@@ -250,7 +250,7 @@ class NumbersSource(DataSource):
         return token_count(NUMBER_TEMPLATES + PARTIAL_TEMPLATES, WRITTEN, self.context_length, fields)
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int]:
-        """(train, test) sizes that ``load`` returns, without generating anything; ``semcom_sim.limits``
+        """(train, test) sizes that ``load`` returns, without generating anything; ``semcom_sim.scenario.budget``
         budgets a run with them before any work."""
         n_te = math.ceil(test_fraction * self.instances)
         n_tr = self.instances - n_te

@@ -34,7 +34,7 @@ class DataSource(ABC):
 
     def instance_counts(self, test_fraction: float, limit: int | None = None) -> tuple[int, int] | None:
         """(train, test) sizes that ``load`` would return, without reading the data; None: unknown
-        (``semcom_sim.limits`` then skips the budgets that depend on the data's size)."""
+        (``semcom_sim.scenario.budget`` then skips the budgets that depend on the data's size)."""
         return None
 
     def caption_tokens(self) -> int | None:

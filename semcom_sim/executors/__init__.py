@@ -21,7 +21,7 @@ class CellTask:
     """One cell to run: everything a worker needs, and nothing that only the driver has."""
 
     name: str
-    scenario: Any  # semcom_sim.config.Scenario, resolved and checked by the driver
+    scenario: Any  # semcom_sim.scenario.Scenario, resolved and checked by the driver
     folder: Path  # absolute: workers may start in another working directory
     scenario_path: Path  # the base scenario file: where channel presets resolve
     encoder_key: str  # cells with the same key share trained encoders (the training cache entry)

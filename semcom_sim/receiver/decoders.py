@@ -2,7 +2,7 @@
 
 At the receiver the same received centroid feeds every modality's decoder. The encoders are
 frozen, so a decoder is fitted once on clean training payloads and then applied to every channel
-output of the sweep at once ([..., N, F] with leading SNR and Monte-Carlo dimensions).
+output of the channel stage at once ([..., N, F] with leading SNR and Monte-Carlo dimensions).
 
 Each decoder class owns what it rebuilds and how that is scored, so a modality needs no code here
 unless it needs a decoder of its own: ``target_for`` makes its *target representation* from the raw

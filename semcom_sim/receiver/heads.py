@@ -1,7 +1,7 @@
 """Linear classification heads, fitted with scikit-learn and applied with torch.
 
 The head is fitted once on clean training payloads; evaluation then runs on every channel
-output of the sweep at once, so inference is a single batched matmul on the run's device.
+output of the channel stage at once, so inference is a single batched matmul on the run's device.
 """
 from __future__ import annotations
 

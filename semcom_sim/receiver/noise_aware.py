@@ -2,9 +2,9 @@
 of each, sent through the training channel at a training SNR drawn per copy.
 
 What every JSCC code base does (DeepJSCC, WITT, SwinJSCC train at an SNR or over a range and test
-over a sweep); here the encoders stay as trained and only the receiver's heads and decoders see
+over a range of SNR points); here the encoders stay as trained and only the receiver's heads and decoders see
 the noise. The SNR draws come from their own numpy stream and the channel's noise from its own
-Sionna stream, so switching it on moves neither the encoders nor the test sweep's channel noise.
+Sionna stream, so switching it on moves neither the encoders nor the test channel's noise.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..channel import SnrPoints
-from ..config import TrainSnrRange
+from ..scenario import TrainSnrRange
 
 # channel symbols per chunk of training instances: bounds the digital demapper's memory
 SYMBOLS_PER_CHUNK = 1 << 20

@@ -17,7 +17,7 @@ from .retrieval import identification, unit_rows
 
 # decoder output values per chunk of payload slices (SNR points x draws): large enough for matrix
 # products near the BLAS's speed, small enough that a log-mel decoder's outputs (2,016 values per
-# instance) stay at 64 MiB in float32 however large the sweep
+# instance) stay at 64 MiB in float32 however many SNR points and draws
 DECODER_VALUES_PER_CHUNK = 1 << 24
 
 

@@ -1,7 +1,7 @@
 """Reconstruction quality at the receiver ([MG] Table 1: MAE, MSE, Acc@1 of the reconstruction).
 
 Every metric reduces over the instances and the target's own dimensions and keeps all leading
-dimensions, so reconstructions [S, R, N, ...] of a whole SNR sweep are scored in one call.
+dimensions, so reconstructions [S, R, N, ...] of every SNR point and draw are scored in one call.
 
 A decoder class names how its reconstructions are scored (its ``metrics``, one of the kinds
 below); ``fit`` fixes the kind on the modality's training targets. Scaling to [0, 1], so that MAE
@@ -276,7 +276,7 @@ def _per_instance(x: torch.Tensor, dims: int, ord: float) -> torch.Tensor:
 class BoundMetrics:
     """``ReconstructionMetrics`` against fixed test targets and labels.
 
-    What depends only on the targets is computed once on binding, so the receiver can score a sweep
+    What depends only on the targets is computed once on binding, so the receiver can score every SNR point
     chunk by chunk at the cost of the outputs alone. Results equal the definitions in the module doc
     up to float rounding.
     """

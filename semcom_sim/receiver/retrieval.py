@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 # gallery similarities per chunk of query slices (SNR points x draws, each N x N): 32 MiB of
-# float32 however large the sweep; on the 2-core CPU the three_modality sweep's retrieval took
+# float32 however many SNR points and draws; on the 2-core CPU the three_modality run's retrieval took
 # about half as long with 2^23 as with 2^24 (whose chunks no longer stay in cache) or 2^21
 SIMILARITIES_PER_CHUNK = 1 << 23
 

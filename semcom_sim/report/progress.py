@@ -1,4 +1,4 @@
-"""Console progress for training and sweeps; the pipeline talks to a Reporter, never to rich."""
+"""Console progress for training and the channel stage; the pipeline talks to a Reporter, never to rich."""
 from __future__ import annotations
 
 import time
@@ -26,10 +26,10 @@ class Reporter:
     def epoch(self, epoch: int, epochs: int, losses: dict[str, float]) -> None:
         pass
 
-    def sweep_start(self, total: int) -> None:
+    def channel_start(self, total: int) -> None:
         pass
 
-    def sweep_advance(self, label: str) -> None:
+    def channel_advance(self, label: str) -> None:
         pass
 
     def close(self) -> None:
@@ -48,7 +48,7 @@ class RichReporter(Reporter):
         self.console = console or Console(stderr=True)
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), console=self.console, transient=False)
-        self._train = self._sweep = None
+        self._train = self._channel = None
         self._progress.start()
 
     def message(self, text: str) -> None:
@@ -61,11 +61,11 @@ class RichReporter(Reporter):
         # stages (warm-up, contrastive, through the channel) report their own epoch counts on one bar
         self._progress.update(self._train, completed=epoch, total=epochs, description=desc)
 
-    def sweep_start(self, total: int) -> None:
-        self._sweep = self._progress.add_task("channel sweep", total=total)
+    def channel_start(self, total: int) -> None:
+        self._channel = self._progress.add_task("channel", total=total)
 
-    def sweep_advance(self, label: str) -> None:
-        self._progress.update(self._sweep, advance=1, description=f"sweep {label}")
+    def channel_advance(self, label: str) -> None:
+        self._progress.update(self._channel, advance=1, description=f"channel {label}")
 
     def close(self) -> None:
         self._progress.stop()

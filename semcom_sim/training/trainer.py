@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..cache import InvalidEntry, load_or_build
-from ..config import Scenario, load_channel_preset
+from ..scenario import Scenario, load_channel_preset
 from ..data import MultimodalData
 from ..runtime import Runtime
 from .loop import ProgressFn

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..config import ComponentSpec, Scenario
+from ..scenario import ComponentSpec, Scenario
 from ..links import LINKS, Link
 from ..links.base import LinkOptions
 from .schemes import SCHEMES, Scheme, SchemeOptions

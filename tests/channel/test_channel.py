@@ -5,7 +5,7 @@ import torch
 from sionna.phy.mimo import lmmse_equalizer
 
 from semcom_sim.channel import build_channel, mmse_gain, snr_db_to_noise_var
-from semcom_sim.config import load_channel_preset
+from semcom_sim.scenario import load_channel_preset
 from semcom_sim.links.analog import Analog
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from semcom_sim.cli import app
-from semcom_sim.config import list_presets, load_channel_preset
+from semcom_sim.scenario import list_presets, load_channel_preset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def test_a_wheel_carries_the_presets_and_resolves_them(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # the unpacked wheel, not this checkout, resolves the name: a non-editable install
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import semcom_sim.config as c; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import semcom_sim.scenario as c; "
             "assert c.__file__.startswith(sys.argv[1]), c.__file__; print(c.load_channel_preset('awgn').model)")
     out = subprocess.run([sys.executable, "-I", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -40,9 +40,9 @@ def test_a_source_without_shapes_or_load_cannot_be_built():
 def test_a_source_that_cannot_count_skips_the_data_budgets(monkeypatch):
     """checks and limits ask the hook directly and take None as "not checked"."""
     from semcom_sim import checks, limits
-    from semcom_sim.config import load_scenario
+    from semcom_sim.scenario import parse_scenario
 
-    scenario = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "three_modality.yaml")
+    scenario = parse_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "three_modality.yaml")
     assert checks._instance_counts(_Minimal(), scenario, "scenario") is None
     monkeypatch.setitem(SOURCES._entries, scenario.data.source, _Minimal)
     assert limits.estimate_scenario(scenario) is None

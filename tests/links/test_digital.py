@@ -8,7 +8,7 @@ from sionna.phy import config
 from sionna.phy.mapping import Demapper, Mapper
 
 from semcom_sim.channel import build_channel, snr_db_to_noise_var
-from semcom_sim.config import load_channel_preset
+from semcom_sim.scenario import load_channel_preset
 from semcom_sim.channel.capacity import awgn_delivery, rayleigh_block_delivery, rayleigh_ergodic_delivery
 from semcom_sim.links import monte_carlo
 from semcom_sim.links.digital import Digital, DigitalOptions

@@ -357,9 +357,9 @@ def test_logmel_defaults_are_the_logmel_cnn_front_end():
 @pytest.mark.parametrize("options", [{"n_mels": 40}, {"n_mels": 40, "hop": 100, "n_fft": 200},
                                      {"n_mels": 24, "sample_rate": 16000, "hop": 64}])
 def test_audio_targets_are_the_encoder_front_end(options):
-    from semcom_sim.config import EncoderSpec
+    from semcom_sim.scenario import EncoderSpec
     from semcom_sim.encoders import build_encoder
-    from semcom_sim.limits import decoder_target_shape
+    from semcom_sim.scenario.parameters import decoder_target_shape
 
     encoder = build_encoder("logmel_cnn", 16, (8000,), {"width": 8, **options})
     wav, _ = _tones(6, 3)
@@ -378,9 +378,9 @@ def test_audio_targets_are_the_encoder_front_end(options):
 
 
 def test_audio_targets_of_an_encoder_without_a_log_mel_front_end_use_the_defaults():
-    from semcom_sim.config import EncoderSpec
+    from semcom_sim.scenario import EncoderSpec
     from semcom_sim.encoders import build_encoder
-    from semcom_sim.limits import decoder_target_shape
+    from semcom_sim.scenario.parameters import decoder_target_shape
 
     wav, _ = _tones(3, 4)
     identity = build_encoder("identity", 8000, (8000,), {})

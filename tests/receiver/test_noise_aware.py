@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from semcom_sim.channel import build_channel
 from semcom_sim.cli import app
-from semcom_sim.config import ChannelPreset, TrainSnrRange
+from semcom_sim.scenario import ChannelPreset, TrainSnrRange
 from semcom_sim.links.analog import Analog
 from semcom_sim.receiver.noise_aware import describe, draw_snr_db, noisy_copies
 

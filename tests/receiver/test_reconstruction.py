@@ -33,11 +33,11 @@ def test_reconstruction_columns_and_error_against_snr(tiny_raw, write_scenario, 
     # the mean test image is the baseline a decoder must beat
     import numpy as np
 
-    from semcom_sim.config import load_scenario
+    from semcom_sim.scenario import parse_scenario
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
 
-    sc = load_scenario(out / "scenario.yaml")
+    sc = parse_scenario(out / "scenario.yaml")
     _, test = load_data(sc, Runtime.create("cpu", "float32", 0), tmp_path / "unused")
     img = test.inputs["image"].numpy()
     baseline = float(np.mean((img - img.mean(0)) ** 2))
@@ -130,7 +130,7 @@ def test_audio_decoder_rebuilds_the_encoders_own_log_mel(tiny_raw, write_scenari
     decoder's targets are that encoder's front end on the same waveforms, not the defaults."""
     import numpy as np
 
-    from semcom_sim.config import load_scenario
+    from semcom_sim.scenario import parse_scenario
     from semcom_sim.encoders.audio import LogMel
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
@@ -153,7 +153,7 @@ def test_audio_decoder_rebuilds_the_encoders_own_log_mel(tiny_raw, write_scenari
     frames = 8000 // front["hop"] + 1
     assert original.shape[1:] == (40, frames)
     assert f["centroid_audio"].shape[-2:] == (40, frames)
-    _, test = load_data(load_scenario(out / "scenario.yaml"), Runtime.create("cpu", "float32", 0), tmp_path / "unused")
+    _, test = load_data(parse_scenario(out / "scenario.yaml"), Runtime.create("cpu", "float32", 0), tmp_path / "unused")
     wav = test.inputs["audio"][:original.shape[0]]
     expected = LogMel(sample_rate=8000, **front)(wav)
     np.testing.assert_allclose(original, expected.numpy(), rtol=0, atol=1e-5)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from semcom_sim.config import MODGAP_ALIGNMENT, MODGAP_UNIFORMITY, GapLossConfig
+from semcom_sim.scenario.training import MODGAP_ALIGNMENT, MODGAP_UNIFORMITY, GapLossConfig
 from semcom_sim.latent import modality_gap
 from semcom_sim.training.losses import alignment_loss, atp_loss, cu_loss, info_nce
 

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import refused
-from semcom_sim.config import GapLossConfig, Scenario, WeightSchedule
+from semcom_sim.scenario import Scenario
+from semcom_sim.scenario.training import GapLossConfig, WeightSchedule
 from semcom_sim.training.losses import alignment_loss, atp_loss, cu_loss, pairwise_alignment_loss, total_loss
 from semcom_sim.training.loop import lr_factor
 from semcom_sim.training.trainer import cache_key

@@ -7,9 +7,9 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from semcom_sim.channel import SnrPoints, build_channel
-from semcom_sim.checks import load_checked_scenario
+from semcom_sim.scenario import load_scenario
 from semcom_sim.cli import app
-from semcom_sim.config import ChannelPreset
+from semcom_sim.scenario import ChannelPreset
 from semcom_sim.pipeline import load_data
 from semcom_sim.runtime import Runtime
 from semcom_sim.training.stages.through_channel import received_logits
@@ -17,7 +17,7 @@ from semcom_sim.training.preparation import build_encoders, prepare
 
 
 def test_the_gradient_reaches_the_encoders_through_the_channel(tiny_raw, write_scenario, cache_dir):
-    sc = load_checked_scenario(write_scenario(tiny_raw), [])
+    sc = load_scenario(write_scenario(tiny_raw), [])
     rt = Runtime.create("cpu", "float32", 0)
     train, _ = load_data(sc, rt, cache_dir)
     encoders = build_encoders(sc, train, rt)

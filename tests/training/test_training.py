@@ -7,7 +7,7 @@ patch release can flip the result.
 """
 import torch
 
-from semcom_sim.config import Scenario
+from semcom_sim.scenario import Scenario
 from semcom_sim.errors import TrainingDiverged
 from semcom_sim.latent import latent_summary
 from semcom_sim.pipeline import load_data

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import TINY, refused
 
-from semcom_sim.config import Scenario
+from semcom_sim.scenario import Scenario
 from semcom_sim.pipeline import load_data
 from semcom_sim.receiver.decoders import LogMelMLP
 from semcom_sim.runtime import Runtime

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...config import DecoderSpec, Scenario
+from ...scenario import DecoderSpec, Scenario
 from ...data import MultimodalData
 from ...errors import UserError
 from ...runtime import Runtime, stream_seed

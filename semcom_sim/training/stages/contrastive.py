@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...config import Scenario
+from ...scenario import Scenario
 from ...data import MultimodalData
 from ...runtime import Runtime, stream_seed
 from ..losses import total_loss

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...channel import SnrPoints, build_channel
-from ...config import ChannelPreset, Scenario
+from ...scenario import ChannelPreset, Scenario
 from ...data import MultimodalData
 from ...receiver.noise_aware import draw_snr_db
 from ...runtime import Runtime, stream_seed

@@ -37,7 +37,7 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
   encoders).
 - embeddings: N * M * D * b * 2 (the per-batch outputs and their concatenation).
 - payloads: sum over distinct (payload scheme, RFS fraction) of N * V * T * b (all are kept for
-  the whole sweep).
+  the whole channel stage).
 - head: the largest N_train * V * T * 8 * 3 (scikit-learn fits in float64 and copies).
 - channel (the largest transmission): each link's ``chunk_bytes`` for S * N_test * V * L symbols
   per draw, following its own chunking rule. The analog link pushes chunks of r draws, r = max(1,
@@ -48,7 +48,7 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
   2^24 * b * 6 for the decoder's messages, plus S * R * N_test * V * T * b * 2 for the decoded
   payloads it collects over all draws.
 - decoders (reconstruction): parameters * b * (variants + 3) (each payload variant's decoders are
-  kept for the sweep; one at a time trains with gradients and Adam moments), plus the targets of all
+  kept for the channel stage; one at a time trains with gradients and Adam moments), plus the targets of all
   instances N * (target values) * b * 2. A caption decoder's vocabulary is unknown before the
   data is read: it is bounded by min(49408, N_train * L).
 - warm-up decoders (``training.warmup``, modalities whose encoder has parameters): parameters * b *
@@ -56,18 +56,18 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
-from .errors import UserError
+from ..errors import UserError
+from .parameters import compression_decoder_sizes, decoder_parameters, decoder_target_shape, encoder_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import EncoderSpec, Scenario
-    from .data import DataSource
-    from .links.base import LinkCost
-    from .transmitter.plan import Transmission
+    from .schema import Scenario
+    from ..data import DataSource
+    from ..links.base import LinkCost
+    from ..transmitter.plan import Transmission
 
 GIB = 1 << 30
 BASE_BYTES = 1 * GIB
@@ -133,8 +133,8 @@ class Sent:
 
 
 def plan_sizes(scenario: "Scenario") -> list[Sent]:
-    from .transmitter.payload import rfs_size
-    from .transmitter.plan import transmissions
+    from ..transmitter.payload import rfs_size
+    from ..transmitter.plan import transmissions
 
     m, d = len(scenario.data.modalities), scenario.embedding_dim
     out = []
@@ -196,133 +196,6 @@ def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> 
     return rec.epochs * counts.train * copies * len(rec.decoders) * len(payload_variants(sizes))
 
 
-# --------------------------------------------------------------------------- parameters
-
-CPU_BUILD_VALUES = 1 << 24  # a count builds on the CPU up to this many values (64 MiB), then on the meta device
-
-
-def count_parameters(build: Callable[[], Any]) -> int | None:
-    """Parameters of the module ``build()`` returns, without allocating a big one.
-
-    Tensors are created on the CPU (as the constructor expects: some read values back) until
-    CPU_BUILD_VALUES values in all, and on the meta device (shape only, no memory) after that, so
-    a small encoder costs milliseconds and a huge one no memory. A constructor that then mixes
-    devices is tried once more entirely on the meta device; None when neither works.
-    """
-    import torch
-    from torch.overrides import TorchFunctionMode
-
-    sized = {torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn, torch.full, torch.empty_strided}
-
-    def values(args: tuple, kwargs: dict) -> int:
-        size = kwargs.get("size", args[0] if args else ())
-        if not isinstance(size, (tuple, list, torch.Size)):  # torch.empty(3, 4): the leading ints
-            size = list(itertools.takewhile(lambda a: isinstance(a, int), args))
-        try:
-            return math.prod(int(d) for d in size)
-        except (TypeError, ValueError):
-            return 0
-
-    class _Budget(TorchFunctionMode):
-        used = 0
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = dict(kwargs or {})
-            if func in sized:
-                n = values(args, kwargs)
-                if self.used + n > CPU_BUILD_VALUES:
-                    kwargs["device"] = "meta"
-                else:
-                    self.used += n
-            return func(*args, **kwargs)
-
-    def numel(module) -> int:
-        return sum(p.numel() for p in module.parameters())
-
-    try:
-        with _Budget():
-            return numel(build())
-    except Exception:  # noqa: BLE001  (a failure here only means: try the other way)
-        pass
-    try:
-        with torch.device("meta"):
-            return numel(build())
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def encoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> dict[str, int | None]:
-    """Parameters of each used encoder; a ``pretrained`` checkpoint does not change the count, so it is
-    left out (nothing is read or downloaded)."""
-    from .encoders import ENCODERS, build_encoder
-
-    out: dict[str, int | None] = {}
-    for m in scenario.data.modalities:
-        spec = scenario.encoders[m]
-        opts = {k: v for k, v in spec.options.items() if k != "pretrained"}
-        try:
-            known = ENCODERS[spec.name].parameter_count(scenario.embedding_dim, shapes[m], **opts)
-        except (TypeError, ValueError):
-            known = None  # bad options: the encoder check names them next
-        out[m] = known if known is not None else count_parameters(
-            lambda: build_encoder(spec.name, scenario.embedding_dim, shapes[m], opts))
-    return out
-
-
-def decoder_target_shape(decoder: str, shape: tuple[int, ...],
-                         encoder: EncoderSpec | None = None) -> tuple[int, ...]:
-    """The registered ``decoder``'s target shape (its ``target_shape_for``) for inputs of one
-    instance's ``shape`` whose encoder is the scenario's spec ``encoder``; ValueError where the
-    decoder cannot rebuild such inputs."""
-    from .receiver.decoders import DECODERS
-
-    if encoder is None:
-        return DECODERS[decoder].target_shape_for(shape)
-    return DECODERS[decoder].target_shape_for(shape, encoder.name, encoder.options)
-
-
-def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
-                       sizes: list[Sent]) -> dict[str, int | None]:
-    """Parameters of each decoder at the largest input it gets (all payload variants) and the
-    largest size its training targets allow (its ``without_data``)."""
-    from .receiver.decoders import DECODERS
-
-    widest = max((x.values for x in payload_variants(sizes)), default=1)
-    out: dict[str, int | None] = {}
-    for m, spec in scenario.receiver.reconstruction.decoders.items():
-        if m not in shapes:
-            continue
-        try:
-            target = decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m))
-        except ValueError:
-            out[m] = None  # refused by config's decoder check
-            continue
-        out[m] = count_parameters(lambda: DECODERS[spec.name].without_data(widest, target, counts.train,
-                                                                           tokens=counts.tokens, **spec.options))
-    return out
-
-
-def compression_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: Counts,
-                              enc_params: dict[str, int | None]) -> dict[str, tuple[int | None, int]]:
-    """modality -> (parameters, target values per instance) of each compression-stage decoder, for the
-    modalities whose encoder has parameters (None counts as some: it could not be counted)."""
-    from .receiver.decoders import DECODERS
-    from .training.stages.compression import compression_decoders
-
-    out: dict[str, tuple[int | None, int]] = {}
-    for m, spec in compression_decoders(scenario).items():
-        if m not in shapes or enc_params.get(m) == 0:
-            continue
-        try:
-            target = decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m))
-        except ValueError:
-            continue  # refused by the decoder check
-        params = count_parameters(lambda: DECODERS[spec.name].without_data(
-            scenario.embedding_dim, target, counts.train, tokens=counts.tokens, **spec.options))
-        out[m] = (params, math.prod(target))
-    return out
-
-
 # --------------------------------------------------------------------------- memory
 
 def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
@@ -349,7 +222,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     if scenario.receiver.reconstruction.decoders:
         targets = sum(math.prod(decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m)))
                       for m, spec in scenario.receiver.reconstruction.decoders.items() if m in shapes)
-        # every variant's decoders are kept for the sweep; one is in training at a time (gradients, Adam)
+        # every variant's decoders are kept for the channel stage; one is in training at a time (gradients, Adam)
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)
     if scenario.training.warmup is not None:
@@ -385,7 +258,8 @@ def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, 
     if enc_params is None:
         enc_params = encoder_parameters(scenario, shapes)
     has_decoders = bool(scenario.receiver.reconstruction.decoders)
-    dec_params = decoder_parameters(scenario, shapes, counts, sizes) if has_decoders else {}
+    widest = max((x.values for x in payload_variants(sizes)), default=1)
+    dec_params = decoder_parameters(scenario, shapes, counts, widest) if has_decoders else {}
     return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes), enc_params,
                     channel_symbols(scenario, counts, sizes), ldpc_bit_iterations(scenario, counts, sizes),
                     training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),
@@ -402,7 +276,7 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
     lim = scenario.limits
     ch = scenario.channel
     if est.snr_points > lim.snr_points:
-        raise _over(source, "channel.snr_db", f"the sweep has {est.snr_points} SNR points", lim.snr_points,
+        raise _over(source, "channel.snr_db", f"the run has {est.snr_points} SNR points", lim.snr_points,
                     "snr_points")
     factors = {"channel.snr_db": est.snr_points, "channel.mc_draws": ch.mc_draws, "channel.presets": len(ch.presets),
                "embedding_dim": scenario.embedding_dim, "transmitter.rfs_keep": len(scenario.transmitter.rfs_keep),
@@ -410,7 +284,7 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
     if scenario.receiver.train_snr_db is not None:
         factors["receiver.train_draws"] = scenario.receiver.train_draws
     if est.channel_symbols > lim.channel_symbols:
-        raise _over(source, _blame(factors), f"the sweep would send {_fmt(est.channel_symbols)} channel symbols",
+        raise _over(source, _blame(factors), f"the run would send {_fmt(est.channel_symbols)} channel symbols",
                     lim.channel_symbols, "channel_symbols")
     if est.ldpc_bit_iterations > lim.ldpc_bit_iterations:
         factors["transmitter.links"] = max(x.cost.iterations for x in plan_sizes(scenario))
@@ -462,7 +336,7 @@ def source_tokens(source: "DataSource", scenario: "Scenario") -> int | None:
 def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     """The estimate of a scenario that already passed ``check_scenario`` (None when its data source
     cannot count instances); for reports and calibration."""
-    from .data import SOURCES
+    from ..data import SOURCES
 
     source = SOURCES[scenario.data.source](**scenario.data.options)
     sizes = source.instance_counts(scenario.data.test_fraction, scenario.data.limit)

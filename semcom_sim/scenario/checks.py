@@ -1,9 +1,9 @@
-"""Checks a scenario against the registries and budgets before any work; above config, data,
-encoders, receiver, transmitter, channel.
+"""Checks a scenario against the registries and budgets before any work; above the schema, data,
+encoders, receiver, transmitter, links, channel.
 
-:mod:`semcom_sim.config` only parses and validates the schema; the checks here need the components
+:mod:`.reading` only parses and validates the schema; the checks here need the components
 (names of sources, encoders, heads, schemes, decoders and channel models, their options, the
-digital code) and the budgets of :mod:`semcom_sim.limits`. Registries are imported inside the
+digital code) and the budgets of :mod:`semcom_sim.scenario.budget`. Registries are imported inside the
 functions, so that importing this module stays light and an analog scenario validates without
 Sionna or open_clip.
 """
@@ -14,34 +14,36 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ChannelPreset, EncoderSpec, Scenario, channel_preset_path, load_scenario, read_channel_preset
-from .errors import UserError
+from .presets import channel_preset_path, read_channel_preset
+from .reading import parse_scenario
+from .schema import ChannelPreset, EncoderSpec, Scenario
+from ..errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data import DataSource
+    from ..data import DataSource
 
 # keywords a channel's constructor gets from the run (build_channel), never from a preset's options
 CHANNEL_RUN_KEYWORDS = ("device", "precision")
 
 
-def load_checked_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Parse a scenario file (:func:`semcom_sim.config.load_scenario`) and :func:`check_scenario` it;
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Parse a scenario file (:func:`.reading.parse_scenario`) and :func:`check_scenario` it;
     ``overrides`` are ``dotted.key=value`` strings. What ``validate``, ``run`` and ``sweep`` load."""
-    scenario = load_scenario(path, overrides)
+    scenario = parse_scenario(path, overrides)
     check_scenario(scenario, Path(path))
     return scenario
 
 
 def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     """Checks that need the registries (names of sources, encoders, decoders, channel presets and
-    their models) and the budgets of :mod:`semcom_sim.limits`, all before any data is read or
+    their models) and the budgets of :mod:`semcom_sim.scenario.budget`, all before any data is read or
     anything is trained; ``path`` is the scenario file (errors name it, presets resolve beside it)."""
-    from . import limits
-    from .data import SOURCES
-    from .encoders import ENCODERS
-    from .links import LINKS
-    from .receiver.heads import HEADS
-    from .transmitter.schemes import SCHEMES
+    from . import budget, parameters
+    from ..data import SOURCES
+    from ..encoders import ENCODERS
+    from ..links import LINKS
+    from ..receiver.heads import HEADS
+    from ..transmitter.schemes import SCHEMES
 
     src = str(path or "scenario")
     _check_components(scenario.transmitter.links, LINKS, src, "transmitter.links")
@@ -49,7 +51,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         raise UserError(f"unknown head {scenario.receiver.head!r} (known: {', '.join(HEADS.names())})", source=src,
                         field="receiver.head")
     _check_components(scenario.transmitter.schemes, SCHEMES, src, "transmitter.schemes")
-    from .transmitter.plan import EQUAL_BANDWIDTH_SCHEME
+    from ..transmitter.plan import EQUAL_BANDWIDTH_SCHEME
 
     variants = {f"{EQUAL_BANDWIDTH_SCHEME}_eq_{mode}" for mode in scenario.transmitter.equal_bandwidth}
     for i, spec in enumerate(scenario.transmitter.schemes):
@@ -89,27 +91,27 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
     counts = _instance_counts(source, scenario, src)
     enc_params: dict[str, int | None] = {}
     if counts is not None:
-        enc_params = limits.encoder_parameters(scenario, shapes)
-        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
+        enc_params = parameters.encoder_parameters(scenario, shapes)
+        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params), src)
     uncounted = [m for m, n in enc_params.items() if n is None]
     for m, spec in scenario.encoders.items():
         if m in shapes:
             field = f"encoders.{m}.options"
             _try_build(spec, scenario.embedding_dim, shapes[m], source=src, field=field)
             if m in uncounted:  # its constructor would not run on the meta device: count the real one
-                from .encoders import build_encoder
+                from ..encoders import build_encoder
 
                 built = build_encoder(spec.name, scenario.embedding_dim, shapes[m], spec.options)
                 enc_params[m] = sum(p.numel() for p in built.parameters())
     if counts is not None and uncounted:
-        limits.check(scenario, limits.estimate(scenario, counts, shapes, enc_params), src)
+        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params), src)
     _check_presets(scenario, path, src)
     if scenario.receiver.train_channel is not None:
         check_channel_preset(channel_preset_path(scenario.receiver.train_channel, path, "receiver.train_channel"))
     ft = scenario.training.through_channel
     if ft is not None:
         check_channel_preset(channel_preset_path(ft.preset, path, "training.through_channel.preset"))
-        from .transmitter.schemes import SCHEMES
+        from ..transmitter.schemes import SCHEMES
 
         if ft.scheme not in SCHEMES:
             raise UserError(f"unknown scheme {ft.scheme!r} (known: {', '.join(SCHEMES.names())})",
@@ -135,7 +137,7 @@ def _check_presets(scenario: Scenario, path: Path | None, src: str) -> None:
 def _instance_counts(source: "DataSource", scenario: Scenario, src: str) -> Any:
     """(train, test) sizes from ``DataSource.instance_counts``; None where the source cannot tell
     (its data-dependent budgets are then not checked)."""
-    from .limits import Counts, source_tokens
+    from .budget import Counts, source_tokens
 
     try:
         sizes = source.instance_counts(scenario.data.test_fraction, scenario.data.limit)
@@ -158,7 +160,7 @@ def _check_decoders(scenario: Scenario, source: str, shapes: dict[str, tuple[int
     warm = scenario.training.warmup
     if warm is None:
         return
-    from .training.stages.compression import compression_decoders, compression_field
+    from ..training.stages.compression import compression_decoders, compression_field
 
     for m in warm.decoders or {}:
         if m not in scenario.data.modalities:
@@ -173,8 +175,8 @@ def _check_decoder(scenario: Scenario, source: str, shapes: dict[str, tuple[int,
                    field: str) -> None:
     """Decoder ``spec`` of modality ``m``, set at ``field``: a registered name that may rebuild ``m``,
     options it takes, and a build for the modality's inputs."""
-    from .limits import decoder_target_shape
-    from .receiver.decoders import DECODERS
+    from .parameters import decoder_target_shape
+    from ..receiver.decoders import DECODERS
 
     if m not in scenario.data.modalities:
         raise UserError(f"{m!r} is not in data.modalities", source=source, field=field)
@@ -203,7 +205,7 @@ def _check_components(specs, registry, source: str, field: str) -> None:
     """Each scheme or link of the scenario: a registered name, and options its own model accepts."""
     from pydantic import ValidationError
 
-    from .config import validation_error
+    from .reading import validation_error
 
     for i, spec in enumerate(specs):
         if spec.name not in registry:
@@ -218,8 +220,8 @@ def _check_components(specs, registry, source: str, field: str) -> None:
 def _check_links(scenario: Scenario, source: str) -> None:
     """Each link's own check of every transmission it carries (e.g. a code that 5G LDPC cannot
     build: k, n, rate limits), before anything runs."""
-    from .transmitter.payload import rfs_size
-    from .transmitter.plan import transmissions
+    from ..transmitter.payload import rfs_size
+    from ..transmitter.plan import transmissions
 
     labels = [s.shown for s in scenario.transmitter.links]
     for tx in transmissions(scenario):
@@ -233,7 +235,7 @@ def _check_links(scenario: Scenario, source: str) -> None:
 def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: str, field: str, build: bool = False):
     """The encoder's own check of its options (for most, one untrained build on the CPU:
     milliseconds), or with ``build`` always a real build, so bad options fail up front."""
-    from .encoders import ENCODERS, build_encoder
+    from ..encoders import ENCODERS, build_encoder
 
     try:
         if build:
@@ -247,8 +249,8 @@ def _try_build(spec: EncoderSpec, dim: int, shape: tuple[int, ...], *, source: s
 def check_encoders_build(scenario: Scenario, path: Path | None = None) -> None:
     """Build once the encoders that ``check_scenario`` checked without building (those needing a
     heavy import, see ``Encoder.checked_without_building``); ``run`` calls it before any work."""
-    from .data import SOURCES
-    from .encoders import ENCODERS
+    from ..data import SOURCES
+    from ..encoders import ENCODERS
 
     shapes = SOURCES[scenario.data.source](**scenario.data.options).input_shapes()
     for m in scenario.data.modalities:
@@ -262,7 +264,7 @@ def check_channel_preset(path: Path) -> ChannelPreset:
     """The preset file at ``path``, parsed and checked against the channel registry: a known model,
     options its constructor takes (not those the run passes itself, ``device`` and ``precision``),
     none it needs missing, and values the model's own ``check`` accepts."""
-    from .channel import CHANNELS
+    from ..channel import CHANNELS
 
     src = str(path)
     preset = read_channel_preset(path)

@@ -1,0 +1,215 @@
+"""The scenario schema: typed, frozen models of a scenario file and a channel preset file (the
+``training`` section's models are in :mod:`.training`, the shared building blocks in :mod:`.fields`).
+
+A leaf with its two siblings: it imports nothing else of semcom_sim, so every component may import
+its models. Reading the YAML is :mod:`.reading`, finding presets :mod:`.presets`, the checks that
+need the registries :mod:`.checks`, the budgets :mod:`.budget`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .fields import DecoderSpec, Frozen, Options, SnrSpec, check_snr_spec
+from .training import TrainingConfig
+
+
+class EncoderSpec(Frozen):
+    name: str  # key in the encoder registry
+    options: Options = Field(default_factory=dict)  # constructor keywords of that encoder
+
+
+class DataConfig(Frozen):
+    source: str = "digits"  # key in the data-source registry
+    modalities: tuple[str, ...] = ("image", "audio", "text")
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    limit: int | None = Field(None, ge=20, le=10**9)  # use a stratified subset of this many instances (tiny runs)
+    options: Options = Field(default_factory=dict)  # source-specific keywords
+    cache_dir: str | None = None  # default: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim
+
+    @field_validator("modalities")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) < 2:
+            raise ValueError("needs at least two modalities")
+        if len(set(v)) != len(v):
+            raise ValueError("modalities must be distinct")
+        return v
+
+
+_LABEL = r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$"  # results.csv values and plot file names
+
+
+class ComponentSpec(Frozen):
+    """A scheme or a link as the scenario names it: a bare registered name (its defaults), or
+    ``{name: NAME, options: {...}}`` with options its own model validates (``semcom-sim validate``
+    names a bad one), and an optional ``label``: its name in results.csv and the plots (default:
+    the name), so that one link or scheme can be listed twice with different options."""
+
+    name: str = Field(description="registered name (``semcom-sim list`` shows them)")
+    label: str | None = Field(None, pattern=_LABEL, max_length=64,
+                              description="its name in results.csv and the plots; default: name")
+    options: Options = Field(default_factory=dict, description="the component's own options")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name
+
+
+def _distinct_labels(v: tuple[ComponentSpec, ...]) -> tuple[ComponentSpec, ...]:
+    if not v:
+        raise ValueError("must not be empty")
+    seen: set[str] = set()
+    for spec in v:
+        if spec.shown in seen:
+            raise ValueError(f"{spec.shown!r} is listed twice; give one of them a label: (its name in results.csv)")
+        seen.add(spec.shown)
+    return v
+
+
+class TransmitterConfig(Frozen):
+    # names in the scheme registry (transmitter/schemes.py), or {name, options, label}
+    schemes: tuple[ComponentSpec, ...] = (ComponentSpec(name="conventional"), ComponentSpec(name="centroid"))
+    rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
+    # names in the link registry (semcom_sim/links/), or {name, options, label}
+    links: tuple[ComponentSpec, ...] = (ComponentSpec(name="analog"),)
+    # centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS
+    # dimensions, or as each link can (the digital link: M times the bits per value, or a code rate
+    # M times lower; the analog link has no such variant)
+    equal_bandwidth: tuple[Literal["rfs", "bits", "code_rate"], ...] = ()
+
+    _labels = field_validator("schemes", "links")(classmethod(lambda cls, v: _distinct_labels(v)))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_digital_block(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "digital" in v:
+            raise ValueError("transmitter.digital is now the digital link's own options: write links: "
+                             "[..., {name: digital, options: {bits: 4, code_rate: 0.5, bits_per_symbol: 4, "
+                             "ldpc_iterations: 20}}] and remove digital:")
+        return v
+
+    @field_validator("rfs_keep")
+    @classmethod
+    def _nonempty(cls, v: tuple) -> tuple:
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("rfs_keep")
+    @classmethod
+    def _fraction(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        for f in v:
+            if not (0.0 < f <= 1.0):
+                raise ValueError(f"keep fraction {f} is outside (0, 1]")
+        return v
+
+
+class SnrRange(Frozen):
+    start: float
+    stop: float
+    num: int = Field(ge=1, le=1_000_000)  # limits.snr_points bounds it further
+
+    def values(self) -> tuple[float, ...]:
+        if self.num == 1:
+            return (self.start,)
+        step = (self.stop - self.start) / (self.num - 1)
+        return tuple(round(self.start + i * step, 6) for i in range(self.num))
+
+
+class ChannelConfig(Frozen):
+    presets: tuple[str, ...] = ("awgn",)  # preset names (semcom-sim presets lists them) or paths to preset YAML files
+    snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB (snr_reference: symbol) or E_inst/N0 (instance)
+    mc_draws: int = Field(10, ge=1, le=10**9)  # channel realisations per test instance and SNR point
+    # what the run's SNR values mean: the energy of one channel use over N0 (every scheme at the
+    # same per-symbol SNR), or of one whole instance (every scheme spends the same energy per instance;
+    # each one's per-symbol SNR is lower by 10 log10 of its channel uses per instance)
+    snr_reference: Literal["symbol", "instance"] = "symbol"
+
+    @field_validator("presets")
+    @classmethod
+    def _presets(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("snr_db")
+    @classmethod
+    def _snr(cls, v):
+        vals = v.values() if isinstance(v, SnrRange) else v
+        if not vals:
+            raise ValueError("the SNR list is empty")
+        if not all(math.isfinite(x) for x in vals):
+            raise ValueError("SNR values must be finite")
+        return v
+
+    def snr_values(self) -> tuple[float, ...]:
+        return self.snr_db.values() if isinstance(self.snr_db, SnrRange) else self.snr_db
+
+
+class ReconstructionConfig(Frozen):
+    # modality -> decoder; each reads the centroid (centroid scheme) or its own modality's vector
+    # (conventional); empty: the receiver only classifies
+    decoders: dict[str, DecoderSpec] = Field(default_factory=dict)
+    epochs: int = Field(30, ge=1, le=10**9)
+    lr: float = Field(3e-3, gt=0.0)
+    batch_size: int = Field(128, ge=2, le=1 << 20)
+    example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: the first and last SNR points)
+
+
+class ReceiverConfig(Frozen):
+    head: str = "logistic"  # classifier on the received payload, a name in receiver/heads.py's HEADS
+    l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
+    reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
+    # noise-aware receivers: heads and decoders fitted on training payloads that crossed a channel at
+    # this SNR (in the run's snr_reference): one value, a list (each example draws one of them), or
+    # {start, stop} (a uniform draw per example); None: on clean payloads
+    train_snr_db: SnrSpec | None = None
+    # the preset they cross; None: each tested preset gets its own receiver
+    train_channel: str | None = None
+    train_draws: int = Field(4, ge=1, le=10_000)  # noisy copies of each training instance
+
+    _train_snr = field_validator("train_snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
+
+
+class LimitsConfig(Frozen):
+    """Budgets checked before any work (semcom_sim.scenario.budget has the formulas); raise one explicitly,
+    e.g. ``--set limits.memory_gib=64``, for a run that really needs more."""
+
+    memory_gib: float = Field(8.0, gt=0.0)  # estimated peak memory (host, or GPU on cuda)
+    channel_symbols: float = Field(2e10, gt=0.0)  # complex symbols a run sends through channels
+    ldpc_bit_iterations: float = Field(1e10, gt=0.0)  # coded bits x belief-propagation iterations decoded
+    training_samples: float = Field(1e8, gt=0.0)  # epochs x training instances (encoders; decoders apart)
+    snr_points: int = Field(1000, ge=1)  # SNR points of a run
+
+
+class Scenario(Frozen):
+    # a folder name under runs/: no path separators, no leading dot
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128)
+    seed: int = Field(0, ge=0, lt=2**63)  # numpy's SeedSequence takes non-negative seeds
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+    embedding_dim: int = Field(64, ge=2, le=1 << 20)  # D
+    data: DataConfig = Field(default_factory=DataConfig)
+    encoders: dict[str, EncoderSpec]  # one per modality; those not in data.modalities are unused
+    training: TrainingConfig
+    transmitter: TransmitterConfig = Field(default_factory=TransmitterConfig)
+    channel: ChannelConfig
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+
+class ChannelPreset(Frozen):
+    """A channel preset file: a name, a model in the channel registry and that model's options,
+    which go to its constructor as they are (``semcom-sim presets`` lists the shipped ones)."""
+
+    name: str
+    model: str  # key in the channel registry (semcom_sim/channel/)
+    options: Options = Field(default_factory=dict)  # constructor keywords of that model
