@@ -68,7 +68,7 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
     import torch
 
     from semcom_sim.config import load_scenario
-    from semcom_sim.encoders.openclip import load_open_clip
+    from semcom_sim.encoders.clip import load_open_clip
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
     from semcom_sim.training import train_or_load
