@@ -67,8 +67,8 @@ def test_frozen_pretrained_clip_towers_train_only_their_projections(tiny_raw, wr
     linear projections at the chosen temperature, and the towers keep the checkpoint's weights."""
     import torch
 
+    from semcom_sim.encoders.clip import load_open_clip
     from semcom_sim.scenario import parse_scenario
-    from semcom_sim.encoders.openclip import load_open_clip
     from semcom_sim.pipeline import load_data
     from semcom_sim.runtime import Runtime
     from semcom_sim.training import train_or_load

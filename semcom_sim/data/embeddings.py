@@ -17,7 +17,8 @@ Options (``data.options``):
 
 The options end in ``_path`` so that a relative path is relative to the scenario file, as every
 ``*_path`` / ``*_dir`` option of a data source. Files are read with ``np.load(...,
-allow_pickle=False)``: nothing in them is ever unpickled.
+allow_pickle=False)``: nothing in them is ever unpickled (the reading and checking of the files is
+:mod:`semcom_sim.data.embeddings_npz`).
 
 The modalities are the file's float arrays, so they are known per instance (the ``modalities``
 attribute of an instance lists them); on the class, before any file is named, ``modalities``
@@ -34,9 +35,6 @@ the source with the ``identity`` encoder (``embedding_dim`` = D): nothing is tra
 from __future__ import annotations
 
 import math
-import stat
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,14 +43,13 @@ import torch
 from ..errors import UserError
 from . import SOURCES
 from .dataset import MultimodalData
+from .embeddings_npz import (LABELS, SPLIT, Header, check_finite, check_labels, check_same_layout,
+                             check_train_covers, open_npz, read_header, split_values)
 from .source import DataSource
 
-LABELS, SPLIT = "labels", "split"
-SPLITS = ("train", "test")
 # files up to this size have every value checked at validation; larger ones have their modality
 # arrays' values checked when a run loads them (the headers are always checked at once)
 EAGER_VALUE_CHECK_BYTES = 256 << 20
-_SAVEZ_HINT = "write it with numpy.savez(path, image=..., text=..., labels=...)"
 
 
 class _AnyModality(tuple):
@@ -90,181 +87,6 @@ class _Shapes(dict):
                         source=str(self.path), field=str(key))
 
 
-@dataclass(frozen=True)
-class _Header:
-    """What the file's array headers say, checked: shapes and dtypes, no values."""
-
-    path: Path
-    option: str  # the data.options key that names the file
-    role: str | None  # "train" / "test" for train_path / test_path; None for npz_path
-    arrays: dict[str, tuple[tuple[int, ...], np.dtype]] = field(default_factory=dict)
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return tuple(k for k in self.arrays if k not in (LABELS, SPLIT))
-
-    @property
-    def n(self) -> int:
-        return self.arrays[LABELS][0][0]
-
-    @property
-    def dim(self) -> int:
-        return self.arrays[self.modalities[0]][0][1]
-
-    @property
-    def multilabel(self) -> bool:
-        return len(self.arrays[LABELS][0]) == 2
-
-    def error(self, message: str, array: str | None = None) -> UserError:
-        return UserError(message, source=str(self.path), field=array)
-
-    def values(self, npz, name: str) -> np.ndarray:
-        """Array ``name`` of the open file; a damaged member (its CRC is checked only once all of it is
-        read) is a UserError naming it."""
-        try:
-            return npz[name]
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise self.error(f"cannot read its values ({reason}): a damaged file", name) from None
-
-
-def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
-    return f"{dtype} array of shape {list(shape)}"
-
-
-def _open(path: Path, option: str):
-    """``np.load(path, allow_pickle=False)`` as an NpzFile; every failure a one-line UserError."""
-    src = str(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise UserError(f"file not found (data.options.{option})", source=src) from None
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror or e}", source=src) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UserError(f"is a folder, not an .npz file (data.options.{option})", source=src)
-    try:
-        obj = np.load(path, allow_pickle=False)
-    except ValueError:  # np.load takes whatever is neither a zip nor a .npy for a pickle
-        with open(path, "rb") as f:
-            magic = f.read(6)
-        if magic == b"\x93NUMPY":
-            what = "a .npy object array (pickled data, never loaded: allow_pickle=False)"
-        elif magic[:1] == b"\x80":
-            what = "pickled data (never loaded: allow_pickle=False)"
-        else:
-            what = "not a NumPy file"
-        raise UserError(f"{what}, not an .npz archive of arrays; {_SAVEZ_HINT}", source=src) from None
-    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"cannot read it as an .npz archive ({reason}); {_SAVEZ_HINT}", source=src) from None
-    if isinstance(obj, np.ndarray):
-        raise UserError(f"a single .npy array, not an .npz archive of named arrays; {_SAVEZ_HINT}", source=src)
-    return obj
-
-
-def _array_header(npz, name: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of one member from its .npy header, without reading its data."""
-    from numpy.lib import format as npy_format
-
-    member = name + ".npy" if name + ".npy" in npz.zip.namelist() else name
-    data_bytes = None  # what the member holds after its header
-    try:
-        with npz.zip.open(member) as f:
-            version = npy_format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = npy_format.read_array_header_2_0(f)
-            else:  # 3.0 (utf-8 field names): no public header reader, read the array itself
-                a = npz[name]
-                shape, dtype = a.shape, a.dtype
-            if version in ((1, 0), (2, 0)):
-                data_bytes = npz.zip.getinfo(member).file_size - f.tell()
-    except Exception as e:  # noqa: BLE001  (a broken member, whatever numpy or zipfile says)
-        if "Object arrays" in str(e):
-            raise UserError("an object array (pickled data, never loaded: allow_pickle=False); store numbers "
-                            "or fixed-width strings", source=str(path), field=name) from None
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"not a readable NumPy array ({reason})", source=str(path), field=name) from None
-    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
-    # numpy allocates what the header declares before reading: a forged shape of 10^12 rows must not
-    # reach it (an object array's size is not its bytes; it is refused by the caller)
-    declared = math.prod(shape) * dtype.itemsize
-    if data_bytes is not None and not dtype.hasobject and declared != data_bytes:
-        raise UserError(f"its header declares {_describe(shape, dtype)} ({declared:,} bytes), but the member holds "
-                        f"{data_bytes:,} bytes of data: a damaged or forged file", source=str(path), field=name)
-    return shape, dtype
-
-
-def _read_header(path: Path, option: str, role: str | None) -> _Header:
-    with _open(path, option) as npz:
-        arrays = {name: _array_header(npz, name, path) for name in npz.files}
-    h = _Header(path, option, role, arrays)
-    for name, (shape, dtype) in arrays.items():
-        if dtype.hasobject:
-            raise h.error("an object array (pickled data, never loaded: allow_pickle=False); store numbers or "
-                          "fixed-width strings (e.g. numpy.array(values, dtype=str))", name)
-    if not arrays:
-        raise h.error(f"the archive holds no arrays; {_SAVEZ_HINT}")
-    if LABELS not in arrays:
-        raise h.error(f"no labels array (arrays: {', '.join(arrays)}); every file needs 'labels', [N] integer "
-                      "classes or [N, C] multi-hot 0/1", LABELS)
-    shape, dtype = arrays[LABELS]
-    if len(shape) == 1:
-        if dtype.kind not in "iu":
-            raise h.error(f"{_describe(shape, dtype)}: [N] labels must be integer classes", LABELS)
-    elif len(shape) == 2:
-        if dtype.kind not in "iubf":
-            raise h.error(f"{_describe(shape, dtype)}: [N, C] multi-hot labels must be numbers 0/1", LABELS)
-        if shape[1] < 1:
-            raise h.error(f"{_describe(shape, dtype)}: multi-hot labels need at least one class", LABELS)
-    else:
-        raise h.error(f"{_describe(shape, dtype)}: labels must be [N] integer classes or [N, C] multi-hot 0/1",
-                      LABELS)
-    n = shape[0]
-    if n < 1:
-        raise h.error("no rows (labels is empty)", LABELS)
-    if SPLIT in arrays:
-        shape, dtype = arrays[SPLIT]
-        if dtype.kind not in "US" or shape != (n,):
-            raise h.error(f"{_describe(shape, dtype)}: split must be [N] = [{n}] strings 'train' / 'test'", SPLIT)
-    if not h.modalities:
-        raise h.error(f"no modality arrays (arrays: {', '.join(arrays)}); every float [N, D] array besides "
-                      "labels and split is one modality")
-    first = h.modalities[0]
-    for name in h.modalities:
-        shape, dtype = arrays[name]
-        if dtype.kind != "f":
-            raise h.error(f"{_describe(shape, dtype)}: a modality array must be float [N, D] (every array "
-                          "besides labels and split is a modality)", name)
-        if len(shape) != 2 or shape[1] < 1:
-            raise h.error(f"{_describe(shape, dtype)}: a modality array must be [N, D]", name)
-        if shape[0] != n:
-            raise h.error(f"{shape[0]} rows, but labels has {n}: every array needs one row per instance", name)
-        if shape[1] != arrays[first][0][1]:
-            raise h.error(f"D = {shape[1]}, but {first} has D = {arrays[first][0][1]}: every modality needs the "
-                          "same dimension", name)
-    return h
-
-
-def _check_same_layout(train: _Header, test: _Header) -> None:
-    """The test file must hold the train file's modalities, D and kind of labels."""
-    missing = [m for m in train.modalities if m not in test.modalities]
-    if missing:
-        raise test.error(f"no modality array {missing[0]!r}, which the train file {train.path} has", missing[0])
-    extra = [m for m in test.modalities if m not in train.modalities]
-    if extra:
-        raise test.error(f"modality array {extra[0]!r} is not in the train file {train.path}", extra[0])
-    if test.dim != train.dim:
-        m = test.modalities[0]
-        raise test.error(f"D = {test.dim}, but the train file {train.path} has D = {train.dim}", m)
-    tr, te = train.arrays[LABELS][0], test.arrays[LABELS][0]
-    if len(tr) != len(te) or (len(tr) == 2 and tr[1] != te[1]):
-        raise test.error(f"labels of shape {list(te)} do not match the train file's {list(tr)} "
-                         f"({train.path})", LABELS)
-
-
 @SOURCES.register("embeddings")
 class EmbeddingsSource(DataSource):
     """Precomputed embeddings in ``.npz`` files (see the module docstring)."""
@@ -290,64 +112,23 @@ class EmbeddingsSource(DataSource):
         else:
             self._files = [("train_path", Path(train_path).expanduser(), "train"),
                            ("test_path", Path(test_path).expanduser(), "test")]
-        self._headers: list[_Header] | None = None
+        self._headers: list[Header] | None = None
         self._split: np.ndarray | None = None  # the npz_path file's split array, as "train"/"test" strings
         self._values_checked = False
         self._n_classes: int | None = None  # distinct classes of single-label files, once their labels are read
 
     # ------------------------------------------------------------------ checks (validation time)
 
-    def _all_headers(self) -> list[_Header]:
+    def _all_headers(self) -> list[Header]:
         if self._headers is None:
-            headers = [_read_header(path, option, role) for option, path, role in self._files]
+            headers = [read_header(path, option, role) for option, path, role in self._files]
             if len(headers) == 2:
-                _check_same_layout(*headers)
+                check_same_layout(*headers)
             self._headers = headers
         return self._headers
 
-    def _header(self) -> _Header:
+    def _header(self) -> Header:
         return self._all_headers()[0]
-
-    def _split_of(self, h: _Header, npz) -> np.ndarray | None:
-        """The file's split array, checked: its values are 'train'/'test' (and, in a train_path /
-        test_path file, only that file's own split); None where there is none."""
-        if SPLIT not in h.arrays:
-            return None
-        split = h.values(npz, SPLIT)
-        if split.dtype.kind == "S":  # bytes that are not UTF-8 show as U+FFFD in the message on the value
-            split = np.char.decode(split, "utf-8", "replace")
-        split = np.asarray(split, dtype=str)
-        allowed = SPLITS if h.role is None else (h.role,)
-        bad = ~np.isin(split, allowed)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            where = "" if h.role is None else f" (the file is data.options.{h.option})"
-            raise h.error(f"value {str(split[i])!r} at row {i}: split values must be "
-                          f"{' or '.join(repr(s) for s in allowed)}{where}", SPLIT)
-        if h.role is None:
-            for s in SPLITS:
-                if not (split == s).any():
-                    raise h.error(f"no {s!r} rows: the split needs both 'train' and 'test'", SPLIT)
-        return split
-
-    @staticmethod
-    def _check_labels(h: _Header, labels: np.ndarray) -> None:
-        if labels.ndim == 1:
-            if labels.min() < 0:
-                i = int(np.argmin(labels))
-                raise h.error(f"value {labels[i]} at row {i}: classes must be >= 0", LABELS)
-        else:
-            bad = (labels != 0) & (labels != 1)
-            if bad.any():
-                i, j = (int(v) for v in np.argwhere(bad)[0])
-                raise h.error(f"value {labels[i, j]} at row {i}, column {j}: multi-hot labels must be 0 or 1", LABELS)
-
-    @staticmethod
-    def _check_finite(h: _Header, name: str, x: np.ndarray) -> None:
-        finite = np.isfinite(x)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite.all(1))[0])
-            raise h.error(f"holds NaN or infinite values (first at row {i})", name)
 
     def _classes(self, labels: list[np.ndarray]) -> np.ndarray:
         """The distinct class values over every file (single-label), checked for the receiver's head."""
@@ -361,31 +142,23 @@ class EmbeddingsSource(DataSource):
         """Labels and split values (always), modality values (NaN/inf) where ``modalities``."""
         labels: list[np.ndarray] = []
         for h in self._all_headers():
-            with _open(h.path, h.option) as npz:
+            with open_npz(h.path, h.option) as npz:
                 lab = h.values(npz, LABELS)
-                self._check_labels(h, lab)
+                check_labels(h, lab)
                 labels.append(lab)
-                split = self._split_of(h, npz)
+                split = split_values(h, npz)
                 if h.role is None:
                     self._split = split
                 if modalities:
                     for m in h.modalities:
-                        self._check_finite(h, m, h.values(npz, m))
+                        check_finite(h, m, h.values(npz, m))
         if labels[0].ndim == 1:
             self._n_classes = len(self._classes(labels))
             if len(labels) == 2:
-                self._check_train_covers(labels[0], labels[1], self._all_headers()[1])
+                check_train_covers(labels[0], labels[1], self._all_headers()[1])
             elif self._split is not None:
-                self._check_train_covers(labels[0][self._split == "train"], labels[0][self._split == "test"],
-                                         self._header())
-
-    @staticmethod
-    def _check_train_covers(train: np.ndarray, test: np.ndarray, h: _Header) -> None:
-        """Single-label: every test class must have a training row, or the head cannot score it."""
-        missing = np.setdiff1d(test, train)
-        if len(missing):
-            raise h.error(f"class {missing[0]} has test rows but no training row: the receiver's head cannot "
-                          "learn it", LABELS)
+                check_train_covers(labels[0][self._split == "train"], labels[0][self._split == "test"],
+                                   self._header())
 
     def _validate(self) -> None:
         if self._values_checked:
@@ -410,8 +183,8 @@ class EmbeddingsSource(DataSource):
             return headers[0].n, headers[1].n
         if SPLIT in headers[0].arrays:
             if self._split is None:
-                with _open(headers[0].path, headers[0].option) as npz:
-                    self._split = self._split_of(headers[0], npz)
+                with open_npz(headers[0].path, headers[0].option) as npz:
+                    self._split = split_values(headers[0], npz)
             n_te = int((self._split == "test").sum())
             return headers[0].n - n_te, n_te
         n = headers[0].n
@@ -434,16 +207,16 @@ class EmbeddingsSource(DataSource):
                              f"{self._n_classes} classes: the receiver's head needs a training instance of every class")
         return n_tr, n_te
 
-    def _read(self, h: _Header) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    def _read(self, h: Header) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
         """The file's modality arrays (checked, float32/float64, normalised if asked), labels, split."""
-        with _open(h.path, h.option) as npz:
+        with open_npz(h.path, h.option) as npz:
             labels = h.values(npz, LABELS)
-            self._check_labels(h, labels)
-            split = self._split_of(h, npz)
+            check_labels(h, labels)
+            split = split_values(h, npz)
             inputs = {}
             for m in h.modalities:
                 x = h.values(npz, m)
-                self._check_finite(h, m, x)
+                check_finite(h, m, x)
                 x = x.astype(np.float32) if x.dtype.itemsize < 4 else x.astype(x.dtype.newbyteorder("="), copy=False)
                 if self.normalize:
                     norm = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
@@ -472,7 +245,7 @@ class EmbeddingsSource(DataSource):
             y = torch.from_numpy(np.searchsorted(classes, labels).astype(np.int64))
             class_names = tuple(str(c) for c in classes)
         else:
-            self._check_labels(h, labels)
+            check_labels(h, labels)
             y = torch.from_numpy(labels.astype(np.float32))
             class_names = tuple(str(j) for j in range(labels.shape[1]))
         if random_split:
@@ -483,7 +256,7 @@ class EmbeddingsSource(DataSource):
         tr = _subset(tr, y.numpy(), n_tr, [seed, 1])
         te = _subset(te, y.numpy(), n_te, [seed, 2])
         if y.dim() == 1:
-            self._check_train_covers(y.numpy()[tr], y.numpy()[te], headers[-1])
+            check_train_covers(y.numpy()[tr], y.numpy()[te], headers[-1])
         data = MultimodalData(inputs={m: torch.from_numpy(x) for m, x in inputs.items()}, labels=y,
                               class_names=class_names, raw_sizes={m: int(h.dim) for m in inputs})
         return data.subset(tr), data.subset(te)

@@ -6,7 +6,8 @@ from .base import Encoder
 
 ENCODERS: Registry = Registry("encoder")
 
-from . import audio, identity, image, openclip, text  # noqa: E402,F401  (register the built-in encoders)
+# the import order is the registration order, which iterating ENCODERS follows
+from . import audio, identity, image, clip, openclip_text  # noqa: E402,F401  (register the built-in encoders)
 
 
 def build_encoder(name: str, dim: int, input_shape: tuple[int, ...], options: dict) -> Encoder:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semcom_sim.data import speech
+from semcom_sim.data import espeak
 from semcom_sim.data.speech import DIGIT_WORDS, SpeechStyle, sample_styles, synthesize, voice_variants
 
 SR = 8000
@@ -179,9 +179,9 @@ def test_invalid_inputs_are_rejected():
 
 
 def test_unloadable_library_raises_runtime_error(monkeypatch):
-    monkeypatch.setattr(speech.espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
+    monkeypatch.setattr(espeak.espeakng_loader, "get_library_path", lambda: "/nonexistent/libespeak-ng.so")
     with pytest.raises(RuntimeError, match="could not load libespeak-ng"):
-        speech._Engine()
+        espeak.Engine()
 
 
 @pytest.mark.parametrize("source", ["digits", "numbers"])
@@ -206,7 +206,7 @@ def test_voice_overlays_of_ended_processes_are_removed(tmp_path, monkeypatch):
     import sys
     import tempfile
 
-    from semcom_sim.data.speech import new_overlay_dir
+    from semcom_sim.data.espeak import new_overlay_dir
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,

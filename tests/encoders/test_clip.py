@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semcom_sim.encoders import ENCODERS, build_encoder
-from semcom_sim.encoders.openclip import ClipImage, ClipText, load_open_clip
+from semcom_sim.encoders.clip import ClipImage, ClipText, load_open_clip
 
 open_clip = load_open_clip()  # open_clip with the bundled configs registered
 

@@ -1,4 +1,5 @@
-"""CLIP image and text towers built from open_clip model configs, optionally with pretrained weights.
+"""The ``clip_image`` and ``clip_text`` encoders: CLIP image and text towers built from open_clip
+model configs, optionally with pretrained weights.
 
 ``model`` names an open_clip config ("ViT-B-32", "RN50", ..., or ``semcom-tiny-clip`` shipped in
 ``model_configs/`` for tests and CPU runs); ``pretrained`` is an open_clip tag

@@ -1,4 +1,6 @@
-"""open_clip's text transformer, configured small, reading open_clip token ids."""
+"""The ``openclip_text`` encoder: open_clip's text transformer, configured small, with no pretrained
+weights, reading open_clip token ids. CLIP's own towers, from an open_clip model config and
+optionally pretrained, are ``clip_image`` and ``clip_text`` in :mod:`semcom_sim.encoders.clip`."""
 from __future__ import annotations
 
 import torch
