@@ -42,13 +42,9 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import espeakng_loader
 import numpy as np
-
-if TYPE_CHECKING:  # speech imports this module: a run-time import would be circular
-    from .speech import SpeechStyle
 
 __all__ = ["RATE_MIN", "RATE_MAX", "data_path", "new_overlay_dir", "Engine", "shared_engine"]
 
@@ -168,12 +164,13 @@ class Engine:
             self._chunks.append(ctypes.string_at(wav, 2 * numsamples))
         return 0  # 0 = continue synthesis
 
-    def speak(self, word: str, style: SpeechStyle) -> np.ndarray:
-        """int16 samples at ``self.sample_rate``; caller holds ``self.lock``."""
-        _, plus, variant = style.voice.partition("+")
+    def speak(self, word: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
+        """int16 samples at ``self.sample_rate`` (``speech.SpeechStyle`` describes the arguments);
+        caller holds ``self.lock``."""
+        _, plus, variant = voice.partition("+")
         if not plus or variant not in self._variants:
             raise ValueError(
-                f"voice {style.voice!r} must be '<base>+<variant>' with a variant from espeak's voices/!v"
+                f"voice {voice!r} must be '<base>+<variant>' with a variant from espeak's voices/!v"
             )
         if variant in self._klatt_variants:
             # The Klatt generator remembers the previous utterance's last
@@ -181,16 +178,16 @@ class Engine:
             # with a 64-sample fade in the middle of the next word.  Speaking a
             # fixed primer in the same style first makes that frame, and with
             # it the word, the same whatever was spoken before.
-            self._utter(_KLATT_PRIMER, style)
-        return self._utter(word, style)
+            self._utter(_KLATT_PRIMER, voice, rate_wpm, pitch)
+        return self._utter(word, voice, rate_wpm, pitch)
 
-    def _utter(self, text: str, style: SpeechStyle) -> np.ndarray:
+    def _utter(self, text: str, voice: str, rate_wpm: int, pitch: int) -> np.ndarray:
         lib = self._lib
         # Reloaded even when unchanged since the last utterance: a voice load
         # is what clears the breath resonators and the echo buffer.
-        if lib.espeak_SetVoiceByName(style.voice.encode()) != _EE_OK:
-            raise ValueError(f"espeak-ng does not know the base voice of {style.voice!r}")
-        for param, value in ((_PARAM_RATE, style.rate_wpm), (_PARAM_PITCH, style.pitch),
+        if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise ValueError(f"espeak-ng does not know the base voice of {voice!r}")
+        for param, value in ((_PARAM_RATE, rate_wpm), (_PARAM_PITCH, pitch),
                              (_PARAM_VOLUME, _VOLUME)):
             if lib.espeak_SetParameter(param, value, 0) != _EE_OK:
                 raise RuntimeError(f"espeak_SetParameter({param}, {value}) failed")

@@ -198,7 +198,7 @@ def synthesize(
             raise ValueError(f"words must be non-empty strings without NUL, got {word!r}")
     engine = shared_engine()
     with engine.lock:
-        raw = [engine.speak(word, style) for word, style in zip(words, styles)]
+        raw = [engine.speak(word, s.voice, s.rate_wpm, s.pitch) for word, s in zip(words, styles)]
 
     rows = np.zeros((len(words), num_samples), dtype=np.float32)
     power = np.empty(len(words))

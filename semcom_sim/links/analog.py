@@ -49,12 +49,17 @@ class Analog(Link):
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: AnalogOptions | None = None) -> "Analog":
         t = train_payload.shape[-1]
-        energy_per_use = train_payload.double().square().sum(-1).mean() / math.ceil(t / 2)
+        energy_per_use = train_payload.double().square().sum(-1).mean() / math.ceil(t / 2)  # per symbol
         return cls(t, float(1.0 / energy_per_use.sqrt()), options)
 
     @property
-    def channel_uses(self) -> int:  # per transmitted vector
+    def symbols(self) -> int:
+        """Complex symbols per vector, L = ceil(T / 2)."""
         return math.ceil(self.payload_len / 2)
+
+    @property
+    def channel_uses(self) -> int:  # per transmitted vector
+        return self.symbols
 
     @property
     def receiver_key(self) -> tuple:
@@ -67,13 +72,13 @@ class Analog(Link):
         p = payload * self.scale
         if self.payload_len % 2:
             p = torch.nn.functional.pad(p, (0, 1))  # the padded zero costs no energy
-        return torch.view_as_complex(p.reshape(*p.shape[:-1], self.channel_uses, 2).contiguous())
+        return torch.view_as_complex(p.reshape(*p.shape[:-1], self.symbols, 2).contiguous())
 
     def demodulate(self, symbols: torch.Tensor, gain: torch.Tensor | float = 1.0) -> torch.Tensor:
         """symbols [..., V, L] -> payload [..., V, T]; ``gain`` (broadcastable to symbols, e.g. an
         MMSE shrinkage) is folded into the single pass that undoes the power normalisation."""
         scaled = symbols * (gain / self.scale)
-        p = torch.view_as_real(scaled).reshape(*symbols.shape[:-1], 2 * self.channel_uses)
+        p = torch.view_as_real(scaled).reshape(*symbols.shape[:-1], 2 * self.symbols)
         return p[..., : self.payload_len]
 
     def send(self, payload: torch.Tensor) -> torch.Tensor:

@@ -226,7 +226,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
         weights = sum(p or 0 for p in dec_params.values()) * b * (len(variants) + ADAM_COPIES - 1)
         parts["decoders"] = float(weights + n * targets * b * 2)
     if scenario.training.warmup is not None:
-        sizes_w = compression_decoder_sizes(scenario, shapes, counts, enc_params)
+        sizes_w = compression_decoder_sizes(scenario, shapes, counts.train, counts.tokens, enc_params)
         parts["warm-up decoders"] = float(sum((p or 0) * b * ADAM_COPIES + n_tr * t * b
                                               for p, t in sizes_w.values()))
     return parts
@@ -259,7 +259,7 @@ def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, 
         enc_params = encoder_parameters(scenario, shapes)
     has_decoders = bool(scenario.receiver.reconstruction.decoders)
     widest = max((x.values for x in payload_variants(sizes)), default=1)
-    dec_params = decoder_parameters(scenario, shapes, counts, widest) if has_decoders else {}
+    dec_params = decoder_parameters(scenario, shapes, counts.train, counts.tokens, widest) if has_decoders else {}
     return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes), enc_params,
                     channel_symbols(scenario, counts, sizes), ldpc_bit_iterations(scenario, counts, sizes),
                     training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),

@@ -7,7 +7,6 @@ import math
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .budget import Counts
     from .schema import EncoderSpec, Scenario
 
 CPU_BUILD_VALUES = 1 << 24  # a count builds on the CPU up to this many values (64 MiB), then on the meta device
@@ -93,10 +92,11 @@ def decoder_target_shape(decoder: str, shape: tuple[int, ...],
     return DECODERS[decoder].target_shape_for(shape, encoder.name, encoder.options)
 
 
-def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: "Counts",
+def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], n_train: int, tokens: int | None,
                        widest: int) -> dict[str, int | None]:
     """Parameters of each decoder at the largest input it gets (``widest`` payload values, over all
-    payload variants) and the largest size its training targets allow (its ``without_data``)."""
+    payload variants) and the largest size its ``n_train`` training targets allow (its
+    ``without_data``; ``tokens``: the source's bound on caption token ids, None if unknown)."""
     from ..receiver.decoders import DECODERS
 
     out: dict[str, int | None] = {}
@@ -108,12 +108,13 @@ def decoder_parameters(scenario: "Scenario", shapes: dict[str, tuple[int, ...]],
         except ValueError:
             out[m] = None  # refused by config's decoder check
             continue
-        out[m] = count_parameters(lambda: DECODERS[spec.name].without_data(widest, target, counts.train,
-                                                                           tokens=counts.tokens, **spec.options))
+        out[m] = count_parameters(lambda: DECODERS[spec.name].without_data(widest, target, n_train, tokens=tokens,
+                                                                           **spec.options))
     return out
 
 
-def compression_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], counts: "Counts",
+def compression_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]], n_train: int,
+                              tokens: int | None,
                               enc_params: dict[str, int | None]) -> dict[str, tuple[int | None, int]]:
     """modality -> (parameters, target values per instance) of each compression-stage decoder, for the
     modalities whose encoder has parameters (None counts as some: it could not be counted)."""
@@ -129,7 +130,7 @@ def compression_decoder_sizes(scenario: "Scenario", shapes: dict[str, tuple[int,
         except ValueError:
             continue  # refused by the decoder check
         params = count_parameters(lambda: DECODERS[spec.name].without_data(
-            scenario.embedding_dim, target, counts.train, tokens=counts.tokens, **spec.options))
+            scenario.embedding_dim, target, n_train, tokens=tokens, **spec.options))
         out[m] = (params, math.prod(target))
     return out
 

@@ -38,15 +38,14 @@ def test_a_source_without_shapes_or_load_cannot_be_built():
 
 
 def test_a_source_that_cannot_count_skips_the_data_budgets(monkeypatch):
-    """checks and limits ask the hook directly and take None as "not checked"."""
-    from semcom_sim import checks, limits
-    from semcom_sim.scenario import parse_scenario
+    """The checks and the budget ask the hook directly and take None as "not checked"."""
+    from semcom_sim.scenario import budget, checks, parse_scenario
 
     scenario = parse_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "three_modality.yaml")
     assert checks._instance_counts(_Minimal(), scenario, "scenario") is None
     monkeypatch.setitem(SOURCES._entries, scenario.data.source, _Minimal)
-    assert limits.estimate_scenario(scenario) is None
-    assert limits.source_tokens(_Minimal(), scenario) is None
+    assert budget.estimate_scenario(scenario) is None
+    assert budget.source_tokens(_Minimal(), scenario) is None
 
 
 def test_a_source_that_is_not_a_data_source_is_refused_when_registered():
