@@ -90,6 +90,17 @@ def test_the_graph_sees_the_data_flow():
     assert "semcom_sim.links" in graph["semcom_sim.transmitter.plan"]
     assert "semcom_sim.scenario.budget" in graph["semcom_sim.scenario.checks"]
     assert "semcom_sim.scenario.schema" in graph["semcom_sim.scenario.reading"]
+    assert {"semcom_sim.training.preparation", "semcom_sim.training.loop"} <= graph[
+        "semcom_sim.training.stages.contrastive"]
+    assert "semcom_sim.training.stages.compression" in graph["semcom_sim.training.trainer"]
+
+
+def test_no_training_stage_imports_the_orchestrator():
+    graph = _graph(everywhere=True)
+    stages = [n for n in graph if n.startswith("semcom_sim.training.stages.")]
+    assert len(stages) == 3
+    for n in stages:
+        assert "semcom_sim.training.trainer" not in graph[n], n
 
 
 @pytest.mark.parametrize("everywhere", [False, True], ids=["at-import", "everywhere"])
