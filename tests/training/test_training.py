@@ -1,4 +1,4 @@
-"""Training tests on the tiny configuration (tests/conftest.py TINY).
+"""Training tests on the tiny configuration (scenarios/tiny.yaml, conftest.py TINY).
 
 Every threshold below sits several seed-to-seed standard deviations beyond the worst value measured
 over TINY seeds 0-9 (scratch script reusing these calls, OMP_NUM_THREADS=2), under torch 2.14.1 and
