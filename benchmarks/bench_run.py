@@ -20,22 +20,16 @@ from pathlib import Path
 
 import yaml
 
-# the smallest scenario that still runs every stage (data, three encoders, training, both schemes,
-# a channel stage); cf. tests/conftest.py TINY
+REPO = Path(__file__).resolve().parent.parent
+
+# scenarios/tiny.yaml (the tests' scenario), cut further: the smoke run checks the code path of
+# every stage, not numbers, so half the data, 2 epochs and one preset keep it to a few seconds
+_TINY = yaml.safe_load((REPO / "scenarios" / "tiny.yaml").read_text())
 SMOKE_SCENARIO = {
-    "name": "bench_smoke",
-    "seed": 0,
-    "device": "cpu",
-    "embedding_dim": 16,
-    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
-             "limit": 200},
-    "encoders": {
-        "image": {"name": "small_cnn", "options": {"width": 8}},
-        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
-        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
-    },
-    "training": {"temperature": 0.3, "epochs": 2, "batch_size": 64, "lr": 0.003},
-    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0]},
+    **_TINY, "name": "bench_smoke",
+    "data": {**_TINY["data"], "limit": 200},
+    "training": {**_TINY["training"], "epochs": 2},
+    "transmitter": {**_TINY["transmitter"], "rfs_keep": [1.0]},
     "channel": {"presets": ["awgn"], "snr_db": [0.0, 10.0], "mc_draws": 1},
 }
 

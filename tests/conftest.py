@@ -9,22 +9,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
-TINY = {
-    "name": "tiny",
-    "seed": 0,
-    "device": "cpu",
-    "embedding_dim": 16,
-    "data": {"source": "digits", "modalities": ["image", "audio", "text"], "test_fraction": 0.25,
-             "limit": 400},
-    "encoders": {
-        "image": {"name": "small_cnn", "options": {"width": 8}},
-        "audio": {"name": "logmel_cnn", "options": {"width": 16}},
-        "text": {"name": "openclip_text", "options": {"width": 16, "layers": 1}},
-    },
-    "training": {"temperature": 0.3, "epochs": 6, "batch_size": 64, "lr": 0.003},
-    "transmitter": {"schemes": ["conventional", "centroid"], "rfs_keep": [1.0, 0.5]},
-    "channel": {"presets": ["awgn", "rayleigh_block"], "snr_db": [0.0, 10.0, 20.0], "mc_draws": 2},
-}
+# scenarios/tiny.yaml is the one copy (the benchmarks' smoke modes read it too); tests change fields
+# on a deep copy of it, never on TINY itself
+TINY = yaml.safe_load((REPO / "scenarios" / "tiny.yaml").read_text())
 
 
 @pytest.fixture(scope="session")

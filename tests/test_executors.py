@@ -52,6 +52,7 @@ def _files(folder: Path) -> dict[str, bytes]:
     return out
 
 
+@pytest.mark.slow  # the same sweep through Ray and the local executor
 def test_ray_writes_the_local_executors_folders_and_trains_once_per_key(local_ray, tiny_raw, tmp_path):
     # receiver.l2 is downstream of training: 2 encoder keys, 2 cells each
     exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.01, 0.3], "receiver.l2": [0.001, 0.1]})
@@ -72,6 +73,7 @@ def test_ray_writes_the_local_executors_folders_and_trains_once_per_key(local_ra
     assert sorted(sorted(v) for v in cached.values()) == [[False, True], [False, True]]
 
 
+@pytest.mark.slow  # a Ray worker killed mid-cell and retried
 def test_a_worker_killed_mid_cell_is_retried_and_leaves_no_half_written_folder(local_ray, tiny_raw, tmp_path):
     exp = _experiment(tmp_path, tiny_raw, {"training.temperature": [0.01, 0.1, 0.3]})
     cells = tmp_path / "out" / "cells"
@@ -164,6 +166,7 @@ def _finished(out: Path) -> set[str]:
         if cells.is_dir() else set()
 
 
+@pytest.mark.slow  # a Ray sweep interrupted in a child process, then rerun
 def test_ctrl_c_stops_a_ray_sweep_and_a_rerun_keeps_what_finished(tiny_raw, tmp_path):
     import subprocess
     import sys

@@ -351,7 +351,7 @@ def test_scheme_payload_is_v_by_t(name, variant):
 
 # ------------------------------------------------------------------------------------------- channels
 
-# name -> variant -> options (as a preset's ``options`` gives them; see semcom_sim/channel/presets)
+# name -> variant -> options (as a preset's ``options`` gives them; see channels/)
 CHANNEL_TABLE = {
     "awgn": {"plain": {}},
     "rayleigh": {"block": {"fading": "block"}, "fast": {"fading": "fast"},

@@ -153,6 +153,7 @@ def _paused_run(scenario: Path, out: Path, where: str, tmp_path: Path, *extra: s
     ("after-exchange", signal.SIGTERM), ("after-exchange", signal.SIGKILL),
     ("between-renames", signal.SIGINT), ("between-renames", signal.SIGKILL),
 ])
+@pytest.mark.slow  # six child processes, each a full run stopped at one rename
 def test_an_interrupt_while_moving_into_place_keeps_old_or_new(emb_scenario, tmp_path, where, sig):
     """The issue's case: an interrupt between the two renames lost o/ and the next run deleted the
     old results. Now the target holds the old or the new run at every instant, and the next run
@@ -183,6 +184,7 @@ def test_an_interrupt_while_moving_into_place_keeps_old_or_new(emb_scenario, tmp
     assert hidden(tmp_path) == [] and damage(out) is None
 
 
+@pytest.mark.slow  # runs signalled at random instants, each a child process
 def test_a_signal_at_a_random_instant_keeps_old_or_new(emb_scenario, tmp_path):
     from semcom_sim.report.folders import damage
 
@@ -463,6 +465,7 @@ def test_a_newline_in_a_path_keeps_the_error_on_one_line(emb_scenario, tmp_path)
     assert one_line(res.stderr).startswith(f"semcom-sim: {tmp_path}/my\\nfolder: is not empty")
 
 
+@pytest.mark.slow  # a sweep signalled at random instants, each a child process, then rerun
 def test_a_sweep_signalled_at_random_instants_then_rerun_gives_the_undisturbed_tables(emb_scenario, tmp_path):
     from semcom_sim.report.folders import damage
 

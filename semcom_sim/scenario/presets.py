@@ -12,11 +12,17 @@ from .schema import ChannelPreset
 
 
 def packaged_presets_dir() -> Path:
-    """The channel presets shipped inside the package (``semcom_sim/channel/presets``), found through
-    importlib.resources so that a wheel install has them too."""
+    """The built-in channel presets: the repository's top-level ``channels/``, which a wheel carries
+    as ``semcom_sim/channel/presets`` (pyproject's package-dir), found there through
+    importlib.resources; a source checkout or an editable install has no such folder and reads
+    ``channels/`` beside the package."""
     from importlib.resources import files
 
-    return Path(str(files("semcom_sim") / "channel" / "presets"))
+    package = Path(str(files("semcom_sim")))
+    installed = package / "channel" / "presets"
+    if installed.is_dir():
+        return installed
+    return package.parent / "channels"
 
 
 def channel_search_path(scenario_path: Path | None) -> list[Path]:

@@ -1,13 +1,16 @@
-"""Channel presets ship inside the package: listed, resolved by name, present in a wheel."""
+"""Channel presets live in the top-level channels/ and ship inside the package: listed, resolved by
+name, present in a wheel."""
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
+from setuptools import find_packages
 from typer.testing import CliRunner
 
 from semcom_sim.cli import app
-from semcom_sim.scenario import list_presets, load_channel_preset
+from semcom_sim.scenario import list_presets, load_channel_preset, packaged_presets_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -16,7 +19,9 @@ def test_packaged_presets_are_listed_and_resolve():
     found = list_presets()
     assert {"awgn", "rayleigh_block", "rayleigh_fast", "rician_k10", "rayleigh_block_2rx", "rayleigh_block_est",
             "tdl_c"} <= set(found)
-    assert all("semcom_sim" in p.parts for p in found.values())
+    # a checkout (and an editable install) reads channels/ itself; a wheel has it as a package folder
+    assert packaged_presets_dir() == REPO / "channels"
+    assert all(p.parent == REPO / "channels" for p in found.values())
     assert load_channel_preset("rayleigh_block").options == {"fading": "block"}
     res = CliRunner().invoke(app, ["presets"])
     assert res.exit_code == 0 and "rayleigh, fading=fast" in res.output
@@ -36,6 +41,8 @@ def test_a_wheel_carries_the_presets_and_resolves_them(tmp_path):
     (wheel,) = tmp_path.glob("semcom_sim-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "semcom_sim/channel/presets/awgn.yaml" in names
+    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("semcom_sim/channel/presets/")}
+    assert shipped == {p.name for p in (REPO / "channels").glob("*.yaml")}
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # the unpacked wheel, not this checkout, resolves the name: a non-editable install
@@ -44,3 +51,11 @@ def test_a_wheel_carries_the_presets_and_resolves_them(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", code, str(site)], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "awgn"
+
+
+def test_pyproject_lists_every_package():
+    """pyproject names its packages (package-dir needs that to map channels/ into the wheel): a
+    subpackage missing from the list would be left out of a wheel while a checkout still imports it."""
+    with open(REPO / "pyproject.toml", "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    assert listed == set(find_packages(REPO, include=["semcom_sim*"])) | {"semcom_sim.channel.presets"}

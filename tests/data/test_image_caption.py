@@ -55,6 +55,7 @@ def _write_set(folder, multilabel: bool, n: int = 160):
 
 
 @pytest.mark.parametrize("multilabel", [False, True])
+@pytest.mark.slow  # two end-to-end runs through the CLIP towers
 def test_image_caption_run_with_clip_towers(multilabel, write_scenario, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()

@@ -76,6 +76,9 @@ def _rows(folder):
     return list(csv.DictReader(open(folder / "results.csv")))
 
 
+# slow: the module fixture two_runs is two full runs (about a minute on 2 cores); all three of its
+# tests are marked, or a CI run that keeps one would still pay for the fixture
+@pytest.mark.slow
 def test_noise_aware_training_moves_only_the_receiver(two_runs):
     clean, noisy = _rows(two_runs["clean"]), _rows(two_runs["noisy"])
     key = lambda r: (r["scheme"], r["link"], r["channel"], r["snr_db"])  # noqa: E731
@@ -93,6 +96,7 @@ def test_noise_aware_training_moves_only_the_receiver(two_runs):
     assert changed >= 4  # the heads differ
 
 
+@pytest.mark.slow
 def test_equal_energy_per_instance(two_runs):
     rows = [r for r in _rows(two_runs["clean"]) if r["channel"] != "none"]
     for r in rows:
@@ -107,6 +111,7 @@ def test_equal_energy_per_instance(two_runs):
     assert (two_runs["clean"] / "accuracy_vs_snr_instance_analog.png").is_file()
 
 
+@pytest.mark.slow
 def test_compare_overlays_runs_and_never_overwrites_a_users_file(two_runs, tmp_path):
     from PIL import Image
 

@@ -18,6 +18,7 @@ runner = CliRunner()
 DECODERS = {"image": {"name": "image_mlp"}, "audio": {"name": "logmel_mlp"}, "text": {"name": "caption_tokens"}}
 
 
+@pytest.mark.slow  # three decoders trained 20 epochs each, then an SNR sweep: the longest single measurement
 def test_reconstruction_columns_and_error_against_snr(tiny_raw, write_scenario, tmp_path):
     tiny_raw["receiver"] = {"reconstruction": {"decoders": DECODERS, "epochs": 20}}
     tiny_raw["transmitter"]["rfs_keep"] = [1.0]

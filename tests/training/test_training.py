@@ -1,10 +1,11 @@
-"""Training tests on the tiny configuration (tests/conftest.py TINY).
+"""Training tests on the tiny configuration (scenarios/tiny.yaml, conftest.py TINY).
 
 Every threshold below sits several seed-to-seed standard deviations beyond the worst value measured
 over TINY seeds 0-9 (scratch script reusing these calls, OMP_NUM_THREADS=2), under torch 2.14.1 and
 2.15.0 alike (both gave bit-identical numbers on CPU), so that neither a reseed nor a dependency's
 patch release can flip the result.
 """
+import pytest
 import torch
 
 from semcom_sim.scenario import Scenario
@@ -59,6 +60,7 @@ def test_higher_temperature_gives_a_smaller_gap(tiny_raw, tmp_path, cache_dir):
     assert gaps[0.4] < 0.4 * gaps[0.01], gaps
 
 
+@pytest.mark.slow  # 30-epoch trainings over three seeds, with and without the gap loss: a statistical check
 def test_gap_loss_closes_the_gap_at_low_temperature(tiny_raw, tmp_path, cache_dir):
     # tau = 0.01, lambda = 3 (recipe paper, anchor image), 30 epochs, the gaps summed over seeds 0-2
     # before the ratio. Per seed, over seeds 0-9 (torch 2.14.1, OMP_NUM_THREADS=1), gap(with) /
