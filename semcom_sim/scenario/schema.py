@@ -48,7 +48,7 @@ class ComponentSpec(Frozen):
     names a bad one), and an optional ``label``: its name in results.csv and the plots (default:
     the name), so that one link or scheme can be listed twice with different options."""
 
-    name: str = Field(description="registered name (``semcom-sim list`` shows them)")
+    name: str = Field(description="registered name (`validate` lists the known ones for an unknown name)")
     label: str | None = Field(None, pattern=_LABEL, max_length=64,
                               description="its name in results.csv and the plots; default: name")
     options: Options = Field(default_factory=dict, description="the component's own options")
