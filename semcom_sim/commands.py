@@ -151,8 +151,7 @@ def presets(
     scenario: Optional[Path] = typer.Option(None, "--scenario", help="also list presets beside this scenario file"),
 ) -> None:
     """List the channel presets a scenario can name in channel.presets."""
-    from .scenario import check_channel_preset
-    from .scenario import list_presets
+    from .scenario import check_channel_preset, list_presets
 
     for name, path in list_presets(scenario).items():
         try:

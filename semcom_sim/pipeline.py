@@ -16,8 +16,6 @@ import yaml
 
 from .cache import check_writable, entry_is_valid
 from .channel import SnrPoints, build_channel
-from .scenario import check_encoders_build
-from .scenario import ChannelPreset, Scenario, load_channel_preset
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
@@ -31,6 +29,7 @@ from .report.folders import check_apart, check_target, staged
 from .report.plots import plot_run
 from .report.results import NOISELESS
 from .runtime import Runtime, stream_seed
+from .scenario import ChannelPreset, Scenario, check_encoders_build, load_channel_preset
 from .training import embed, train_or_load
 from .training.trainer import encoder_cache_path
 from .transmitter.payload import build_payload, rfs_indices, rfs_size

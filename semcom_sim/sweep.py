@@ -24,8 +24,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from .scenario import load_scenario
-from .scenario import Scenario, Frozen, read_yaml, validation_error
+from .scenario import Frozen, Scenario, load_scenario, read_yaml, validation_error
 from .errors import UserError
 from .report import RESULT_COLUMNS, read_results, write_results
 from .report.over_seeds import SEED, write_over_seeds

@@ -7,9 +7,8 @@ from conftest import TINY
 from typer.testing import CliRunner
 
 from semcom_sim.channel import SnrPoints, build_channel
-from semcom_sim.scenario import load_scenario
 from semcom_sim.cli import app
-from semcom_sim.scenario import ChannelPreset
+from semcom_sim.scenario import ChannelPreset, load_scenario
 from semcom_sim.pipeline import load_data
 from semcom_sim.runtime import Runtime
 from semcom_sim.training.stages.through_channel import received_logits
