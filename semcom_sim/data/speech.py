@@ -91,8 +91,8 @@ def style_ranges(noise_snr_db, rate_wpm, pitch) -> tuple[tuple[float, float], tu
     for name, (lo, hi) in zip(("noise_snr_db", "rate_wpm", "pitch"), ranges):
         if lo > hi:
             raise ValueError(f"{name}: low {lo} is above high {hi}")
-    if not (80 <= ranges[1][0] and ranges[1][1] <= 450):
-        raise ValueError(f"rate_wpm: {list(ranges[1])} is outside espeak's 80..450 words per minute")
+    if not (RATE_MIN <= ranges[1][0] and ranges[1][1] <= RATE_MAX):
+        raise ValueError(f"rate_wpm: {list(ranges[1])} is outside espeak's {RATE_MIN}..{RATE_MAX} words per minute")
     if not (0 <= ranges[2][0] and ranges[2][1] <= 100):
         raise ValueError(f"pitch: {list(ranges[2])} is outside espeak's 0..100")
     return ranges
