@@ -1,5 +1,6 @@
 """Channel presets live in the top-level channels/ and ship inside the package: listed, resolved by
 name, present in a wheel."""
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -35,9 +36,22 @@ def test_a_projects_own_preset_comes_first(tmp_path):
     assert list_presets(scenario)["awgn"] == tmp_path / "channels" / "awgn.yaml"
 
 
+def _tracked_copy(dest: Path) -> Path:
+    """The repository's tracked files copied to ``dest``: a wheel built from them cannot pick up a
+    stale ``build/`` or untracked files, and the build leaves nothing in the checkout."""
+    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], check=True, capture_output=True,
+                           text=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 def test_a_wheel_carries_the_presets_and_resolves_them(tmp_path):
+    src = _tracked_copy(tmp_path / "src")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+                    "-w", str(tmp_path), str(src)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("semcom_sim-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "semcom_sim/channel/presets/awgn.yaml" in names
