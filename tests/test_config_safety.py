@@ -508,4 +508,5 @@ def test_the_old_digital_block_says_where_its_fields_went(tiny_raw, write_scenar
     raw = copy.deepcopy(tiny_raw)
     raw["transmitter"]["digital"] = {"bits": 4}
     line = _refused(["validate", str(write_scenario(raw))])
-    assert "transmitter.digital is now the digital link's own options" in line and "{name: digital, options:" in line
+    assert "transmitter.digital: moved: the digital link's options go with the link" in line
+    assert "{name: digital, options:" in line

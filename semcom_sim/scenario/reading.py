@@ -139,6 +139,12 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
+# fields of earlier versions that now live elsewhere: refused as unknown keys, with where they went
+MOVED_FIELDS = {
+    "transmitter.digital": "moved: the digital link's options go with the link, links: [..., {name: digital, "
+                           "options: {bits: 4, code_rate: 0.5, bits_per_symbol: 4, ldpc_iterations: 20}}]",
+}
+
 _WRONG_CONTAINER = {"tuple_type", "list_type", "dict_type", "model_type", "model_attributes_type", "is_instance_of"}
 
 
@@ -161,7 +167,7 @@ def validation_error(err: ValidationError, source: str, prefix: str | None = Non
                    if not str(p).startswith(("function-", "tuple[", "list[", "dict[")) and str(p) not in tags)
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+        msg = MOVED_FIELDS.get(loc, "unknown key")
     elif first["type"] == "missing":
         msg = "required field is missing"
     elif "input" in first and not isinstance(first["input"], (dict, list)):

@@ -87,15 +87,6 @@ class TransmitterConfig(Frozen):
 
     _labels = field_validator("schemes", "links")(classmethod(lambda cls, v: _distinct_labels(v)))
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved_digital_block(cls, v: Any) -> Any:
-        if isinstance(v, dict) and "digital" in v:
-            raise ValueError("transmitter.digital is now the digital link's own options: write links: "
-                             "[..., {name: digital, options: {bits: 4, code_rate: 0.5, bits_per_symbol: 4, "
-                             "ldpc_iterations: 20}}] and remove digital:")
-        return v
-
     @field_validator("rfs_keep")
     @classmethod
     def _nonempty(cls, v: tuple) -> tuple:
