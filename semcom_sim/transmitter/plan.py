@@ -76,7 +76,7 @@ class Transmission:
 
 def link_uses(scenario: Scenario) -> list[LinkUse]:
     """``transmitter.links`` as typed uses (their options validated by each link's model)."""
-    return [LinkUse(s.label or s.name, s.name, LINKS[s.name].Options.model_validate(s.options))
+    return [LinkUse(s.shown, s.name, LINKS[s.name].Options.model_validate(s.options))
             for s in scenario.transmitter.links]
 
 
@@ -88,7 +88,7 @@ def transmissions(scenario: Scenario) -> list[Transmission]:
     tx_cfg = scenario.transmitter
     m = len(scenario.data.modalities)
     links = link_uses(scenario)
-    schemes = [(s.label or s.name, payload_use(s)) for s in tx_cfg.schemes]
+    schemes = [(s.shown, payload_use(s)) for s in tx_cfg.schemes]
     variant = PayloadUse(EQUAL_BANDWIDTH_SCHEME, SCHEMES[EQUAL_BANDWIDTH_SCHEME].Options())
     plan = []
     for keep in tx_cfg.rfs_keep:
