@@ -1,5 +1,5 @@
-"""Measures of the latent space (METHOD.md section 3), plus cross-modal retrieval, clustering,
-alignment and uniformity of the test embeddings."""
+"""Measures of the latent space (docs/method.md, section 'Measures of the latent space'), plus
+cross-modal retrieval, clustering, alignment and uniformity of the test embeddings."""
 from __future__ import annotations
 
 from itertools import combinations, permutations

@@ -58,7 +58,8 @@ _CUSTOM_ONLY = ("alignment_weight", "uniformity_weight")
 
 
 class GapLossConfig(Frozen):
-    """The gap-closing terms of METHOD.md section 5 beside InfoNCE: alpha(t) L_align + beta(t) L_CU.
+    """The gap-closing terms beside InfoNCE, alpha(t) L_align + beta(t) L_CU (docs/method.md,
+    section 'Closing the gap explicitly').
 
     ``recipe``: ``paper`` is lambda (L_ATP + L_CU) at a constant lambda = ``weight``; ``modgap`` the
     authors' schedules (MODGAP_ALIGNMENT, MODGAP_UNIFORMITY); ``custom`` the schedules given in

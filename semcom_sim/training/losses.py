@@ -1,4 +1,5 @@
-"""Losses of METHOD.md sections 2 and 5. All inputs are unit-norm embeddings [B, D]."""
+"""Losses of docs/method.md, sections 'Contrastive training and the temperature' and
+'Closing the gap explicitly'. All inputs are unit-norm embeddings [B, D]."""
 from __future__ import annotations
 
 from itertools import combinations

@@ -1,4 +1,5 @@
-"""Payloads (METHOD.md section 4): a scheme's vectors, cut to T of D coordinates by RFS."""
+"""Payloads (docs/method.md, section 'Semantic compression'): a scheme's vectors, cut to T of D
+coordinates by RFS."""
 from __future__ import annotations
 
 from typing import Mapping

@@ -1,4 +1,5 @@
-"""Transmission schemes (METHOD.md section 4): what is sent per instance, before RFS.
+"""Transmission schemes (docs/method.md, section 'Semantic compression'): what is sent per
+instance, before RFS.
 
 A scheme turns the M unit-norm embeddings of an instance into V vectors of D values, says which
 of them each modality's decoder reads, and how many bits of side information it sends per
