@@ -39,6 +39,9 @@ nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# stderr holds only warnings of imported libraries (tqdm without ipywidgets, Jupyter's kernel); a
+# failing cell still fails the build
+nb_output_stderr = "remove"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
