@@ -2,9 +2,10 @@
 the pydantic models: the one source of the docs' scenario reference (scenario_reference.py) and of
 tests/test_docs_reference.py, which fails on a field without a description.
 
-Hand-written because no library renders pydantic models as a field table that includes pydantic 2's
-constraints, literals and nested models in the layout of a scenario path (autodoc-pydantic does not
-support pydantic 2.14 with Sphinx 9). Imports no Sphinx, so that the test needs only the package.
+Written by hand: the reference needs one table per place in the file (``training.gap_loss``,
+``encoders.<key>``), pydantic's constraints and literals as allowed values, and a hard failure on a
+missing description; autodoc_pydantic, the usual library, documents the models as Python classes
+and was not tried. Imports no Sphinx, so that the test needs only the package.
 """
 from __future__ import annotations
 
