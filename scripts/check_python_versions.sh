@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Re-verify the README's supported Python versions. For each interpreter given: a fresh clone of
-# this repository at REF, a fresh venv made by that interpreter and an empty SEMCOM_SIM_CACHE, all in
-# a new folder outside the repository; then the README's two quick-start commands word for word, read
-# from between <!-- quickstart:begin --> and <!-- quickstart:end --> by .ci/run's own
-# extract_quickstart. The venv keeps the pip that the interpreter bundles, as a user's would.
+# Re-verify the supported Python versions (docs/getting-started.md). For each interpreter given: a
+# fresh clone of this repository at REF, a fresh venv made by that interpreter and an empty
+# SEMCOM_SIM_CACHE, all in a new folder outside the repository; then the README's two quick-start
+# commands word for word, read from between <!-- quickstart:begin --> and <!-- quickstart:end -->
+# by .ci/run's own extract_quickstart. The venv keeps the pip that the interpreter bundles, as a user's would.
 # Not run by CI: about 10 minutes per interpreter on an idle 2-core machine (install 2-3 min, test
 # suite 4-6 min); 26-35 minutes were seen on one shared with other jobs.
 #

@@ -1,5 +1,5 @@
-"""Measures of the latent space (METHOD.md section 3), plus cross-modal retrieval, clustering,
-alignment and uniformity of the test embeddings."""
+"""Measures of the latent space (docs/method.md, section 'Measures of the latent space'), plus
+cross-modal retrieval, clustering, alignment and uniformity of the test embeddings."""
 from __future__ import annotations
 
 from itertools import combinations, permutations
@@ -20,19 +20,39 @@ PAIRS_PER_BLOCK = 1 << 22
 
 
 def modality_gap(za: torch.Tensor, zb: torch.Tensor) -> float:
-    """|| mean(z^a) - mean(z^b) ||_2 over the evaluated set; za, zb: [N, D]."""
+    """|| mean(z^a) - mean(z^b) ||_2 over the evaluated set; za, zb: float [N, D] -> a float.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import modality_gap
+    >>> round(modality_gap(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])), 4)   # sqrt(2)
+    1.4142
+    """
     return float(torch.linalg.vector_norm(za.mean(0) - zb.mean(0)))
 
 
 def pairwise_gaps(z: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """{"a-b": gap} for every unordered modality pair, in the order of ``z``."""
+    """{"a-b": gap} for every unordered modality pair, in the order of ``z`` ({modality: [N, D]}).
+
+    >>> import torch
+    >>> from semcom_sim.blocks import pairwise_gaps
+    >>> z = {"image": torch.tensor([[1.0, 0.0]]), "audio": torch.tensor([[1.0, 0.0]]), "text": torch.tensor([[0.0, 1.0]])}
+    >>> {k: round(v, 3) for k, v in pairwise_gaps(z).items()}
+    {'image-audio': 0.0, 'image-text': 1.414, 'audio-text': 1.414}
+    """
     return {f"{a}-{b}": modality_gap(z[a], z[b]) for a, b in combinations(z, 2)}
 
 
 def fisher_ratio(z: torch.Tensor, labels: torch.Tensor) -> float:
     """Tr(S_B) / Tr(S_W) over the classes in ``labels``; z: [N, D], labels: [N].
 
-    inf when every class collapses to a point (e.g. one caption per class), 0/0 -> nan."""
+    inf when every class collapses to a point (e.g. one caption per class), 0/0 -> nan.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import fisher_ratio
+    >>> z = torch.tensor([[0.0], [1.0], [10.0], [11.0]])
+    >>> fisher_ratio(z, torch.tensor([0, 0, 1, 1]))       # S_B = 100, S_W = 1
+    100.0
+    """
     z = z.double()
     mu = z.mean(0)
     sb = sw = 0.0
@@ -45,7 +65,14 @@ def fisher_ratio(z: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def explained_variance(z: torch.Tensor) -> np.ndarray:
-    """Cumulative explained-variance ratio of PCA components, [min(N, D)]."""
+    """Cumulative explained-variance ratio of PCA components (scikit-learn): z [N, D] -> a float64
+    numpy array [min(N, D)].
+
+    >>> import torch
+    >>> from semcom_sim.blocks import explained_variance
+    >>> explained_variance(torch.tensor([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])).round(6).tolist()   # rank 1
+    [1.0, 1.0]
+    """
     return np.cumsum(PCA().fit(z.double().cpu().numpy()).explained_variance_ratio_)
 
 
@@ -57,19 +84,38 @@ def components_for(cumvar: np.ndarray, fraction: float) -> int:
 def cross_modal_retrieval(z: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
     """{"a->b": {"r1": R@1, "r5": R@5}} for every ordered modality pair: instance identification
     from modality a's embeddings into modality b's by cosine (``receiver.retrieval``, ties against
-    the query)."""
+    the query).
+
+    >>> import torch
+    >>> from semcom_sim.blocks import cross_modal_retrieval
+    >>> e = torch.eye(6)
+    >>> cross_modal_retrieval({"image": e, "text": e})["image->text"]["r1"]
+    1.0
+    """
     return {f"{a}->{b}": cross_modal_recall(z[a], z[b]) for a, b in permutations(z, 2)}
 
 
 def true_pair_cosine(za: torch.Tensor, zb: torch.Tensor) -> float:
-    """Mean cosine between the two modalities' embeddings of the same instance; za, zb: [N, D]."""
+    """Mean cosine between the two modalities' embeddings of the same instance; za, zb: [N, D] -> a float.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import true_pair_cosine
+    >>> true_pair_cosine(torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    0.8535533905932737
+    """
     return float((unit_rows(za.double()) * unit_rows(zb.double())).sum(-1).mean())
 
 
 def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     """log E_{i<j} exp(-t ||u_i - u_j||^2) over all pairs of distinct rows of z [N, D], each row first
     scaled to unit norm u_i (Wang & Isola 2020; on the sphere ||u_i - u_j||^2 = 2 - 2 u_i.u_j). Lower
-    is more uniform; rows in blocks so that memory stays bounded for any N."""
+    is more uniform; rows in blocks so that memory stays bounded for any N.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import uniformity
+    >>> uniformity(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))   # one pair at distance^2 4: log exp(-8)
+    -8.0
+    """
     u = unit_rows(z.double())
     n = u.shape[0]
     if n < 2:
@@ -103,7 +149,17 @@ def clustering_scores(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed:
 
 def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: int = 0) -> dict:
     """Everything summary.json reports about a set of embeddings (no Fisher ratio and no clustering
-    scores for multi-hot labels: None); ``seed`` seeds the k-means of the clustering scores."""
+    scores for multi-hot labels: None); ``seed`` seeds the k-means of the clustering scores.
+    z: {modality: float [N, D]}, labels int64 [N] or multi-hot [N, C].
+
+    >>> import torch
+    >>> from semcom_sim.blocks import latent_summary
+    >>> g = torch.Generator().manual_seed(0)
+    >>> z = {m: torch.nn.functional.normalize(torch.randn(20, 8, generator=g), dim=-1) for m in ("image", "text")}
+    >>> summary = latent_summary(z, torch.arange(20) % 2)
+    >>> summary["gap"].keys(), summary["clustering"]["k"]
+    (dict_keys(['image-text']), 2)
+    """
     gaps = pairwise_gaps(z)
     pooled = torch.cat(list(z.values()))
     single = labels.dim() == 1

@@ -231,7 +231,7 @@ def limits_defaults() -> dict:
 
 
 def test_estimates_of_the_default_scenario():
-    """The numbers the README's calibration quotes (three_modality: 1437 / 360 instances)."""
+    """The numbers the limits calibration quotes (docs/guide/scenarios.md; three_modality: 1437 / 360 instances)."""
     sc = load_scenario(REPO / "scenarios" / "three_modality.yaml")
     est = budget.estimate_scenario(sc)
     assert (est.counts.train, est.counts.test) == (1437, 360)

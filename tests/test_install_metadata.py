@@ -1,7 +1,7 @@
 """The supported Python versions are stated in three places that must agree: pyproject.toml's
 requires-python (what pip enforces), the marker on every dependency (what makes pip before 25.1 say
-so in one line) and the README (the quick start's range and the "Supported Python versions" section,
-with the line pip prints on any other Python). The interpreter running the suite must be inside."""
+so in one line), the README's quick start (its range) and the manual's "Supported Python versions"
+section (docs/getting-started.md, with the line pip prints on any other Python). The interpreter running the suite must be inside."""
 from __future__ import annotations
 
 import platform
@@ -34,6 +34,10 @@ def _readme() -> str:
     return (REPO / "README.md").read_text(encoding="utf-8")
 
 
+def _getting_started() -> str:
+    return (REPO / "docs" / "getting-started.md").read_text(encoding="utf-8")
+
+
 def _section(text: str, heading: str) -> str:
     start = text.index(heading)
     nxt = re.search(r"^#{1,3} ", text[start + len(heading):], flags=re.M)
@@ -53,15 +57,15 @@ def test_requires_python_is_whole_minor_versions():
     assert not spec.contains(f"{MINORS[last + 1]}.0")
 
 
-def test_readme_states_the_same_range():
+def test_readme_and_manual_state_the_same_range():
     supported = _supported_minors()
     readme = _readme()
     # The quick start: "On a fresh machine with Python 3.11–3.13 ...", once.
     found = re.findall(r"On a fresh machine with Python (3\.\d+)–(3\.\d+)", readme)
     assert found == [(supported[0], supported[-1])], found
-    section = _section(readme, "### Supported Python versions")
+    section = _section(_getting_started(), "## Supported Python versions")
     # Its first sentence names every supported version: "CPython 3.11, 3.12 and 3.13:".
-    listed = re.match(r"### Supported Python versions\s+CPython ([0-9., and]+?):", section)
+    listed = re.match(r"## Supported Python versions\s+CPython ([0-9., and]+?):", section)
     assert listed, section[:200]
     assert re.findall(r"3\.\d+", listed.group(1)) == supported
     assert f'`requires-python = "{_project()["requires-python"]}"`' in section

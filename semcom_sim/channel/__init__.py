@@ -25,7 +25,14 @@ def build_channel(preset: ChannelPreset, device, precision: str) -> Channel:
 
 
 def snr_db_to_noise_var(snr_db):
-    """N0 for unit symbol energy: SNR = Es/N0 = 1/N0 (Sionna's ebnodb2no with rate 1, 1 bit/symbol)."""
+    """N0 for unit symbol energy: SNR = Es/N0 = 1/N0 (Sionna's ebnodb2no with rate 1, 1 bit/symbol);
+    a tensor of SNRs in dB -> a tensor of noise variances, same shape and dtype.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import snr_db_to_noise_var
+    >>> snr_db_to_noise_var(torch.tensor([0.0, 10.0, 20.0]))
+    tensor([1.0000, 0.1000, 0.0100])
+    """
     from sionna.phy.utils import ebnodb2no
 
     return ebnodb2no(snr_db, num_bits_per_symbol=1, coderate=1.0)
@@ -35,7 +42,16 @@ def snr_db_to_noise_var(snr_db):
 class SnrPoints:
     """The run's SNR points, converted once: ``db`` as given, ``no`` = N0 in the run's
     dtype and device (what the channels add), ``linear`` = Es/N0 = 1/N0 in float64 (what the
-    capacity references read)."""
+    capacity references read).
+
+    >>> import torch
+    >>> from semcom_sim.blocks import SnrPoints
+    >>> snr = SnrPoints.of([0.0, 10.0], torch.float32, "cpu")
+    >>> snr.no                                           # float32 [S]: what a channel adds
+    tensor([1.0000, 0.1000])
+    >>> [round(x, 4) for x in snr.linear.tolist()]      # [S]: Es/N0
+    [1.0, 10.0]
+    """
 
     db: tuple[float, ...]
     no: torch.Tensor

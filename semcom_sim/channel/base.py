@@ -15,6 +15,16 @@ class Channel:
     coarse as it can (one per SNR point for AWGN, one per vector for block fading), so that the
     receiver folds w and its own scaling into one pass over the symbols; where w varies per symbol
     the channel may apply it itself and return y = the estimate, w = 1.
+
+    Build one by preset name with :func:`semcom_sim.blocks.channel_from_preset`:
+
+    >>> import torch
+    >>> from semcom_sim.blocks import channel_from_preset
+    >>> ch = channel_from_preset("awgn", torch.float64)
+    >>> x = torch.ones(1, 100_000, dtype=torch.complex128)   # [S=1, L]
+    >>> x_u, no_eff = ch(x, torch.tensor([0.5], dtype=torch.float64))
+    >>> round(float((x_u - x).abs().square().mean()), 1)     # the noise variance N0
+    0.5
     """
 
     # channel uses a model spends per transmitted vector besides the link's own (pilots for channel

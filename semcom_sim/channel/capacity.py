@@ -1,5 +1,6 @@
-"""Capacity references (METHOD.md, physical limit): whether a capacity-achieving code carrying
-``info_bits`` in ``channel_uses`` complex channel uses gets through, per SNR point.
+"""Capacity references (docs/method.md, section 'The physical limit'): whether a
+capacity-achieving code carrying ``info_bits`` in ``channel_uses`` complex channel uses gets
+through, per SNR point.
 
 With R = info_bits / channel_uses bits per channel use and snr = Es/N0 = 1/N0 [S] (linear, as the
 run computes it once from its SNR points in dB). All in float64.

@@ -1,4 +1,5 @@
-"""Encoders f^m: raw modality input -> unit-norm D-dimensional embedding (METHOD.md section 1)."""
+"""Encoders f^m: raw modality input -> unit-norm D-dimensional embedding (docs/method.md, section
+'Setting')."""
 from __future__ import annotations
 
 from ..registry import Registry

@@ -17,6 +17,13 @@ VALUES_PER_SYMBOL = 8
 
 
 class AnalogOptions(LinkOptions):
+    """The analog link's options (``{name: analog, options: {...}}`` in ``transmitter.links``).
+
+    >>> from semcom_sim.blocks import AnalogOptions
+    >>> AnalogOptions(reference_bits=8).reference_bits
+    8
+    """
+
     reference_bits: int = Field(4, ge=1, le=64, description=(
         "bits per payload value that the capacity reference (results.csv acc_top1_capacity) delivers in "
         "the analog link's channel uses: the ideal code it is compared with"))
@@ -27,7 +34,18 @@ class Analog(Link):
     """Maps a payload [..., V, T] to complex symbols [..., V, L], L = ceil(T / 2), and back.
 
     ``scale`` is fixed once on the training payloads so that the mean energy per channel use is 1;
-    with unit-variance complex noise of variance N0 this makes SNR = Es/N0 = 1/N0.
+    with unit-variance complex noise of variance N0 this makes SNR = Es/N0 = 1/N0. Real float32
+    (float64) payloads become complex64 (complex128) symbols.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import Analog
+    >>> payload = torch.randn(6, 1, 10)                  # [N, V, T]
+    >>> link = Analog.fit(payload)
+    >>> sent = link.send(payload)                        # [N, V, L], L = ceil(T / 2)
+    >>> sent.shape, sent.dtype
+    (torch.Size([6, 1, 5]), torch.complex64)
+    >>> round(float(sent.abs().square().mean()), 4)      # unit energy per channel use
+    1.0
     """
 
     Options = AnalogOptions

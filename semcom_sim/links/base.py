@@ -30,7 +30,17 @@ class Link:
     with its options, its cost for the budgets and its plot style.
 
     Shapes: payload [N, V, T]; ``no`` [S] noise variances, one per SNR point; a chunk of r draws
-    comes back as payload_hat [S, r, N, V, T].
+    comes back as payload_hat [S, r, N, V, T], in the payload's dtype.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import Analog, SnrPoints, channel_from_preset
+    >>> payload = torch.randn(6, 1, 10)                  # [N, V, T]
+    >>> link = Analog.fit(payload)                       # fitted on the training payloads
+    >>> sent = link.send(payload)                        # encoded once
+    >>> snr = SnrPoints.of([5.0, 20.0], torch.float32, "cpu")
+    >>> payload_hat, counts = link.receive(channel_from_preset("awgn"), sent, snr.no, draws=4)
+    >>> payload_hat.shape                                # [S, r, N, V, T]
+    torch.Size([2, 4, 6, 1, 10])
     """
 
     Options: ClassVar[type[LinkOptions]] = LinkOptions
@@ -124,6 +134,16 @@ def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, dr
     that sends pilots, the channel uses they take per instance (``pilot_uses``).
 
     The payload is encoded once; SNR points and a chunk of draws cross the channel together.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import Analog, SnrPoints, channel_from_preset, monte_carlo
+    >>> payload = torch.randn(32, 1, 16)
+    >>> link, channel = Analog.fit(payload), channel_from_preset("awgn")
+    >>> snr = SnrPoints.of([0.0, 20.0], torch.float32, "cpu")
+    >>> mse = lambda p: {"mse": (p - payload).square().mean((-3, -2, -1))}   # [S, r, ...] -> [S, r]
+    >>> out = monte_carlo(link, payload, channel, snr.no, draws=8, measure=mse)
+    >>> out["mse"].shape, bool(out["mse"][0] > out["mse"][1])
+    (torch.Size([2]), True)
     """
     sent = link.send(payload)
     chunk = link.draws_per_chunk(sent, no.shape[0], draws)

@@ -1,4 +1,5 @@
-"""Modality decoders: received features -> a reconstruction of one modality (METHOD.md section 6).
+"""Modality decoders: received features -> a reconstruction of one modality (docs/method.md,
+section 'Semantic communication').
 
 At the receiver the same received centroid feeds every modality's decoder. The encoders are
 frozen, so a decoder is fitted once on clean training payloads and then applied to every channel

@@ -18,6 +18,15 @@ HEADS: Registry = Registry("head")
 
 @dataclass(frozen=True)
 class LinearHead:
+    """A linear classifier on received features: ``logits`` maps [..., F] to [..., C] in the
+    dtype of ``weight``; :func:`fit_linear_head` fits one.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import LinearHead
+    >>> LinearHead(weight=torch.eye(2), bias=torch.zeros(2)).logits(torch.tensor([[3.0, 1.0]]))
+    tensor([[3., 1.]])
+    """
+
     weight: torch.Tensor  # [C, F]
     bias: torch.Tensor  # [C]
 
@@ -33,7 +42,16 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
     ``tol`` the solver's stopping tolerance.
 
     labels [N]: one multinomial model; labels [N, C] multi-hot: one binary model per class
-    (one-vs-rest), whose logits are then independent per class.
+    (one-vs-rest), whose logits are then independent per class. The head has the features'
+    dtype and device.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import fit_linear_head
+    >>> features = torch.tensor([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1]])
+    >>> labels = torch.tensor([0, 0, 1, 1])
+    >>> head = fit_linear_head(features, labels, l2=1e-3)
+    >>> head.logits(features).argmax(-1)
+    tensor([0, 0, 1, 1])
     """
     from sklearn.linear_model import LogisticRegression  # 0.1 s to import: not at start-up
 
@@ -60,7 +78,13 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     """logits [..., N, C], labels [N] (or multi-hot [N, C]) -> [...]: fraction of instances with a
-    true label among the k highest logits (for multi-label data, k = 1 is precision@1)."""
+    true label among the k highest logits (for multi-label data, k = 1 is precision@1).
+
+    >>> import torch
+    >>> from semcom_sim.blocks import topk_accuracy
+    >>> topk_accuracy(torch.tensor([[2.0, 1.0], [2.0, 1.0]]), torch.tensor([0, 1]), k=1)
+    tensor(0.5000)
+    """
     k = min(k, logits.shape[-1])
     top = logits.topk(k, dim=-1).indices
     if labels.dim() == 2:
@@ -92,7 +116,14 @@ def micro_f1(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def score(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every metric results.csv reports for one batch of logits [..., N, C], each of shape [...]."""
+    """Every metric results.csv reports for one batch of logits [..., N, C], each of shape [...].
+
+    >>> import torch
+    >>> from semcom_sim.blocks import score
+    >>> logits = torch.tensor([[[2.0, 1.0], [2.0, 1.0]], [[2.0, 1.0], [1.0, 2.0]]])   # [S=2, N=2, C=2]
+    >>> score(logits, torch.tensor([0, 1]))["acc_top1"]
+    tensor([0.5000, 1.0000])
+    """
     out = {"acc_top1": topk_accuracy(logits, labels, 1), "acc_top5": topk_accuracy(logits, labels, 5)}
     if labels.dim() == 2:
         out.update(map=mean_average_precision(logits, labels), micro_f1=micro_f1(logits, labels))

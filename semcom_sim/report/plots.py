@@ -41,9 +41,10 @@ _SNR_AXES = {"snr_db": "SNR = Es/N0 per channel use [dB]",
 
 def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1", x: str = "snr_db") -> None:
     """One panel per channel; thin lines: the capacity-achieving digital reference in the same
-    channel uses (METHOD: ideal code carrying b bits per value; outage for block fading). ``x``:
-    snr_db (every scheme at the same energy per channel use) or snr_instance_db (the same energy
-    per instance: a scheme with M times the channel uses sits 10 log10 M dB to the right)."""
+    channel uses (docs/method.md, section 'The physical limit': ideal code carrying b bits per
+    value; outage for block fading). ``x``: snr_db (every scheme at the same energy per channel
+    use) or snr_instance_db (the same energy per instance: a scheme with M times the channel uses
+    sits 10 log10 M dB to the right)."""
     channels = _channels(rows)
     keeps = sorted({r["rfs_keep"] for r in rows}, reverse=True)
     colors = dict(zip(keeps, plt.cm.viridis([i / max(1, len(keeps) - 1) * 0.85 for i in range(len(keeps))])))

@@ -1,4 +1,5 @@
-"""The papers' Table 1 layout (METHOD.md section 7) from a sweep's combined results."""
+"""The papers' Table 1 layout (docs/method.md, section 'Numbers the papers report') from a sweep's
+combined results."""
 from __future__ import annotations
 
 import csv

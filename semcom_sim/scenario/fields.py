@@ -33,15 +33,15 @@ Options = Annotated[dict[str, Any], AfterValidator(_finite_options)]
 
 
 class DecoderSpec(Frozen):
-    name: str  # key in the decoder registry
-    options: Options = Field(default_factory=dict)  # constructor keywords of that decoder
+    name: str = Field(description="the decoder, a name in the decoder registry")
+    options: Options = Field(default_factory=dict, description="constructor keywords of that decoder")
 
 
 class TrainSnrRange(Frozen):
     """A uniform draw of the training SNR per training example, in dB."""
 
-    start: float
-    stop: float
+    start: float = Field(description="lowest training SNR, dB")
+    stop: float = Field(description="highest training SNR, dB")
 
 
 # TrainSnrRange's alternatives: one SNR or a list of them (each example draws one)

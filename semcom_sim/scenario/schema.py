@@ -17,17 +17,20 @@ from .training import TrainingConfig
 
 
 class EncoderSpec(Frozen):
-    name: str  # key in the encoder registry
-    options: Options = Field(default_factory=dict)  # constructor keywords of that encoder
+    name: str = Field(description="the encoder, a name in the encoder registry (`semcom-sim validate` lists them)")
+    options: Options = Field(default_factory=dict, description="constructor keywords of that encoder")
 
 
 class DataConfig(Frozen):
-    source: str = "digits"  # key in the data-source registry
-    modalities: tuple[str, ...] = ("image", "audio", "text")
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
-    limit: int | None = Field(None, ge=20, le=10**9)  # use a stratified subset of this many instances (tiny runs)
-    options: Options = Field(default_factory=dict)  # source-specific keywords
-    cache_dir: str | None = None  # default: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim
+    source: str = Field("digits", description="the data source, a name in the data-source registry")
+    modalities: tuple[str, ...] = Field(("image", "audio", "text"), description=(
+        "the modalities used, at least two, distinct; each needs an entry in `encoders`"))
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="fraction of the instances held out for testing")
+    limit: int | None = Field(None, ge=20, le=10**9, description=(
+        "use a stratified subset of this many instances (tiny runs); None: all"))
+    options: Options = Field(default_factory=dict, description="source-specific keywords")
+    cache_dir: str | None = Field(None, description=(
+        "where data and models are cached; None: $SEMCOM_SIM_CACHE or ~/.cache/semcom-sim"))
 
     @field_validator("modalities")
     @classmethod
@@ -75,15 +78,17 @@ def _distinct_labels(v: tuple[ComponentSpec, ...]) -> tuple[ComponentSpec, ...]:
 
 
 class TransmitterConfig(Frozen):
-    # names in the scheme registry (transmitter/schemes.py), or {name, options, label}
-    schemes: tuple[ComponentSpec, ...] = (ComponentSpec(name="conventional"), ComponentSpec(name="centroid"))
-    rfs_keep: tuple[float, ...] = (1.0,)  # random-feature-selection keep fractions
-    # names in the link registry (semcom_sim/links/), or {name, options, label}
-    links: tuple[ComponentSpec, ...] = (ComponentSpec(name="analog"),)
-    # centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS
-    # dimensions, or as each link can (the digital link: M times the bits per value, or a code rate
-    # M times lower; the analog link has no such variant)
-    equal_bandwidth: tuple[Literal["rfs", "bits", "code_rate"], ...] = ()
+    schemes: tuple[ComponentSpec, ...] = Field((ComponentSpec(name="conventional"), ComponentSpec(name="centroid")),
+                                               description=("the schemes compared: names in the scheme registry "
+                                                            "(transmitter/schemes.py), or {name, options, label}"))
+    rfs_keep: tuple[float, ...] = Field((1.0,), description=(
+        "random-feature-selection keep fractions, each in (0, 1]: T = round(keep * D) coordinates sent"))
+    links: tuple[ComponentSpec, ...] = Field((ComponentSpec(name="analog"),), description=(
+        "the links compared: names in the link registry (semcom_sim/links/), or {name, options, label}"))
+    equal_bandwidth: tuple[Literal["rfs", "bits", "code_rate"], ...] = Field((), description=(
+        "centroid variants that spend the conventional scheme's M-fold channel uses: on M times the RFS "
+        "dimensions (rfs), or as each link can (the digital link: M times the bits per value, or a code "
+        "rate M times lower; the analog link has no such variant)"))
 
     _labels = field_validator("schemes", "links")(classmethod(lambda cls, v: _distinct_labels(v)))
 
@@ -104,9 +109,10 @@ class TransmitterConfig(Frozen):
 
 
 class SnrRange(Frozen):
-    start: float
-    stop: float
-    num: int = Field(ge=1, le=1_000_000)  # limits.snr_points bounds it further
+    start: float = Field(description="first SNR point, dB")
+    stop: float = Field(description="last SNR point, dB")
+    num: int = Field(ge=1, le=1_000_000, description=(
+        "number of evenly spaced points from start to stop (limits.snr_points bounds it further)"))
 
     def values(self) -> tuple[float, ...]:
         if self.num == 1:
@@ -116,13 +122,16 @@ class SnrRange(Frozen):
 
 
 class ChannelConfig(Frozen):
-    presets: tuple[str, ...] = ("awgn",)  # preset names (semcom-sim presets lists them) or paths to preset YAML files
-    snr_db: tuple[float, ...] | SnrRange  # Es/N0 in dB (snr_reference: symbol) or E_inst/N0 (instance)
-    mc_draws: int = Field(10, ge=1, le=10**9)  # channel realisations per test instance and SNR point
-    # what the run's SNR values mean: the energy of one channel use over N0 (every scheme at the
-    # same per-symbol SNR), or of one whole instance (every scheme spends the same energy per instance;
-    # each one's per-symbol SNR is lower by 10 log10 of its channel uses per instance)
-    snr_reference: Literal["symbol", "instance"] = "symbol"
+    presets: tuple[str, ...] = Field(("awgn",), description=(
+        "the channels tested: preset names (`semcom-sim presets` lists them) or paths to preset YAML files"))
+    snr_db: tuple[float, ...] | SnrRange = Field(description=(
+        "the SNR points in dB, a list or {start, stop, num}: Es/N0 (snr_reference: symbol) or E_inst/N0 "
+        "(instance)"))
+    mc_draws: int = Field(10, ge=1, le=10**9, description="channel realisations per test instance and SNR point")
+    snr_reference: Literal["symbol", "instance"] = Field("symbol", description=(
+        "what the SNR values mean: the energy of one channel use over N0 (symbol: every scheme at the same "
+        "per-symbol SNR), or of one whole instance (instance: every scheme spends the same energy per "
+        "instance; each one's per-symbol SNR is lower by 10 log10 of its channel uses per instance)"))
 
     @field_validator("presets")
     @classmethod
@@ -146,26 +155,29 @@ class ChannelConfig(Frozen):
 
 
 class ReconstructionConfig(Frozen):
-    # modality -> decoder; each reads the centroid (centroid scheme) or its own modality's vector
-    # (conventional); empty: the receiver only classifies
-    decoders: dict[str, DecoderSpec] = Field(default_factory=dict)
-    epochs: int = Field(30, ge=1, le=10**9)
-    lr: float = Field(3e-3, gt=0.0)
-    batch_size: int = Field(128, ge=2, le=1 << 20)
-    example_snr_db: tuple[float, ...] | None = None  # SNRs of the example picture (default: the first and last SNR points)
+    decoders: dict[str, DecoderSpec] = Field(default_factory=dict, description=(
+        "modality -> decoder; each reads the centroid (centroid scheme) or its own modality's vector "
+        "(conventional); empty: the receiver only classifies"))
+    epochs: int = Field(30, ge=1, le=10**9, description="training epochs of the decoders")
+    lr: float = Field(3e-3, gt=0.0, description="learning rate of the decoders (Adam)")
+    batch_size: int = Field(128, ge=2, le=1 << 20, description="mini-batch size of the decoders' training")
+    example_snr_db: tuple[float, ...] | None = Field(None, description=(
+        "SNRs of the example picture of reconstructions; None: the first and last SNR points"))
 
 
 class ReceiverConfig(Frozen):
-    head: str = "logistic"  # classifier on the received payload, a name in receiver/heads.py's HEADS
-    l2: float = Field(1e-3, ge=0.0)  # ridge penalty of the head (inverse of sklearn's C)
-    reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig)
-    # noise-aware receivers: heads and decoders fitted on training payloads that crossed a channel at
-    # this SNR (in the run's snr_reference): one value, a list (each example draws one of them), or
-    # {start, stop} (a uniform draw per example); None: on clean payloads
-    train_snr_db: SnrSpec | None = None
-    # the preset they cross; None: each tested preset gets its own receiver
-    train_channel: str | None = None
-    train_draws: int = Field(4, ge=1, le=10_000)  # noisy copies of each training instance
+    head: str = Field("logistic", description=(
+        "classifier on the received payload, a name in receiver/heads.py's HEADS"))
+    l2: float = Field(1e-3, ge=0.0, description="ridge penalty of the head (inverse of scikit-learn's C)")
+    reconstruction: ReconstructionConfig = Field(default_factory=ReconstructionConfig, description=(
+        "decoders that rebuild each modality's input from the received payload"))
+    train_snr_db: SnrSpec | None = Field(None, description=(
+        "noise-aware receivers: heads and decoders fitted on training payloads that crossed a channel at "
+        "this SNR (in the run's snr_reference): one value, a list (each example draws one of them), or "
+        "{start, stop} (a uniform draw per example); None: on clean payloads"))
+    train_channel: str | None = Field(None, description=(
+        "the preset the noise-aware receivers' training payloads cross; None: each tested preset gets its own"))
+    train_draws: int = Field(4, ge=1, le=10_000, description="noisy copies of each training instance")
 
     _train_snr = field_validator("train_snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 
@@ -174,33 +186,39 @@ class LimitsConfig(Frozen):
     """Budgets checked before any work (semcom_sim.scenario.budget has the formulas); raise one explicitly,
     e.g. ``--set limits.memory_gib=64``, for a run that really needs more."""
 
-    memory_gib: float = Field(8.0, gt=0.0)  # estimated peak memory (host, or GPU on cuda)
-    channel_symbols: float = Field(2e10, gt=0.0)  # complex symbols a run sends through channels
-    ldpc_bit_iterations: float = Field(1e10, gt=0.0)  # coded bits x belief-propagation iterations decoded
-    training_samples: float = Field(1e8, gt=0.0)  # epochs x training instances (encoders; decoders apart)
-    snr_points: int = Field(1000, ge=1)  # SNR points of a run
+    memory_gib: float = Field(8.0, gt=0.0, description="estimated peak memory, GiB (host, or GPU on cuda)")
+    channel_symbols: float = Field(2e10, gt=0.0, description="complex symbols a run sends through channels")
+    ldpc_bit_iterations: float = Field(1e10, gt=0.0, description=(
+        "coded bits x belief-propagation iterations decoded"))
+    training_samples: float = Field(1e8, gt=0.0, description=(
+        "epochs x training instances (encoders; the decoders apart)"))
+    snr_points: int = Field(1000, ge=1, description="SNR points of a run")
 
 
 class Scenario(Frozen):
-    # a folder name under runs/: no path separators, no leading dot
-    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128)
-    seed: int = Field(0, ge=0, lt=2**63)  # numpy's SeedSequence takes non-negative seeds
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["float32", "float64"] = "float32"
-    embedding_dim: int = Field(64, ge=2, le=1 << 20)  # D
-    data: DataConfig = Field(default_factory=DataConfig)
-    encoders: dict[str, EncoderSpec]  # one per modality; those not in data.modalities are unused
-    training: TrainingConfig
-    transmitter: TransmitterConfig = Field(default_factory=TransmitterConfig)
-    channel: ChannelConfig
-    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig)
-    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.+=-]*$", max_length=128, description=(
+        "the run's name, a folder name under runs/: no path separators, no leading dot"))
+    # numpy's SeedSequence takes non-negative seeds
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of every random stream of the run")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where tensors live; auto: cuda if available")
+    dtype: Literal["float32", "float64"] = Field("float32", description="real dtype of the run's tensors")
+    embedding_dim: int = Field(64, ge=2, le=1 << 20, description="D, the dimension of the shared embedding space")
+    data: DataConfig = Field(default_factory=DataConfig, description="the data source and its split")
+    encoders: dict[str, EncoderSpec] = Field(description=(
+        "one encoder per modality; those not in data.modalities are unused"))
+    training: TrainingConfig = Field(description="how the encoders are trained")
+    transmitter: TransmitterConfig = Field(default_factory=TransmitterConfig, description=(
+        "what is sent: schemes, RFS fractions, links"))
+    channel: ChannelConfig = Field(description="the channels and SNR points tested")
+    receiver: ReceiverConfig = Field(default_factory=ReceiverConfig, description=(
+        "the classification head and the decoders at the receiver"))
+    limits: LimitsConfig = Field(default_factory=LimitsConfig, description="budgets checked before any work")
 
 
 class ChannelPreset(Frozen):
     """A channel preset file: a name, a model in the channel registry and that model's options,
     which go to its constructor as they are (``semcom-sim presets`` lists the shipped ones)."""
 
-    name: str
-    model: str  # key in the channel registry (semcom_sim/channel/)
-    options: Options = Field(default_factory=dict)  # constructor keywords of that model
+    name: str = Field(description="the preset's name")
+    model: str = Field(description="the channel model, a name in the channel registry (semcom_sim/channel/)")
+    options: Options = Field(default_factory=dict, description="constructor keywords of that model")

@@ -15,11 +15,13 @@ class WeightSchedule(Frozen):
     ``linear`` holds ``weight`` until fraction ``start``, moves linearly to ``end_weight`` at fraction
     ``end`` and holds ``end_weight`` after it."""
 
-    schedule: Literal["constant", "linear"] = "constant"
-    weight: float = Field(1.0, ge=0.0)
-    end_weight: float | None = Field(None, ge=0.0)  # linear only
-    start: float | None = Field(None, ge=0.0, le=1.0)  # linear only: fraction of training
-    end: float | None = Field(None, ge=0.0, le=1.0)  # linear only: fraction of training
+    schedule: Literal["constant", "linear"] = Field("constant", description="the schedule's form")
+    weight: float = Field(1.0, ge=0.0, description="the weight (linear: until fraction start)")
+    end_weight: float | None = Field(None, ge=0.0, description="linear only: the weight from fraction end on")
+    start: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "linear only: fraction of training where the weight starts to move"))
+    end: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "linear only: fraction of training where the weight reaches end_weight"))
 
     @model_validator(mode="after")
     def _fields_of_the_schedule(self) -> "WeightSchedule":
@@ -56,21 +58,26 @@ _CUSTOM_ONLY = ("alignment_weight", "uniformity_weight")
 
 
 class GapLossConfig(Frozen):
-    """The gap-closing terms of METHOD.md section 5 beside InfoNCE: alpha(t) L_align + beta(t) L_CU.
+    """The gap-closing terms beside InfoNCE, alpha(t) L_align + beta(t) L_CU (docs/method.md,
+    section 'Closing the gap explicitly').
 
     ``recipe``: ``paper`` is lambda (L_ATP + L_CU) at a constant lambda = ``weight``; ``modgap`` the
     authors' schedules (MODGAP_ALIGNMENT, MODGAP_UNIFORMITY); ``custom`` the schedules given in
     ``alignment_weight`` and ``uniformity_weight``."""
 
-    enabled: bool = False  # add the gap-closing terms
-    recipe: Literal["paper", "modgap", "custom"] = "paper"
-    weight: float = Field(1.0, ge=0.0)  # lambda of recipe paper
-    anchor: str = "image"  # anchor modality of L_ATP (alignment: anchor)
-    # anchor: every modality aligned to the anchor (L_ATP, the paper); pairwise: every pair aligned
-    # (mean over the M (M - 1) / 2 pairs); the same for M = 2
-    alignment: Literal["anchor", "pairwise"] = "anchor"
-    alignment_weight: WeightSchedule | None = Field(None, validate_default=True)  # recipe custom: alpha(t)
-    uniformity_weight: WeightSchedule | None = Field(None, validate_default=True)  # recipe custom: beta(t)
+    enabled: bool = Field(False, description="add the gap-closing terms to InfoNCE")
+    recipe: Literal["paper", "modgap", "custom"] = Field("paper", description=(
+        "paper: lambda (L_ATP + L_CU), lambda = weight; modgap: the authors' schedules; custom: "
+        "alignment_weight and uniformity_weight"))
+    weight: float = Field(1.0, ge=0.0, description="lambda of recipe paper")
+    anchor: str = Field("image", description="anchor modality of L_ATP (alignment: anchor)")
+    alignment: Literal["anchor", "pairwise"] = Field("anchor", description=(
+        "anchor: every modality aligned to the anchor (L_ATP, the paper); pairwise: every pair aligned "
+        "(mean over the M (M - 1) / 2 pairs); the same for M = 2"))
+    alignment_weight: WeightSchedule | None = Field(None, validate_default=True, description=(
+        "recipe custom only: alpha(t), the schedule of the alignment term"))
+    uniformity_weight: WeightSchedule | None = Field(None, validate_default=True, description=(
+        "recipe custom only: beta(t), the schedule of the centroid-uniformity term"))
 
     @field_validator("weight")
     @classmethod
@@ -108,12 +115,13 @@ class ThroughChannelConfig(Frozen):
     analog link) learn together on the classification loss (times ``weight``) plus the contrastive
     loss at the scenario's tau (and its gap loss, if enabled)."""
 
-    preset: str = "awgn"  # the channel the payloads cross
-    snr_db: SnrSpec = 0.0  # per channel use: a number, a list, or {start, stop} drawn per example
-    epochs: int = Field(5, ge=1, le=10**6)
-    lr: float = Field(1e-4, gt=0.0)
-    scheme: str = "centroid"  # a registered scheme: whose payload crosses the channel
-    weight: float = Field(1.0, ge=0.0)  # of the classification loss, beside the contrastive loss
+    preset: str = Field("awgn", description="the channel the payloads cross (a preset name or file)")
+    snr_db: SnrSpec = Field(0.0, description=(
+        "SNR per channel use, dB: a number, a list, or {start, stop} drawn per example"))
+    epochs: int = Field(5, ge=1, le=10**6, description="fine-tuning epochs")
+    lr: float = Field(1e-4, gt=0.0, description="learning rate of the fine-tuning (Adam)")
+    scheme: str = Field("centroid", description="a registered scheme: whose payload crosses the channel")
+    weight: float = Field(1.0, ge=0.0, description="of the classification loss, beside the contrastive loss")
 
     _snr = field_validator("snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 
@@ -136,26 +144,31 @@ class WarmupConfig(Frozen):
     for captions, field_mlp otherwise). The decoders are thrown away after the stage. An encoder
     without trainable parameters (``identity``) is not warmed up."""
 
-    epochs: int = Field(ge=1, le=10**9)  # limits.training_samples bounds it further, with training.epochs
-    objective: Literal["reconstruction"] = "reconstruction"
-    weight: float = Field(1.0, ge=0.0, le=1.0)  # of L_rec; 1 - weight goes to InfoNCE
-    decoders: dict[str, DecoderSpec] | None = None
-    lr: float | None = Field(None, gt=0.0)  # None: training.lr
+    epochs: int = Field(ge=1, le=10**9, description=(
+        "epochs of the warm-up (limits.training_samples bounds it further, with training.epochs)"))
+    objective: Literal["reconstruction"] = Field("reconstruction", description="what the warm-up learns")
+    weight: float = Field(1.0, ge=0.0, le=1.0, description="of L_rec; 1 - weight goes to InfoNCE")
+    decoders: dict[str, DecoderSpec] | None = Field(None, description=(
+        "modality -> the decoder that rebuilds it during the warm-up; None or a modality left out: the default"))
+    lr: float | None = Field(None, gt=0.0, description="learning rate of the warm-up; None: training.lr")
 
 
 class TrainingConfig(Frozen):
-    temperature: float = Field(gt=0.0)  # fixed InfoNCE temperature tau (never learned)
-    epochs: int = Field(30, ge=1, le=10**9)  # limits.training_samples bounds it further
-    batch_size: int = Field(128, ge=2, le=1 << 20)
-    lr: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    gap_loss: GapLossConfig = Field(default_factory=GapLossConfig)
-    # learning rate per optimiser step: a linear warm-up over the first warmup_fraction of the steps,
-    # then constant, or a cosine decay to 0 at the last step
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    warmup_fraction: float = Field(0.0, ge=0.0, lt=1.0)
-    # None: the encoders are trained by the contrastive stage only (see ThroughChannelConfig)
-    through_channel: ThroughChannelConfig | None = None
-    # None: the contrastive stage starts from the initial weights (see WarmupConfig); not the
-    # learning-rate warm-up of warmup_fraction
-    warmup: WarmupConfig | None = None
+    temperature: float = Field(gt=0.0, description="fixed InfoNCE temperature tau (never learned)")
+    epochs: int = Field(30, ge=1, le=10**9, description=(
+        "epochs of the contrastive stage (limits.training_samples bounds it further)"))
+    batch_size: int = Field(128, ge=2, le=1 << 20, description="mini-batch size of the contrastive stage")
+    lr: float = Field(1e-3, gt=0.0, description="learning rate (Adam)")
+    weight_decay: float = Field(0.0, ge=0.0, description="weight decay of the optimiser")
+    gap_loss: GapLossConfig = Field(default_factory=GapLossConfig, description=(
+        "the gap-closing terms beside InfoNCE"))
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description=(
+        "learning rate per optimiser step after the warm-up of warmup_fraction: constant, or a cosine "
+        "decay to 0 at the last step"))
+    warmup_fraction: float = Field(0.0, ge=0.0, lt=1.0, description=(
+        "fraction of the optimiser steps over which the learning rate rises linearly from 0"))
+    through_channel: ThroughChannelConfig | None = Field(None, description=(
+        "end-to-end fine-tuning through a channel after the contrastive stage; None: the contrastive stage only"))
+    warmup: WarmupConfig | None = Field(None, description=(
+        "a compression stage before the contrastive one; None: it starts from the initial weights "
+        "(not the learning-rate warm-up of warmup_fraction)"))

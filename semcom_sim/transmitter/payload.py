@@ -1,4 +1,5 @@
-"""Payloads (METHOD.md section 4): a scheme's vectors, cut to T of D coordinates by RFS."""
+"""Payloads (docs/method.md, section 'Semantic compression'): a scheme's vectors, cut to T of D
+coordinates by RFS."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -15,7 +16,15 @@ def rfs_size(dim: int, keep: float) -> int:
 
 
 def rfs_indices(dim: int, keep: float, rng: np.random.Generator) -> torch.Tensor:
-    """Sorted int64 [T]: the coordinates kept by random feature selection, known to both ends."""
+    """Sorted int64 [T], T = round(keep * dim): the coordinates kept by random feature selection,
+    known to both ends.
+
+    >>> import numpy as np
+    >>> from semcom_sim.blocks import rfs_indices
+    >>> idx = rfs_indices(64, 0.25, np.random.default_rng(0))
+    >>> idx.shape, idx.dtype
+    (torch.Size([16]), torch.int64)
+    """
     t = rfs_size(dim, keep)
     return torch.from_numpy(np.sort(rng.choice(dim, size=t, replace=False)).astype(np.int64))
 

@@ -1,4 +1,5 @@
-"""Transmission schemes (METHOD.md section 4): what is sent per instance, before RFS.
+"""Transmission schemes (docs/method.md, section 'Semantic compression'): what is sent per
+instance, before RFS.
 
 A scheme turns the M unit-norm embeddings of an instance into V vectors of D values, says which
 of them each modality's decoder reads, and how many bits of side information it sends per
@@ -26,17 +27,41 @@ class SchemeOptions(BaseModel):
 
 
 def centroid(z: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """mu_k = (1/M) sum_m z_k^m; [N, D] (not re-normalised: the receiver's heads see the plain mean)."""
+    """mu_k = (1/M) sum_m z_k^m: {modality: float [N, D]} -> float [N, D], same dtype (not
+    re-normalised: the receiver's heads see the plain mean).
+
+    >>> import torch
+    >>> from semcom_sim.blocks import centroid
+    >>> centroid({"image": torch.tensor([[1.0, 0.0]]), "audio": torch.tensor([[0.0, 1.0]])})
+    tensor([[0.5000, 0.5000]])
+    """
     return torch.stack(list(z.values())).mean(0)
 
 
 def get_scheme(name: str, options: SchemeOptions | None = None) -> "Scheme":
-    """The registered scheme ``name`` with its ``options`` (default: its defaults), ready to use."""
+    """The registered scheme ``name`` (``conventional``, ``centroid``, ``centroid_residual``, ...)
+    with its ``options`` (default: its defaults), ready to use.
+
+    >>> from semcom_sim.blocks import get_scheme
+    >>> scheme = get_scheme("centroid")
+    >>> scheme.vectors(3), scheme.side_bits(3)        # V and side bits for M = 3 modalities
+    (1, 0)
+    """
     return SCHEMES[name](options)
 
 
 class Scheme:
-    """Subclasses implement ``vectors``, ``payload`` and ``decoder_vector``."""
+    """What is sent per instance: ``payload`` turns {modality: float [N, D]} and the RFS
+    coordinates int64 [T] into a real payload [N, V, T] (same dtype). Subclasses implement
+    ``vectors``, ``payload`` and ``decoder_vector``.
+
+    >>> import torch
+    >>> from semcom_sim.blocks import get_scheme
+    >>> z = {m: torch.randn(5, 8) for m in ("image", "audio", "text")}
+    >>> idx = torch.arange(4)                            # keep coordinates 0..3 (T = 4)
+    >>> [tuple(get_scheme(n).payload(z, idx).shape) for n in ("conventional", "centroid", "centroid_residual")]
+    [(5, 3, 4), (5, 1, 4), (5, 2, 4)]
+    """
 
     Options: ClassVar[type[SchemeOptions]] = SchemeOptions
 

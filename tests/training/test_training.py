@@ -73,7 +73,8 @@ def test_gap_loss_closes_the_gap_at_low_temperature(tiny_raw, tmp_path, cache_di
     # The former setting (tau = 0.07, lambda = 1, 6 epochs) gave 0.60 +- 0.09 (worst 0.76) against a
     # threshold of 0.6, and its effect is transient: trained for 30 epochs, InfoNCE at tau = 0.07
     # closes the gap by itself (seeds 0-3: 0.23 without the gap loss, 0.25 with it), as on the full
-    # data (README). At low temperature a gap persists for L_ATP + L_CU to close.
+    # data (docs/papers.md, "Does the gap close?"). At low temperature a gap persists for L_ATP +
+    # L_CU to close.
     gaps = {False: 0.0, True: 0.0}
     for seed in (0, 1, 2):
         for enabled in (False, True):
