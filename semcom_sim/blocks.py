@@ -49,9 +49,8 @@ def channel_from_preset(preset: str | Path, dtype: torch.dtype = torch.float32, 
     Calling it, ``channel(x, no)``, takes symbols x complex ``[S, ..., V, L]`` and noise variances
     no real ``[S]`` (one per SNR point, see :class:`SnrPoints`) and returns ``(x_u, no_eff)``: the
     unbiased equalised estimate, shape of x, and its error variance, broadcastable to x. Gradients
-    flow back into x through the analog receiver's path (``channel.mmse``) of awgn, rayleigh_block,
-    rayleigh_block_est, rayleigh_block_2rx and rician_k10; rayleigh_fast and tdl_c refuse it (an
-    in-place operation, an ``out=`` argument), checked 2026-12-03.
+    flow back into x through the analog receiver's path (``channel.mmse``) of every preset
+    (tests/channel/test_gradient.py).
 
     >>> import torch
     >>> ch = channel_from_preset("rayleigh_block")

@@ -117,16 +117,20 @@ class FlatFadingChannel(Channel):
 
     def mmse(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y, h, no_b = self._receive(x, no)
+        track = torch.is_grad_enabled() and x.requires_grad  # in place would overwrite what backward needs
         # den = ||h||^2 + N0 (+ the estimation error)
         if self.num_rx_ant == 1:  # h* / den folds into the receiver's pass: no combining pass
             y, h = y.squeeze(-1), h.squeeze(-1)
             hv = torch.view_as_real(h)  # fused multiply-adds on views: one allocation the size of h
             den = torch.addcmul(no_b, hv[..., 0], hv[..., 0]).addcmul_(hv[..., 1], hv[..., 1])
-            coeff = h.conj_physical_()  # h is ours (fresh): overwritten
+            # h is ours (fresh): overwritten, unless backward still needs it (a payload with a gradient)
+            coeff = h.conj_physical() if track else h.conj_physical_()
         else:
             den, y, coeff = _energy(h).add_(no_b), torch.linalg.vecdot(h, y), None
         if self.fading == "block":  # one weight per vector: the receiver folds it into its own pass
             return y, (1.0 / den if coeff is None else _div_(coeff, den))
+        if track:
+            return (y if coeff is None else y * coeff) / den, torch.ones((), dtype=den.dtype, device=den.device)
         # one weight per symbol: applied here, in place, instead of in a second pass the size of y
         if coeff is not None:
             y.mul_(coeff)

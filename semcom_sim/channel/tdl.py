@@ -198,17 +198,26 @@ class TDLChannel(Channel):
         grid[:, :m].unflatten(1, x.shape[1:]).copy_(x)  # one copy, from x's (possibly expanded) view
         grid = grid.view(s * per_point, d)
         no_slot = no.to(self._tdl.dtype).repeat_interleave(per_point)
-        first = torch.empty_like(grid)
+        # out= writes into preallocated outputs save a copy per pass but carry no gradient, so a
+        # payload that needs one (fine-tuning through the channel) takes the out-of-place path
+        track = torch.is_grad_enabled() and x.requires_grad
+        first = None if track else torch.empty_like(grid)
         second = torch.empty(grid.shape, dtype=no_slot.dtype, device=grid.device) if form == "call" else None
+        parts = []
         for i in range(0, grid.shape[0], self._slots_per_pass):
             j = min(i + self._slots_per_pass, grid.shape[0])
             y, h_hat, no_rx = self._slot_pass(grid[i:j], no_slot[i:j])
             energy = h_hat.real.square() + h_hat.imag.square()
             if form == "call":
-                torch.mul(y, h_hat.conj(), out=first[i:j]).div_(energy)
                 torch.div(no_rx, energy, out=second[i:j])
             else:
-                torch.mul(y, h_hat.conj(), out=first[i:j]).div_(energy.add_(no_rx))
+                energy = energy.add_(no_rx)
+            if track:
+                parts.append(y * h_hat.conj() / energy)
+            else:
+                torch.mul(y, h_hat.conj(), out=first[i:j]).div_(energy)
+        if track:
+            first = torch.cat(parts)
         first = first.view(s, -1)[:, :m].unflatten(1, x.shape[1:])
         if form == "call":
             return first, second.view(s, -1)[:, :m].unflatten(1, x.shape[1:])
