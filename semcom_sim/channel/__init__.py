@@ -51,6 +51,8 @@ class SnrPoints:
     tensor([1.0000, 0.1000])
     >>> [round(x, 4) for x in snr.linear.tolist()]      # [S]: Es/N0
     [1.0, 10.0]
+    >>> snr.linear.dtype
+    torch.float64
     """
 
     db: tuple[float, ...]
@@ -59,8 +61,11 @@ class SnrPoints:
 
     @classmethod
     def of(cls, snr_db: Sequence[float], dtype: torch.dtype, device) -> "SnrPoints":
-        no64 = snr_db_to_noise_var(torch.tensor(list(snr_db), dtype=torch.float64))
-        return cls(tuple(float(x) for x in snr_db), no64.to(device, dtype), 1.0 / no64)
+        db = torch.tensor(list(snr_db), dtype=torch.float64)
+        # Sionna's ebnodb2no computes at its configured precision (float32 in a float32 run): the
+        # capacity references get Es/N0 from the dB values in float64 instead
+        no = snr_db_to_noise_var(db).to(device, dtype)
+        return cls(tuple(float(x) for x in snr_db), no, torch.pow(10.0, db / 10.0))
 
 
 __all__ = ["CHANNELS", "Channel", "SnrPoints", "mmse_gain", "build_channel", "snr_db_to_noise_var"]
