@@ -60,8 +60,9 @@ from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DE
 MAX_MCS = {1: 28, 2: 27, 3: 28, 4: 26}
 # one transport block per slot and layer: at most 275 PRBs x 156 data resource elements (TS 38.214 5.1.3.2)
 MAX_RESOURCE_ELEMENTS = 275 * 156
-# Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5
-MIN_CB_RATE = 1 / 5
+# Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5; TS 38.214
+# 5.1.3.1 does not expect a UE to decode a TB of effective code rate above 0.95
+MIN_CB_RATE, MAX_EFFECTIVE_RATE = 1 / 5, 0.95
 # tables: AWGN code-block BLER every TABLE_STEP_DB from the MCS's capacity SNR - TABLE_BELOW_DB up to
 # + TABLE_ABOVE_DB (stopping after the first point without errors); each point runs batches of
 # TABLE_BATCH blocks until TABLE_ERRORS block errors or TABLE_MAX_BATCHES batches
@@ -73,7 +74,7 @@ TABLE_VERSION = 1  # bump when the table's recipe changes: older entries are the
 
 
 class NROptions(LinkOptions):
-    mcs_index: int = Field(13, ge=0, le=28, description=(
+    mcs_index: int = Field(13, ge=0, description=(
         "MCS index I_MCS of the TS 38.214 table mcs_table; the default, 16-QAM at rate 490/1024, is the "
         "entry nearest the digital link's default (16-QAM, rate 1/2)"))
     mcs_table: Literal[1, 2, 3, 4] = Field(1, description=(
@@ -111,15 +112,17 @@ def mcs(table: int, index: int) -> tuple[int, float]:
 @lru_cache(maxsize=256)
 def tb_layout(k: int, qm: int, rate: float) -> tuple[int, int, int, int]:
     """(resource elements N_RE, TB size, code-block size with CRC, code blocks) of the smallest
-    allocation whose TS 38.214 TB size holds ``k`` bits; raises ValueError beyond one slot's
-    MAX_RESOURCE_ELEMENTS."""
+    allocation whose TS 38.214 TB size holds ``k`` bits at an effective code rate (code blocks with
+    their CRCs over the coded bits) of at most 0.95: the TB size never falls below 24 bits, so the
+    smallest allocations would otherwise carry 24 bits and a CRC in a handful of coded bits. Raises
+    ValueError beyond one slot's MAX_RESOURCE_ELEMENTS."""
     from sionna.phy.nr.utils import calculate_tb_size
 
     n_re = torch.arange(1, MAX_RESOURCE_ELEMENTS + 1)
     tb, cb, num_cb, *_ = calculate_tb_size(modulation_order=torch.full_like(n_re, qm),
                                            target_coderate=torch.full(n_re.shape, rate), num_coded_bits=qm * n_re,
                                            return_cw_length=False, device="cpu")
-    fits = (tb >= k).nonzero()
+    fits = ((tb >= k) & (cb * num_cb <= MAX_EFFECTIVE_RATE * qm * n_re)).nonzero()
     if not len(fits):
         raise ValueError(f"a transport block of {k} bits at Qm={qm}, R={rate:.3f} needs more than "
                          f"{MAX_RESOURCE_ELEMENTS} resource elements (275 PRBs x 156, one slot and layer: the "
@@ -150,7 +153,10 @@ class NR(Link):
     @classmethod
     def cost(cls, options: NROptions, payload_len: int) -> LinkCost:
         qm, rate = mcs(options.mcs_table, options.mcs_index)
-        n_re = tb_layout(payload_len * options.bits, qm, rate)[0]
+        try:
+            n_re = tb_layout(payload_len * options.bits, qm, rate)[0]
+        except ValueError:  # larger than the standard allows: check() refuses it; the budgets get the size it asks
+            n_re = math.ceil(payload_len * options.bits / (qm * rate))
         if options.mode == "abstraction":
             return LinkCost(n_re)
         return LinkCost(n_re, qm * n_re, options.ldpc_iterations)
