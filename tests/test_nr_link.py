@@ -146,8 +146,9 @@ def test_a_table_that_does_not_start_at_bler_one_is_refused(tmp_path, monkeypatc
 def test_impossible_options_are_refused_in_one_line(tiny_raw, write_scenario, tmp_path, options, expected):
     options = dict(options)
     dim = options.pop("__dim__", None)
-    if dim:
+    if dim:  # a payload that large: the link's check must refuse it, not the budgets
         tiny_raw["embedding_dim"] = dim
+        tiny_raw["limits"] = {"memory_gib": 10_000}
     tiny_raw["transmitter"]["links"] = ["analog", {"name": "nr", "options": options}]
     out = tmp_path / "out"
     line = refused(["run", str(write_scenario(tiny_raw)), "--out", str(out)])
