@@ -154,3 +154,23 @@ def test_impossible_options_are_refused_in_one_line(tiny_raw, write_scenario, tm
     line = refused(["run", str(write_scenario(tiny_raw)), "--out", str(out)])
     assert expected in line and "transmitter.links" in line, line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["monte_carlo", "abstraction"])
+def test_receive_each_takes_each_instance_at_its_own_snr(mode, tmp_path, monkeypatch):
+    """A noise-aware receiver's copies: instance i at its own SNR, alternately 40 dB and -10 dB
+    (the abstraction on a step table: BLER 1 below 0 dB, 0 above; its numbers are tested above)."""
+    from sionna.phy import config
+
+    monkeypatch.setattr(nr, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
+    nr.bler_table.cache_clear()
+    train, test = _payloads()
+    link = LINKS["nr"].fit(train, LINKS["nr"].Options(mcs_index=5, mode=mode))
+    config.seed = 4
+    snr = torch.tensor([40.0, -10.0] * (test.shape[0] // 2))
+    out = link.receive_each(CHANNELS["awgn"](device="cpu", precision="single"), link.send(test),
+                            snr_db_to_noise_var(snr))
+    assert torch.equal(out[0::2], link.clean(test)[0::2])
+    assert torch.equal(out[1::2], train.mean(0).expand_as(out[1::2]))
+    nr.bler_table.cache_clear()
