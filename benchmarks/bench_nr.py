@@ -79,8 +79,12 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=2000, help="blocks per SNR point of the crossing runs")
     ap.add_argument("--n", type=int, default=200, help="instances (one TB each) per draw")
     ap.add_argument("--cost-snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
+    ap.add_argument("--table", type=int, nargs=3, metavar=("BATCH", "MAX_BATCHES", "ERRORS"),
+                    help="the abstraction's table budget per SNR point (default: the link's own)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: a quick check of the code path")
     args = ap.parse_args()
+    if args.table:
+        nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = args.table
     if args.smoke:
         args.mcs, args.t, args.channels, args.blocks, args.n, args.cost_snr = [5], [4], ["awgn"], 200, 100, [5.0]
         nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = 100, 1, 50
