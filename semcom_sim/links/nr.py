@@ -63,7 +63,8 @@ MAX_RESOURCE_ELEMENTS = 275 * 156
 # Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5; TS 38.214
 # 5.1.3.1 does not expect a UE to decode a TB of effective code rate above 0.95
 MIN_CB_RATE, MAX_EFFECTIVE_RATE = 1 / 5, 0.95
-# tables: AWGN code-block BLER every TABLE_STEP_DB from the MCS's capacity SNR - TABLE_BELOW_DB up to
+# tables: AWGN code-block BLER every TABLE_STEP_DB from the capacity SNR of the code block's own rate
+# (Qm x its code rate) - TABLE_BELOW_DB up to
 # + TABLE_ABOVE_DB (stopping after the first point without errors); each point runs batches of
 # TABLE_BATCH blocks until TABLE_ERRORS block errors or TABLE_MAX_BATCHES batches
 TABLE_STEP_DB, TABLE_BELOW_DB, TABLE_ABOVE_DB = 0.25, 4.0, 10.0
