@@ -88,7 +88,9 @@ def main() -> None:
     if args.smoke:
         args.mcs, args.t, args.channels, args.blocks, args.n, args.cost_snr = [5], [4], ["awgn"], 200, 100, [5.0]
         nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = 100, 1, 50
-        os.environ.setdefault("SEMCOM_SIM_CACHE", tempfile.mkdtemp(prefix="bench-nr-"))
+        if "SEMCOM_SIM_CACHE" not in os.environ:  # a throw-away table cache, removed at exit
+            scratch = tempfile.TemporaryDirectory(prefix="bench-nr-")
+            os.environ["SEMCOM_SIM_CACHE"] = scratch.name
         print("smoke mode: tiny sizes, the code path only; the numbers mean little")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     draws = max(1, args.blocks // args.n)
