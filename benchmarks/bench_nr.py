@@ -15,7 +15,8 @@ channel (awgn, block Rayleigh):
   should lie above it by less than 3 dB.
 
 Run: OMP_NUM_THREADS=2 python benchmarks/bench_nr.py [--smoke]
-(--smoke: one MCS, T = 4, 200 blocks, AWGN only, small tables: the code path in under a minute.)
+(--smoke: one MCS, T = 4, 200 blocks, AWGN only, a small table every 0.5 dB: the code path in under
+a minute.)
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def main() -> None:
         nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = args.table
     if args.smoke:
         args.mcs, args.t, args.channels, args.blocks, args.n, args.cost_snr = [5], [4], ["awgn"], 200, 100, [5.0]
-        nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = 100, 1, 50
+        nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS, nr.TABLE_STEP_DB = 100, 1, 50, 0.5
         if "SEMCOM_SIM_CACHE" not in os.environ:  # a throw-away table cache, removed at exit
             scratch = tempfile.TemporaryDirectory(prefix="bench-nr-")
             os.environ["SEMCOM_SIM_CACHE"] = scratch.name
