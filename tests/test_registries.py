@@ -403,7 +403,8 @@ def test_channel_is_transparent_at_60_db(name, variant):
 
 # name -> variant -> (T values per vector, the link's options, whether the link carries bits)
 LINK_TABLE = {"analog": {"plain": (15, {}, False)},
-              "digital": {"qpsk": (16, {"bits_per_symbol": 2, "ldpc_iterations": 10}, True)}}
+              "digital": {"qpsk": (16, {"bits_per_symbol": 2, "ldpc_iterations": 10}, True)},
+              "nr": {"mcs5": (8, {"mcs_index": 5, "ldpc_iterations": 10}, True)}}
 
 
 @pytest.mark.parametrize("name,variant", _params(LINKS, LINK_TABLE))

@@ -57,8 +57,44 @@ def coded_bits(info_bits: int, code_rate: float, bits_per_symbol: int) -> int:
     return bits_per_symbol * max(1, round(info_bits / (code_rate * bits_per_symbol)))
 
 
+class Quantiser:
+    """Uniform quantiser of payload values over [lo, hi] with ``bits`` per value, its levels labelled
+    in natural binary, MSB first (the digital link's, reused by the nr link)."""
+
+    def __init__(self, payload_len: int, lo: float, hi: float, bits: int):
+        if not hi > lo:
+            raise ValueError(f"quantiser range is empty: lo={lo}, hi={hi}")
+        self.payload_len, self.lo, self.hi, self.bits = payload_len, lo, hi, bits
+
+    @property
+    def step(self) -> float:
+        return (self.hi - self.lo) / 2 ** self.bits
+
+    def quantize(self, payload: torch.Tensor) -> torch.Tensor:
+        """Real [...] -> int64 cell indices [...] in [0, 2^b): uniform cells of width ``step`` over [lo, hi]."""
+        codes = torch.floor((payload - self.lo) / self.step).long()
+        return codes.clamp_(0, 2 ** self.bits - 1)
+
+    def dequantize(self, codes: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """int [...] -> cell centres [...] in ``dtype`` (default: torch's default float dtype)."""
+        return self.lo + (codes.to(dtype or torch.get_default_dtype()) + 0.5) * self.step
+
+    def to_bits(self, codes: torch.Tensor) -> torch.Tensor:
+        """int [..., T] -> {0, 1} int64 [..., T*b], each value's bits MSB first."""
+        shifts = torch.arange(self.bits - 1, -1, -1, device=codes.device)
+        return ((codes.unsqueeze(-1) >> shifts) & 1).flatten(-2)
+
+    def from_bits(self, bits: torch.Tensor) -> torch.Tensor:
+        """{0, 1} [..., T*b] (any dtype) -> int64 codes [..., T]."""
+        shifts = torch.arange(self.bits - 1, -1, -1, device=bits.device)
+        return (bits.reshape(*bits.shape[:-1], self.payload_len, self.bits).long() << shifts).sum(-1)
+
+    def clean(self, payload: torch.Tensor) -> torch.Tensor:
+        return self.dequantize(self.quantize(payload), payload.dtype)  # exactly the quantised payload
+
+
 @LINKS.register("digital")
-class Digital(Link):
+class Digital(Quantiser, Link):
     """Quantiser, code and modulation for payloads [..., V, T]; one codeword per vector.
 
     ``lo``/``hi`` are fixed on the training payloads; values outside are clipped to the edge cells.
@@ -85,10 +121,8 @@ class Digital(Link):
     def __init__(self, payload_len: int, lo: float, hi: float, options: DigitalOptions | None = None):
         self.options = options = options or DigitalOptions()
         self.check(options, payload_len)
-        if not hi > lo:
-            raise ValueError(f"quantiser range is empty: lo={lo}, hi={hi}")
-        self.payload_len, self.lo, self.hi = payload_len, lo, hi  # T and the quantiser's range
-        self.bits, self.code_rate = options.bits, options.code_rate  # the rate is a target: k / n is the actual one
+        Quantiser.__init__(self, payload_len, lo, hi, options.bits)
+        self.code_rate = options.code_rate  # the rate is a target: k / n is the actual one
         self.bits_per_symbol, self.ldpc_iterations = options.bits_per_symbol, options.ldpc_iterations
 
     # ----------------------------------------------------------------- before anything is built
@@ -161,34 +195,6 @@ class Digital(Link):
 
     def capacity_bits(self) -> int:
         return self.info_bits  # the same bits as the practical code, in the same channel uses
-
-    @property
-    def step(self) -> float:
-        return (self.hi - self.lo) / 2 ** self.bits
-
-    # ----------------------------------------------------------------- quantiser
-
-    def quantize(self, payload: torch.Tensor) -> torch.Tensor:
-        """Real [...] -> int64 cell indices [...] in [0, 2^b): uniform cells of width ``step`` over [lo, hi]."""
-        codes = torch.floor((payload - self.lo) / self.step).long()
-        return codes.clamp_(0, 2 ** self.bits - 1)
-
-    def dequantize(self, codes: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """int [...] -> cell centres [...] in ``dtype`` (default: torch's default float dtype)."""
-        return self.lo + (codes.to(dtype or torch.get_default_dtype()) + 0.5) * self.step
-
-    def to_bits(self, codes: torch.Tensor) -> torch.Tensor:
-        """int [..., T] -> {0, 1} int64 [..., T*b], each value's bits MSB first."""
-        shifts = torch.arange(self.bits - 1, -1, -1, device=codes.device)
-        return ((codes.unsqueeze(-1) >> shifts) & 1).flatten(-2)
-
-    def from_bits(self, bits: torch.Tensor) -> torch.Tensor:
-        """{0, 1} [..., T*b] (any dtype) -> int64 codes [..., T]."""
-        shifts = torch.arange(self.bits - 1, -1, -1, device=bits.device)
-        return (bits.reshape(*bits.shape[:-1], self.payload_len, self.bits).long() << shifts).sum(-1)
-
-    def clean(self, payload: torch.Tensor) -> torch.Tensor:
-        return self.dequantize(self.quantize(payload), payload.dtype)  # exactly the quantised payload
 
     # ----------------------------------------------------------------- transmitter half
 

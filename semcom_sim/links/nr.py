@@ -1,0 +1,446 @@
+"""The 5G NR link: each transmitted vector is one transport block (TS 38.212/38.214, Sionna's
+``TBEncoder``/``TBDecoder``), with a CRC the receiver checks; what a failed block delivers is the
+option ``on_crc_failure``.
+
+Transmitter. The T payload values of a vector are quantised as by the ``digital`` link (``bits``
+per value, natural binary, MSB first: its quantiser is reused), giving k = T * bits payload bits.
+The MCS (``mcs_index`` of TS 38.214 table ``mcs_table``, read by Sionna's ``decode_mcs_index``,
+PDSCH) fixes the QAM order Qm and the target code rate R. The resource allocation is the smallest
+number of resource elements (channel uses) whose TS 38.214 transport-block size (Sionna's
+``calculate_tb_size`` for Qm * N_RE coded bits at rate R) holds the k bits: the scheduler gives
+a vector just what it needs, and the standard's size comes out of that allocation, not the reverse.
+The TB is the k payload bits padded with zeros to that size; ``TBEncoder`` adds the TB CRC (CRC16
+up to 3824 bits, else CRC24A), segments into code blocks with a CRC24B each when there are several,
+LDPC-encodes, rate-matches, interleaves and scrambles; Sionna's ``Mapper`` maps onto QAM.
+
+Receiver, ``mode: monte_carlo``. The channel's equalised symbols go through Sionna's APP demapper
+and ``TBDecoder`` (belief propagation, ``ldpc_iterations``); its TB CRC says whether the block
+passed. ``ber`` counts the decoded payload bits that are wrong (before any erasure), ``bler`` the
+blocks whose CRC failed.
+
+Receiver, ``mode: abstraction``. No block is decoded: the channel is run to get each block's
+post-equaliser SINR per symbol, 1 / no_eff (unit-energy symbols); where it varies within the block
+(fast fading, OFDM) Sionna's ``EESM`` maps it to one effective SINR for the MCS; the code-block
+BLER at that SINR is read off an AWGN BLER table of the block's own code (Qm, code-block size with
+its CRC, coded bits per code block, decoder iterations), the TB's error probability is 1 - (1 - BLER)^C for C code blocks (as Sionna's
+``PHYAbstraction`` computes it), and a Bernoulli draw from Sionna's seeded generator says whether
+the block failed. Blocks that pass deliver the quantised payload.
+
+The tables are computed once per code and cached (see :func:`bler_table`) rather than read from the
+ones Sionna ships: those start at MCS 3 (2 in table 2), stop at code-block size 2000 (beyond it
+``PHYAbstraction`` clamps to the 2000 curve, an extrapolation this link must not make), sample the
+SNR every 1.8 dB, too coarse for a BLER curve that falls from 90 % to 1 % within about 1 dB, and
+are simulated at the MCS's target rate R: a small TB's CRC makes its code blocks' actual rate
+higher (a 32-bit TB with its 16-bit CRC is coded at 1.5 R), which is why the tables here are keyed
+by the code block's own rate (coded bits per block), not by the MCS.
+
+A block whose CRC failed delivers, with ``on_crc_failure: erase``, the training mean of that
+vector's payload (what the receiver knows without it), for classification and reconstruction
+alike; with ``use_decoded`` (monte_carlo only) the decoder's bits as they are, as the digital link.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+
+from ..runtime import SIONNA_PRECISION
+from . import LINKS
+from .base import Link, LinkCost, LinkOptions
+from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
+                      DEMAPPER_VALUES_PER_ENTRY, Quantiser)
+
+# highest MCS index of each TS 38.214 PDSCH table (5.1.3.1-1 to -4), as Sionna's decode_mcs_index accepts
+MAX_MCS = {1: 28, 2: 27, 3: 28, 4: 26}
+# one transport block per slot and layer: at most 275 PRBs x 156 data resource elements (TS 38.214 5.1.3.2)
+MAX_RESOURCE_ELEMENTS = 275 * 156
+# Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5; TS 38.214
+# 5.1.3.1 does not expect a UE to decode a TB of effective code rate above 0.95
+MIN_CB_RATE, MAX_EFFECTIVE_RATE = 1 / 5, 0.95
+# tables: AWGN code-block BLER every TABLE_STEP_DB from the capacity SNR of the code block's own rate
+# (Qm x its code rate) - TABLE_BELOW_DB up to
+# + TABLE_ABOVE_DB (stopping after the first point without errors); each point runs batches of
+# TABLE_BATCH blocks until TABLE_ERRORS block errors or TABLE_MAX_BATCHES batches
+TABLE_STEP_DB, TABLE_BELOW_DB, TABLE_ABOVE_DB = 0.25, 4.0, 10.0
+TABLE_BATCH, TABLE_MAX_BATCHES, TABLE_ERRORS = 500, 8, 200
+TABLE_EDGE_LOW = 0.99  # the lowest SNR point must fail (almost) every block: below it BLER is held there
+TABLE_SEED = 20260423  # tables are deterministic whatever the run's seed: one per key, shared by runs
+TABLE_VERSION = 1  # bump when the table's recipe changes: older entries are then not read
+
+
+class NROptions(LinkOptions):
+    mcs_index: int = Field(13, ge=0, description=(
+        "MCS index I_MCS of the TS 38.214 table mcs_table; the default, 16-QAM at rate 490/1024, is the "
+        "entry nearest the digital link's default (16-QAM, rate 1/2)"))
+    mcs_table: Literal[1, 2, 3, 4] = Field(1, description=(
+        "TS 38.214 PDSCH MCS table: 1 (up to 64-QAM), 2 (256-QAM), 3 (low spectral efficiency), 4 (1024-QAM)"))
+    bits: int = Field(4, ge=1, le=16, description="uniform quantiser bits per payload value (as the digital link)")
+    mode: Literal["monte_carlo", "abstraction"] = Field("monte_carlo", description=(
+        "monte_carlo: every transport block decoded, its CRC decides; abstraction: the block's (effective) "
+        "SINR, an AWGN BLER table and a seeded Bernoulli draw decide, nothing is decoded"))
+    on_crc_failure: Literal["erase", "use_decoded"] = Field("erase", description=(
+        "a block whose CRC failed delivers the training mean of its payload (erase) or the decoder's bits "
+        "as they are (use_decoded, monte_carlo only)"))
+    ldpc_iterations: int = Field(20, ge=1, le=10_000, description=(
+        "belief-propagation iterations of the decoder (and of the decoder the abstraction's tables simulate)"))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NROptions":
+        if self.mcs_index > MAX_MCS[self.mcs_table]:
+            raise ValueError(f"mcs_index {self.mcs_index} is outside TS 38.214 MCS table {self.mcs_table} "
+                             f"(0..{MAX_MCS[self.mcs_table]})")
+        if self.on_crc_failure == "use_decoded" and self.mode == "abstraction":
+            raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
+                             "nothing, so there are no decoded bits to use)")
+        return self
+
+
+@lru_cache(maxsize=64)
+def mcs(table: int, index: int) -> tuple[int, float]:
+    """(QAM order Qm, target code rate R) of a PDSCH MCS, from Sionna's TS 38.214 tables."""
+    from sionna.phy.nr.utils import decode_mcs_index
+
+    qm, rate = decode_mcs_index(index, table_index=table, is_pusch=False, device="cpu")
+    return int(qm), float(rate)
+
+
+@lru_cache(maxsize=256)
+def tb_layout(k: int, qm: int, rate: float) -> tuple[int, int, int, int]:
+    """(resource elements N_RE, TB size, code-block size with CRC, code blocks) of the smallest
+    allocation whose TS 38.214 TB size holds ``k`` bits at an effective code rate (code blocks with
+    their CRCs over the coded bits) of at most 0.95: the TB size never falls below 24 bits, so the
+    smallest allocations would otherwise carry 24 bits and a CRC in a handful of coded bits. Raises
+    ValueError beyond one slot's MAX_RESOURCE_ELEMENTS."""
+    from sionna.phy.nr.utils import calculate_tb_size
+
+    n_re = torch.arange(1, MAX_RESOURCE_ELEMENTS + 1)
+    tb, cb, num_cb, *_ = calculate_tb_size(modulation_order=torch.full_like(n_re, qm),
+                                           target_coderate=torch.full(n_re.shape, rate), num_coded_bits=qm * n_re,
+                                           return_cw_length=False, device="cpu")
+    fits = ((tb >= k) & (cb * num_cb <= MAX_EFFECTIVE_RATE * qm * n_re)).nonzero()
+    if not len(fits):
+        raise ValueError(f"a transport block of {k} bits at Qm={qm}, R={rate:.3f} needs more than "
+                         f"{MAX_RESOURCE_ELEMENTS} resource elements (275 PRBs x 156, one slot and layer: the "
+                         f"largest TS 38.214 allocation; largest TB {int(tb[-1])} bits): lower payload_len or bits, or "
+                         "raise the MCS")
+    i = int(fits[0])
+    return int(n_re[i]), int(tb[i]), int(cb[i]), int(num_cb[i])
+
+
+@LINKS.register("nr")
+class NR(Link):
+    """One 5G NR transport block per vector of a payload [..., V, T]; see the module docstring."""
+
+    Options = NROptions
+    line_style = "-."
+
+    def __init__(self, payload_len: int, lo: float, hi: float, mean: torch.Tensor, options: NROptions | None = None):
+        self.options = options = options or NROptions()
+        self.check(options, payload_len)
+        self.quantiser = Quantiser(payload_len, lo, hi, options.bits)  # the digital link's
+        self.payload_len, self.mean = payload_len, mean  # mean [V, T]: what an erased vector delivers
+        self.qm, self.rate = mcs(options.mcs_table, options.mcs_index)
+        self.n_re, self.tb_size, self.cb_size, self.num_cb = tb_layout(self.info_bits, self.qm, self.rate)
+        self._table = None
+
+    # ----------------------------------------------------------------- before anything is built
+
+    @classmethod
+    def cost(cls, options: NROptions, payload_len: int) -> LinkCost:
+        qm, rate = mcs(options.mcs_table, options.mcs_index)
+        try:
+            n_re = tb_layout(payload_len * options.bits, qm, rate)[0]
+        except ValueError:  # larger than the standard allows: check() refuses it; the budgets get the size it asks
+            n_re = math.ceil(payload_len * options.bits / (qm * rate))
+        if options.mode == "abstraction":
+            return LinkCost(n_re)
+        return LinkCost(n_re, qm * n_re, options.ldpc_iterations)
+
+    @classmethod
+    def chunk_bytes(cls, options, symbols_per_draw: int, draws: int, decoded_values: int, value_bytes: int) -> int:
+        qm = mcs(options.mcs_table, options.mcs_index)[0]
+        entries = symbols_per_draw * 2 ** qm
+        chunk = max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
+        return ((chunk * DEMAPPER_VALUES_PER_ENTRY + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE)
+                * value_bytes + decoded_values * value_bytes * 2)
+
+    @classmethod
+    def check(cls, options: NROptions, payload_len: int) -> None:
+        """A transport block the standard or Sionna's encoder cannot build is refused before any work."""
+        if payload_len < 1:
+            raise ValueError(f"payload_len must be positive, got {payload_len}")
+        qm, rate = mcs(options.mcs_table, options.mcs_index)
+        k = payload_len * options.bits
+        n_re, tb, cb, num_cb = tb_layout(k, qm, rate)
+        cb_rate = cb * num_cb / (qm * n_re)
+        if cb_rate < MIN_CB_RATE:
+            raise ValueError(f"MCS {options.mcs_index} of table {options.mcs_table} (Qm={qm}, R={rate:.3f}) gives code "
+                             f"blocks of rate {cb_rate:.3f} < 1/5 for a {tb}-bit transport block: Sionna's 5G LDPC "
+                             f"encoder has no repetition below 1/5; choose a higher MCS")
+
+    @classmethod
+    def spend(cls, options: NROptions, mode: str, factor: int) -> NROptions | None:
+        if mode == "bits":  # the code rate is the MCS's: a factor of it is no MCS
+            return options.model_copy(update={"bits": factor * options.bits})
+        return None
+
+    @classmethod
+    def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":
+        """Quantiser range = [min, max] of the training payload [N, V, T] (as the digital link); the
+        erasure value = its mean over the instances [V, T]."""
+        return cls(train_payload.shape[-1], float(train_payload.min()), float(train_payload.max()),
+                   train_payload.mean(0), options)
+
+    # ----------------------------------------------------------------- sizes
+
+    @property
+    def info_bits(self) -> int:  # k payload bits per vector; the TB pads them to tb_size
+        return self.payload_len * self.options.bits
+
+    @property
+    def coded_bits(self) -> int:
+        return self.qm * self.n_re
+
+    @property
+    def channel_uses(self) -> int:
+        return self.n_re
+
+    def capacity_bits(self) -> int:
+        return self.info_bits  # the payload's bits, in the same resource elements
+
+    def clean(self, payload: torch.Tensor) -> torch.Tensor:
+        return self.quantiser.clean(payload)
+
+    # ----------------------------------------------------------------- transmitter half
+
+    def _opts(self, dtype: torch.dtype, device) -> dict:
+        return {"precision": SIONNA_PRECISION[dtype], "device": str(device)}
+
+    def send(self, payload: torch.Tensor):
+        """payload [N, V, T] -> (payload bits u [N, V, k], QAM symbols x [N, V, N_RE] or, in
+        abstraction mode, the quantised payload [N, V, T] in x's place: no symbol is needed)."""
+        t = payload.shape[-1]
+        if t != self.payload_len:
+            raise ValueError(f"payload has {t} values per vector, the link was fitted for {self.payload_len}")
+        u = self.quantiser.to_bits(self.quantiser.quantize(payload)).to(payload.dtype)
+        if self.options.mode == "abstraction":
+            return u, self.clean(payload)
+        encoder = tb_blocks(self.tb_size, self.coded_bits, self.rate, self.qm, self.options.ldpc_iterations,
+                            **self._opts(payload.dtype, payload.device))[0]
+        tb = torch.nn.functional.pad(u, (0, self.tb_size - self.info_bits))  # zero padding up to the TB size
+        return u, mapper(self.qm, **self._opts(payload.dtype, payload.device))(encoder(tb).to(payload.dtype))
+
+    # ----------------------------------------------------------------- receiver half
+
+    def draws_per_chunk(self, sent, snr_points: int, draws: int) -> int:
+        per_draw = snr_points * sent[0].shape[0] * sent[0].shape[1] * self.n_re * 2 ** self.qm
+        return max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // per_draw))
+
+    def _decode(self, x_u: torch.Tensor, no_eff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Equalised symbols [..., N_RE] -> (payload bits [..., k], CRC passed [...])."""
+        encoder, demapper, decoder = tb_blocks(self.tb_size, self.coded_bits, self.rate, self.qm,
+                                         self.options.ldpc_iterations, **self._opts(x_u.real.dtype, x_u.device))
+        llr = demapper(x_u, no_eff)
+        flat = llr.flatten(0, -2)
+        edges = encoder.ldpc_encoder.pcm.nnz * self.num_cb  # BP messages per transport block
+        per_decode = max(1, DECODER_MESSAGES_PER_CHUNK // edges)
+        parts = [decoder(c) for c in flat.split(per_decode)]
+        bits = torch.cat([p[0] for p in parts])[:, : self.info_bits].reshape(*llr.shape[:-1], -1)
+        ok = torch.cat([p[1] for p in parts]).reshape(llr.shape[:-1])
+        return bits, ok
+
+    def _abstract(self, channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [..., N_RE]."""
+        from sionna.phy import config
+
+        cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
+        zeros = torch.zeros((), dtype=cplx, device=no.device).expand(symbols_shape)
+        _, no_eff = channel(zeros, no)  # only the equaliser's error variance is needed
+        sinr = 1.0 / no_eff.to(torch.float64)
+        if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
+            sinr_eff = sinr[..., 0].expand(symbols_shape[:-1])
+        else:
+            sinr_eff = eesm(self.options.mcs_table, self.options.mcs_index, sinr.expand(symbols_shape))
+        bler_cb = self.table().bler(10.0 * torch.log10(sinr_eff))
+        tbler = 1.0 - (1.0 - bler_cb) ** self.num_cb
+        draw = torch.rand(tbler.shape, dtype=torch.float64, device=tbler.device,
+                          generator=config.torch_rng(str(tbler.device)))
+        return draw < tbler
+
+    def table(self) -> "BlerTable":
+        if self._table is None:
+            self._table = bler_table(self.qm, self.cb_size, round(self.coded_bits / self.num_cb),
+                                     self.options.ldpc_iterations)
+        return self._table
+
+    def _deliver(self, bits: torch.Tensor | None, clean: torch.Tensor | None, failed: torch.Tensor,
+                 dtype: torch.dtype) -> torch.Tensor:
+        """Decoded bits [..., V, k] (or the clean payload [..., V, T]) and failures [..., V] -> payload [..., V, T]."""
+        got = self.quantiser.dequantize(self.quantiser.from_bits(bits), dtype) if bits is not None else clean
+        if self.options.on_crc_failure == "use_decoded":
+            return got
+        return torch.where(failed.unsqueeze(-1), self.mean.to(got.device, dtype), got)
+
+    def receive(self, channel, sent, no: torch.Tensor, draws: int):
+        u, x = sent
+        s = no.shape[0]
+        if self.options.mode == "abstraction":
+            failed = self._abstract(channel, (s, draws, *u.shape[:-1], self.n_re), no, u.dtype)
+            counts = {"block_errors": failed.sum((1, 2, 3))}
+            return self._deliver(None, x.expand(s, draws, *x.shape), failed, u.dtype), counts
+        x_u, no_eff = channel(x.expand(s, draws, *x.shape), no)
+        bits, ok = self._decode(x_u, no_eff)  # [S, r, N, V, k], [S, r, N, V]
+        counts = {"bit_errors": (bits != u).sum((1, 2, 3, 4)), "block_errors": (~ok).sum((1, 2, 3))}
+        return self._deliver(bits, None, ~ok, u.dtype), counts
+
+    def receive_each(self, channel, sent, no: torch.Tensor) -> torch.Tensor:
+        u, x = sent  # each instance as its own SNR point of one draw
+        if self.options.mode == "abstraction":
+            failed = self._abstract(channel, (u.shape[0], 1, 1, u.shape[1], self.n_re), no, u.dtype)[:, 0, 0]
+            return self._deliver(None, x, failed, u.dtype)
+        x_u, no_eff = channel(x[:, None, None], no)
+        bits, ok = self._decode(x_u, no_eff)
+        return self._deliver(bits[:, 0, 0], None, ~ok[:, 0, 0], u.dtype)
+
+    def error_rates(self, counts, draws: int, payload_shape) -> dict[str, torch.Tensor]:
+        blocks = draws * payload_shape[0] * payload_shape[1]
+        bler = counts["block_errors"].double() / blocks
+        out = {"bler": bler, "mcs_index": torch.full_like(bler, float(self.options.mcs_index)),
+               "tb_size": torch.full_like(bler, float(self.tb_size))}
+        if "bit_errors" in counts:  # known where blocks were decoded
+            out["ber"] = counts["bit_errors"].double() / (blocks * self.info_bits)
+        return out
+
+
+# --------------------------------------------------------------------------------------- Sionna blocks
+
+@lru_cache(maxsize=16)
+def tb_blocks(tb_size: int, coded_bits: int, rate: float, qm: int, iterations: int, *, precision: str, device: str):
+    """TBEncoder, APP demapper and TBDecoder of one transport block, built once: both ends know the code."""
+    from sionna.phy.mapping import Demapper
+    from sionna.phy.nr import TBDecoder, TBEncoder
+
+    encoder = TBEncoder(tb_size, coded_bits, rate, qm, channel_type="PDSCH", precision=precision, device=device)
+    if encoder.tb_size != tb_size:  # tb_layout took the size from the same routine: they must agree
+        raise RuntimeError(f"TBEncoder made a {encoder.tb_size}-bit TB where calculate_tb_size gave {tb_size}")
+    return (encoder, Demapper("app", "qam", qm, precision=precision, device=device),
+            TBDecoder(encoder, num_bp_iter=iterations, precision=precision, device=device))
+
+
+@lru_cache(maxsize=16)
+def mapper(qm: int, *, precision: str, device: str):
+    from sionna.phy.mapping import Mapper
+
+    return Mapper("qam", qm, precision=precision, device=device)
+
+
+@lru_cache(maxsize=4)
+def _eesm(device: str):
+    from sionna.sys import EESM
+
+    return EESM(precision="double", device=device)
+
+
+def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
+    """Sionna's EESM over the last dimension (a block's symbols): [..., L] -> [...]; refuses the MCS
+    tables its shipped beta parameters do not calibrate."""
+    block = _eesm(str(sinr.device))
+    if table not in block.beta_table["index"]:
+        raise ValueError(f"Sionna's EESM has no beta parameters for MCS table {table} (only "
+                         f"{sorted(block.beta_table['index'])}): the abstraction cannot map a SINR that varies "
+                         "within a block; use mode: monte_carlo or another mcs_table")
+    lead = sinr.shape[:-1]
+    flat = sinr.reshape(-1, sinr.shape[-1], 1, 1, 1)  # [B, OFDM symbols = L, subcarriers, users, streams]
+    mcs_index = torch.full((flat.shape[0], 1), index, dtype=torch.int32, device=sinr.device)
+    return block(flat, mcs_index, mcs_table_index=table, mcs_category=1).reshape(lead)
+
+
+# --------------------------------------------------------------------------------------- BLER tables
+
+class BlerTable:
+    """AWGN code-block BLER on a uniform SNR grid [dB]; :meth:`bler` interpolates linearly in dB and
+    holds the edge values outside (the table runs from BLER >= TABLE_EDGE_LOW down to no error)."""
+
+    def __init__(self, snr_db: list[float], bler: list[float]):
+        self.start, self.step = snr_db[0], snr_db[1] - snr_db[0]
+        self.values = torch.tensor(bler, dtype=torch.float64)
+
+    def bler(self, snr_db: torch.Tensor) -> torch.Tensor:
+        v = self.values.to(snr_db.device)
+        pos = ((snr_db.double() - self.start) / self.step).clamp(0, len(v) - 1)
+        lo = pos.floor().long().clamp(max=len(v) - 2)
+        w = pos - lo
+        return v[lo] * (1 - w) + v[lo + 1] * w
+
+
+def table_dir() -> Path:
+    """Where tables are cached: ``$SEMCOM_SIM_CACHE/nr-bler`` (default ``~/.cache/semcom-sim``)."""
+    env = os.environ.get("SEMCOM_SIM_CACHE")
+    return (Path(env) if env else Path.home() / ".cache" / "semcom-sim") / "nr-bler"
+
+
+@lru_cache(maxsize=64)
+def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> BlerTable:
+    """The AWGN BLER curve of one code block (Qm-QAM, ``cb_size`` bits with their CRC coded into
+    ``cb_coded_bits``, BP ``iterations``), computed once by Sionna's own routine and cached (entries verified and healed by ``semcom_sim.cache``).
+
+    The routine is the one ``PHYAbstraction.new_bler_table`` runs, ``sim_ber`` over
+    ``CodedAWGNChannelNR``, called directly: ``new_bler_table`` simulates every point for its full
+    budget, where here a point stops after TABLE_ERRORS block errors (the high-BLER points cost one
+    batch instead of TABLE_MAX_BATCHES).
+    """
+    from ..cache import load_or_build
+    import sionna
+
+    key = (f"q{qm}-k{cb_size}-n{cb_coded_bits}-it{iterations}-b{TABLE_BATCH}x{TABLE_MAX_BATCHES}e{TABLE_ERRORS}"
+           f"-v{TABLE_VERSION}-sionna{sionna.__version__}")
+
+    def build() -> dict:
+        return _simulate_table(qm, cb_size, cb_coded_bits, iterations)
+
+    def save(value: dict, f) -> None:
+        f.write(json.dumps(value).encode())
+
+    def load(f) -> dict:
+        value = json.loads(f.read().decode())
+        if not isinstance(value, dict) or len(value.get("bler", ())) < 2 or \
+                len(value["bler"]) != len(value.get("snr_db", ())):
+            raise ValueError("not a BLER table")
+        return value
+
+    value, _ = load_or_build(table_dir() / f"{key}.json", build, save, load)
+    if value["bler"][0] < TABLE_EDGE_LOW:
+        raise ValueError(f"the BLER table of {cb_size}-bit code blocks in {cb_coded_bits} bits ({2 ** qm}-QAM) starts at "
+                         f"BLER {value['bler'][0]:.3f} < {TABLE_EDGE_LOW} at {value['snr_db'][0]:.2f} dB: below it the "
+                         "abstraction would extrapolate; use mode: monte_carlo")
+    return BlerTable(value["snr_db"], value["bler"])
+
+
+def _simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> dict:
+    from sionna.phy import config
+    from sionna.phy.nr.utils import CodedAWGNChannelNR
+    from sionna.phy.utils import sim_ber
+
+    rate = cb_size / cb_coded_bits
+    capacity_db = 10.0 * math.log10(2.0 ** (qm * rate) - 1.0)  # where AWGN capacity equals the MCS's efficiency
+    first = TABLE_STEP_DB * math.floor((capacity_db - TABLE_BELOW_DB) / TABLE_STEP_DB)
+    snr_db = [first + i * TABLE_STEP_DB for i in range(int((TABLE_BELOW_DB + TABLE_ABOVE_DB) / TABLE_STEP_DB) + 1)]
+    channel = CodedAWGNChannelNR(qm, cb_size, rate, num_iter_decoder=iterations, precision="single", device="cpu")
+    rng = config.torch_rng("cpu")
+    state = rng.get_state()
+    rng.manual_seed(TABLE_SEED)
+    try:  # sim_ber's SNR axis is Eb/N0 of the information bits: Es/N0 - 10 log10(Qm R), as new_bler_table converts
+        ebno = torch.tensor([x - 10.0 * math.log10(qm * rate) for x in snr_db], dtype=torch.float32)
+        _, bler = sim_ber(channel, ebno, TABLE_BATCH, TABLE_MAX_BATCHES, num_target_block_errors=TABLE_ERRORS,
+                          early_stop=True, verbose=False, precision="single", device="cpu")
+    finally:
+        rng.set_state(state)
+    return {"snr_db": snr_db, "bler": [float(b) for b in bler], "qm": qm, "rate": rate, "cb_size": cb_size,
+            "iterations": iterations, "blocks_per_point_max": TABLE_BATCH * TABLE_MAX_BATCHES,
+            "target_block_errors": TABLE_ERRORS}

@@ -1,0 +1,176 @@
+"""The nr link: the CRC catches failed blocks, the abstraction's BLER matches decoding, an erased
+vector delivers the training mean, and impossible options are refused in one line."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from semcom_sim.channel import CHANNELS, snr_db_to_noise_var
+from semcom_sim.links import LINKS, monte_carlo
+import semcom_sim.links.nr as nr
+from conftest import refused  # noqa: E402  (tests/ is on the path)
+
+T = 4  # 4 values x 4 bits: the smallest TB (24 bits, CRC16, one 40-bit code block): decoding is cheap
+
+
+@pytest.fixture(autouse=True)
+def small_tables(monkeypatch, tmp_path_factory):
+    # tables of 200-block batches, at most 5 per point, in a per-session folder: seconds, not minutes
+    monkeypatch.setattr(nr, "TABLE_BATCH", 200)
+    monkeypatch.setattr(nr, "TABLE_MAX_BATCHES", 5)
+    monkeypatch.setattr(nr, "TABLE_ERRORS", 100)
+    monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path_factory.getbasetemp() / "nr-cache"))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _payloads():
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(60, 2, T, generator=g)
+    test = torch.randn(100, 2, T, generator=g)
+    return train, test
+
+
+def _run(mode: str, snr_db: list[float], draws: int, channel: str = "awgn", seed: int = 3, **options):
+    from sionna.phy import config
+
+    train, test = _payloads()
+    link = LINKS["nr"].fit(train, LINKS["nr"].Options(mcs_index=5, mode=mode, **options))
+    config.seed = seed
+    ch = CHANNELS[channel](device="cpu", precision="single",
+                           **({} if channel == "awgn" else {"fading": "block"}))
+    seen = []
+    out = monte_carlo(link, test, ch, snr_db_to_noise_var(torch.tensor(snr_db)), draws,
+                      lambda p: seen.append(p) or {"n": torch.ones(p.shape[:2])})
+    return link, train, test, out, torch.cat(seen, 1)
+
+
+def test_the_tb_is_the_smallest_standard_allocation_holding_the_payload():
+    link = LINKS["nr"].fit(_payloads()[0], LINKS["nr"].Options(mcs_index=5))
+    assert (link.qm, link.rate) == (2, 379 / 1024)
+    assert link.info_bits == 16 and link.tb_size == 24 and link.cb_size == 40 and link.num_cb == 1
+    # the 24-bit floor of TS 38.214 sizes: 16 and 24 bits take the same allocation, 25 a larger one
+    assert nr.tb_layout(24, link.qm, link.rate)[0] == link.n_re < nr.tb_layout(25, link.qm, link.rate)[0]
+    assert link.channel_uses == LINKS["nr"].cost(link.options, T).uses == 22  # 40 bits in 44: rate <= 0.95
+
+
+def test_the_crc_flags_every_block_at_low_snr_and_none_at_high_snr():
+    link, train, test, out, seen = _run("monte_carlo", [30.0, -10.0], 4)
+    assert float(out["bler"][0]) == 0.0 and float(out["ber"][0]) == 0.0
+    assert float(out["bler"][1]) == 1.0 and 0.3 < float(out["ber"][1]) < 0.7  # the decoder's bits: near coin flips
+    assert out["tb_size"].tolist() == [24.0, 24.0] and out["mcs_index"].tolist() == [5.0, 5.0]
+    assert torch.equal(seen[0], link.clean(test).expand_as(seen[0]))
+    # erase: every failed vector is the training mean of its position, exactly
+    assert torch.equal(seen[1], train.mean(0).expand_as(seen[1]))
+
+
+def test_use_decoded_delivers_the_wrong_bits_instead_of_the_mean():
+    link, train, test, out, seen = _run("monte_carlo", [-10.0], 2, on_crc_failure="use_decoded")
+    assert float(out["bler"][0]) == 1.0
+    assert not torch.isclose(seen[0], train.mean(0).expand_as(seen[0])).any(-1).all()
+    # quantiser cells, as the digital link delivers them
+    cells = (seen[0] - link.quantiser.lo) / link.quantiser.step - 0.5
+    assert torch.allclose(cells, cells.round(), atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channel,snr_db", [("awgn", 6.0), ("rayleigh", 12.0)])
+def test_abstraction_bler_matches_decoding(channel, snr_db):
+    """At a mid SNR (BLER about 0.2 to 0.7), 800 blocks each: the two BLERs differ by less than
+    four standard deviations of their difference: the binomial spread of both estimates and of the
+    table's own point (at least TABLE_BATCH = 200 blocks here)."""
+    _, _, _, mc, _ = _run("monte_carlo", [snr_db], 4, channel)
+    _, train, _, ab, seen = _run("abstraction", [snr_db], 4, channel)
+    p, q = float(mc["bler"][0]), float(ab["bler"][0])
+    blocks = 4 * 100 * 2
+    sigma = math.sqrt((p * (1 - p) + q * (1 - q)) / blocks + q * (1 - q) / nr.TABLE_BATCH)
+    assert 0.1 < p < 0.8, p  # a point on the waterfall, not a trivial one
+    assert abs(p - q) < 4 * sigma, (p, q, sigma)
+    assert "ber" not in ab  # nothing is decoded: the BER is not known
+    # the abstraction's failed blocks are erased too, the others are the quantised payload
+    erased = (seen == train.mean(0)).all(-1)
+    assert math.isclose(float(erased.double().mean()), q, abs_tol=1e-9)
+
+
+def test_abstraction_draws_follow_the_seed():
+    a = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]
+    b = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]
+    c = _run("abstraction", [6.0], 2, seed=8)[3]["bler"]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_a_table_entry_is_computed_once_verified_and_healed(tmp_path, monkeypatch):
+    built = []
+
+    def simulate(qm, cb_size, cb_coded_bits, iterations):  # the entry's machinery, not Sionna's numbers
+        built.append(cb_size)
+        return {"snr_db": [0.0, 0.25, 0.5], "bler": [1.0, 0.5, 0.0]}
+
+    monkeypatch.setattr(nr, "_simulate_table", simulate)
+    monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
+    nr.bler_table.cache_clear()
+    first = nr.bler_table(2, 40, 44, 20)
+    nr.bler_table.cache_clear()
+    assert torch.equal(nr.bler_table(2, 40, 44, 20).values, first.values) and built == [40]  # read back
+    (entry,) = (tmp_path / "nr-bler").glob("*.json")
+    entry.write_bytes(entry.read_bytes()[:-5])  # truncated: discarded and rebuilt
+    nr.bler_table.cache_clear()
+    assert torch.equal(nr.bler_table(2, 40, 44, 20).values, first.values) and built == [40, 40]
+    # linear in dB between points, held at the edges
+    assert first.bler(torch.tensor([-3.0, 0.125, 0.375, 9.0])).tolist() == [1.0, 0.75, 0.25, 0.0]
+    nr.bler_table.cache_clear()
+
+
+def test_a_table_that_does_not_start_at_bler_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(nr, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [0.7, 0.0]})
+    monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
+    nr.bler_table.cache_clear()
+    with pytest.raises(ValueError, match="starts at BLER 0.700 < 0.99 at 0.00 dB"):
+        nr.bler_table(2, 40, 44, 20)
+    nr.bler_table.cache_clear()
+
+
+# ------------------------------------------------------------------------------------------- refusals
+
+@pytest.mark.parametrize("options,expected", [
+    ({"mcs_index": 29}, "mcs_index 29 is outside TS 38.214 MCS table 1 (0..28)"),
+    ({"mcs_index": 27, "mcs_table": 4}, "mcs_index 27 is outside TS 38.214 MCS table 4 (0..26)"),
+    ({"mode": "abstraction", "on_crc_failure": "use_decoded"}, "on_crc_failure: use_decoded needs mode: monte_carlo"),
+    ({"mcs_index": 1}, "< 1/5"),
+    ({"mcs_index": 5, "bits": 16, "mode": "abstraction", "__dim__": 2048}, "needs more than 42900 resource elements"),
+])
+def test_impossible_options_are_refused_in_one_line(tiny_raw, write_scenario, tmp_path, options, expected):
+    options = dict(options)
+    dim = options.pop("__dim__", None)
+    if dim:  # a payload that large: the link's check must refuse it, not the budgets
+        tiny_raw["embedding_dim"] = dim
+        tiny_raw["limits"] = {"memory_gib": 10_000}
+    tiny_raw["transmitter"]["links"] = ["analog", {"name": "nr", "options": options}]
+    out = tmp_path / "out"
+    line = refused(["run", str(write_scenario(tiny_raw)), "--out", str(out)])
+    assert expected in line and "transmitter.links" in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["monte_carlo", "abstraction"])
+def test_receive_each_takes_each_instance_at_its_own_snr(mode, tmp_path, monkeypatch):
+    """A noise-aware receiver's copies: instance i at its own SNR, alternately 40 dB and -10 dB
+    (the abstraction on a step table: BLER 1 below 0 dB, 0 above; its numbers are tested above)."""
+    from sionna.phy import config
+
+    monkeypatch.setattr(nr, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
+    nr.bler_table.cache_clear()
+    train, test = _payloads()
+    link = LINKS["nr"].fit(train, LINKS["nr"].Options(mcs_index=5, mode=mode))
+    config.seed = 4
+    snr = torch.tensor([40.0, -10.0] * (test.shape[0] // 2))
+    out = link.receive_each(CHANNELS["awgn"](device="cpu", precision="single"), link.send(test),
+                            snr_db_to_noise_var(snr))
+    assert torch.equal(out[0::2], link.clean(test)[0::2])
+    assert torch.equal(out[1::2], train.mean(0).expand_as(out[1::2]))
+    nr.bler_table.cache_clear()
