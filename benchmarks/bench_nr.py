@@ -28,7 +28,7 @@ import time
 
 import torch
 
-import semcom_sim.links.nr as nr
+import semcom_sim.links.nr_abstraction as tables
 from semcom_sim.channel import CHANNELS, snr_db_to_noise_var
 from semcom_sim.links import LINKS, monte_carlo
 
@@ -85,10 +85,10 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: a quick check of the code path")
     args = ap.parse_args()
     if args.table:
-        nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS = args.table
+        tables.TABLE_BATCH, tables.TABLE_MAX_BATCHES, tables.TABLE_ERRORS = args.table
     if args.smoke:
         args.mcs, args.t, args.channels, args.blocks, args.n, args.cost_snr = [5], [4], ["awgn"], 200, 100, [5.0]
-        nr.TABLE_BATCH, nr.TABLE_MAX_BATCHES, nr.TABLE_ERRORS, nr.TABLE_STEP_DB = 100, 1, 50, 0.5
+        tables.TABLE_BATCH, tables.TABLE_MAX_BATCHES, tables.TABLE_ERRORS, tables.TABLE_STEP_DB = 100, 1, 50, 0.5
         if "SEMCOM_SIM_CACHE" not in os.environ:  # a throw-away table cache, removed at exit
             scratch = tempfile.TemporaryDirectory(prefix="bench-nr-")
             os.environ["SEMCOM_SIM_CACHE"] = scratch.name
@@ -96,7 +96,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     draws = max(1, args.blocks // args.n)
     blocks = draws * args.n
-    print(f"table cache: {nr.table_dir()}; {blocks} blocks per SNR point ({draws} draws x {args.n} instances)")
+    print(f"table cache: {tables.table_dir()}; {blocks} blocks per SNR point ({draws} draws x {args.n} instances)")
     g = torch.Generator().manual_seed(1)
     for t in args.t:
         payload = torch.randn(args.n, 1, t, generator=g)

@@ -10,6 +10,7 @@ import torch
 from semcom_sim.channel import CHANNELS, snr_db_to_noise_var
 from semcom_sim.links import LINKS, monte_carlo
 import semcom_sim.links.nr as nr
+import semcom_sim.links.nr_abstraction as tables
 from conftest import refused  # noqa: E402  (tests/ is on the path)
 
 T = 4  # 4 values x 4 bits: the smallest TB (24 bits, CRC16, one 40-bit code block): decoding is cheap
@@ -18,9 +19,9 @@ T = 4  # 4 values x 4 bits: the smallest TB (24 bits, CRC16, one 40-bit code blo
 @pytest.fixture(autouse=True)
 def small_tables(monkeypatch, tmp_path_factory):
     # tables of 200-block batches, at most 5 per point, in a per-session folder: seconds, not minutes
-    monkeypatch.setattr(nr, "TABLE_BATCH", 200)
-    monkeypatch.setattr(nr, "TABLE_MAX_BATCHES", 5)
-    monkeypatch.setattr(nr, "TABLE_ERRORS", 100)
+    monkeypatch.setattr(tables, "TABLE_BATCH", 200)
+    monkeypatch.setattr(tables, "TABLE_MAX_BATCHES", 5)
+    monkeypatch.setattr(tables, "TABLE_ERRORS", 100)
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path_factory.getbasetemp() / "nr-cache"))
     n = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -87,7 +88,7 @@ def test_abstraction_bler_matches_decoding(channel, snr_db):
     _, train, _, ab, seen = _run("abstraction", [snr_db], 4, channel)
     p, q = float(mc["bler"][0]), float(ab["bler"][0])
     blocks = 4 * 100 * 2
-    sigma = math.sqrt((p * (1 - p) + q * (1 - q)) / blocks + q * (1 - q) / nr.TABLE_BATCH)
+    sigma = math.sqrt((p * (1 - p) + q * (1 - q)) / blocks + q * (1 - q) / tables.TABLE_BATCH)
     assert 0.1 < p < 0.8, p  # a point on the waterfall, not a trivial one
     assert abs(p - q) < 4 * sigma, (p, q, sigma)
     assert "ber" not in ab  # nothing is decoded: the BER is not known
@@ -110,28 +111,28 @@ def test_a_table_entry_is_computed_once_verified_and_healed(tmp_path, monkeypatc
         built.append(cb_size)
         return {"snr_db": [0.0, 0.25, 0.5], "bler": [1.0, 0.5, 0.0]}
 
-    monkeypatch.setattr(nr, "_simulate_table", simulate)
+    monkeypatch.setattr(tables, "_simulate_table", simulate)
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
-    nr.bler_table.cache_clear()
-    first = nr.bler_table(2, 40, 44, 20)
-    nr.bler_table.cache_clear()
-    assert torch.equal(nr.bler_table(2, 40, 44, 20).values, first.values) and built == [40]  # read back
+    tables.bler_table.cache_clear()
+    first = tables.bler_table(2, 40, 44, 20)
+    tables.bler_table.cache_clear()
+    assert torch.equal(tables.bler_table(2, 40, 44, 20).values, first.values) and built == [40]  # read back
     (entry,) = (tmp_path / "nr-bler").glob("*.json")
     entry.write_bytes(entry.read_bytes()[:-5])  # truncated: discarded and rebuilt
-    nr.bler_table.cache_clear()
-    assert torch.equal(nr.bler_table(2, 40, 44, 20).values, first.values) and built == [40, 40]
+    tables.bler_table.cache_clear()
+    assert torch.equal(tables.bler_table(2, 40, 44, 20).values, first.values) and built == [40, 40]
     # linear in dB between points, held at the edges
     assert first.bler(torch.tensor([-3.0, 0.125, 0.375, 9.0])).tolist() == [1.0, 0.75, 0.25, 0.0]
-    nr.bler_table.cache_clear()
+    tables.bler_table.cache_clear()
 
 
 def test_a_table_that_does_not_start_at_bler_one_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(nr, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [0.7, 0.0]})
+    monkeypatch.setattr(tables, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [0.7, 0.0]})
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
-    nr.bler_table.cache_clear()
+    tables.bler_table.cache_clear()
     with pytest.raises(ValueError, match="starts at BLER 0.700 < 0.99 at 0.00 dB"):
-        nr.bler_table(2, 40, 44, 20)
-    nr.bler_table.cache_clear()
+        tables.bler_table(2, 40, 44, 20)
+    tables.bler_table.cache_clear()
 
 
 # ------------------------------------------------------------------------------------------- refusals
@@ -162,9 +163,9 @@ def test_receive_each_takes_each_instance_at_its_own_snr(mode, tmp_path, monkeyp
     (the abstraction on a step table: BLER 1 below 0 dB, 0 above; its numbers are tested above)."""
     from sionna.phy import config
 
-    monkeypatch.setattr(nr, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setattr(tables, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
-    nr.bler_table.cache_clear()
+    tables.bler_table.cache_clear()
     train, test = _payloads()
     link = LINKS["nr"].fit(train, LINKS["nr"].Options(mcs_index=5, mode=mode))
     config.seed = 4
@@ -173,4 +174,4 @@ def test_receive_each_takes_each_instance_at_its_own_snr(mode, tmp_path, monkeyp
                             snr_db_to_noise_var(snr))
     assert torch.equal(out[0::2], link.clean(test)[0::2])
     assert torch.equal(out[1::2], train.mean(0).expand_as(out[1::2]))
-    nr.bler_table.cache_clear()
+    tables.bler_table.cache_clear()

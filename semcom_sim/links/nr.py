@@ -40,11 +40,8 @@ alike; with ``use_decoded`` (monte_carlo only) the decoder's bits as they are, a
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -55,6 +52,7 @@ from . import LINKS
 from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
+from .nr_abstraction import BlerTable, bler_table, eesm
 
 # highest MCS index of each TS 38.214 PDSCH table (5.1.3.1-1 to -4), as Sionna's decode_mcs_index accepts
 MAX_MCS = {1: 28, 2: 27, 3: 28, 4: 26}
@@ -63,15 +61,6 @@ MAX_RESOURCE_ELEMENTS = 275 * 156
 # Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5; TS 38.214
 # 5.1.3.1 does not expect a UE to decode a TB of effective code rate above 0.95
 MIN_CB_RATE, MAX_EFFECTIVE_RATE = 1 / 5, 0.95
-# tables: AWGN code-block BLER every TABLE_STEP_DB from the capacity SNR of the code block's own rate
-# (Qm x its code rate) - TABLE_BELOW_DB up to
-# + TABLE_ABOVE_DB (stopping after the first point without errors); each point runs batches of
-# TABLE_BATCH blocks until TABLE_ERRORS block errors or TABLE_MAX_BATCHES batches
-TABLE_STEP_DB, TABLE_BELOW_DB, TABLE_ABOVE_DB = 0.25, 4.0, 10.0
-TABLE_BATCH, TABLE_MAX_BATCHES, TABLE_ERRORS = 500, 8, 200
-TABLE_EDGE_LOW = 0.99  # the lowest SNR point must fail (almost) every block: below it BLER is held there
-TABLE_SEED = 20260423  # tables are deterministic whatever the run's seed: one per key, shared by runs
-TABLE_VERSION = 1  # bump when the table's recipe changes: older entries are then not read
 
 
 class NROptions(LinkOptions):
@@ -273,7 +262,7 @@ class NR(Link):
                           generator=config.torch_rng(str(tbler.device)))
         return draw < tbler
 
-    def table(self) -> "BlerTable":
+    def table(self) -> BlerTable:
         if self._table is None:
             self._table = bler_table(self.qm, self.cb_size, round(self.coded_bits / self.num_cb),
                                      self.options.ldpc_iterations)
@@ -338,109 +327,3 @@ def mapper(qm: int, *, precision: str, device: str):
     from sionna.phy.mapping import Mapper
 
     return Mapper("qam", qm, precision=precision, device=device)
-
-
-@lru_cache(maxsize=4)
-def _eesm(device: str):
-    from sionna.sys import EESM
-
-    return EESM(precision="double", device=device)
-
-
-def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
-    """Sionna's EESM over the last dimension (a block's symbols): [..., L] -> [...]; refuses the MCS
-    tables its shipped beta parameters do not calibrate."""
-    block = _eesm(str(sinr.device))
-    if table not in block.beta_table["index"]:
-        raise ValueError(f"Sionna's EESM has no beta parameters for MCS table {table} (only "
-                         f"{sorted(block.beta_table['index'])}): the abstraction cannot map a SINR that varies "
-                         "within a block; use mode: monte_carlo or another mcs_table")
-    lead = sinr.shape[:-1]
-    flat = sinr.reshape(-1, sinr.shape[-1], 1, 1, 1)  # [B, OFDM symbols = L, subcarriers, users, streams]
-    mcs_index = torch.full((flat.shape[0], 1), index, dtype=torch.int32, device=sinr.device)
-    return block(flat, mcs_index, mcs_table_index=table, mcs_category=1).reshape(lead)
-
-
-# --------------------------------------------------------------------------------------- BLER tables
-
-class BlerTable:
-    """AWGN code-block BLER on a uniform SNR grid [dB]; :meth:`bler` interpolates linearly in dB and
-    holds the edge values outside (the table runs from BLER >= TABLE_EDGE_LOW down to no error)."""
-
-    def __init__(self, snr_db: list[float], bler: list[float]):
-        self.start, self.step = snr_db[0], snr_db[1] - snr_db[0]
-        self.values = torch.tensor(bler, dtype=torch.float64)
-
-    def bler(self, snr_db: torch.Tensor) -> torch.Tensor:
-        v = self.values.to(snr_db.device)
-        pos = ((snr_db.double() - self.start) / self.step).clamp(0, len(v) - 1)
-        lo = pos.floor().long().clamp(max=len(v) - 2)
-        w = pos - lo
-        return v[lo] * (1 - w) + v[lo + 1] * w
-
-
-def table_dir() -> Path:
-    """Where tables are cached: ``$SEMCOM_SIM_CACHE/nr-bler`` (default ``~/.cache/semcom-sim``)."""
-    env = os.environ.get("SEMCOM_SIM_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "semcom-sim") / "nr-bler"
-
-
-@lru_cache(maxsize=64)
-def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> BlerTable:
-    """The AWGN BLER curve of one code block (Qm-QAM, ``cb_size`` bits with their CRC coded into
-    ``cb_coded_bits``, BP ``iterations``), computed once by Sionna's own routine and cached (entries verified and healed by ``semcom_sim.cache``).
-
-    The routine is the one ``PHYAbstraction.new_bler_table`` runs, ``sim_ber`` over
-    ``CodedAWGNChannelNR``, called directly: ``new_bler_table`` simulates every point for its full
-    budget, where here a point stops after TABLE_ERRORS block errors (the high-BLER points cost one
-    batch instead of TABLE_MAX_BATCHES).
-    """
-    from ..cache import load_or_build
-    import sionna
-
-    key = (f"q{qm}-k{cb_size}-n{cb_coded_bits}-it{iterations}-b{TABLE_BATCH}x{TABLE_MAX_BATCHES}e{TABLE_ERRORS}"
-           f"-v{TABLE_VERSION}-sionna{sionna.__version__}")
-
-    def build() -> dict:
-        return _simulate_table(qm, cb_size, cb_coded_bits, iterations)
-
-    def save(value: dict, f) -> None:
-        f.write(json.dumps(value).encode())
-
-    def load(f) -> dict:
-        value = json.loads(f.read().decode())
-        if not isinstance(value, dict) or len(value.get("bler", ())) < 2 or \
-                len(value["bler"]) != len(value.get("snr_db", ())):
-            raise ValueError("not a BLER table")
-        return value
-
-    value, _ = load_or_build(table_dir() / f"{key}.json", build, save, load)
-    if value["bler"][0] < TABLE_EDGE_LOW:
-        raise ValueError(f"the BLER table of {cb_size}-bit code blocks in {cb_coded_bits} bits ({2 ** qm}-QAM) starts at "
-                         f"BLER {value['bler'][0]:.3f} < {TABLE_EDGE_LOW} at {value['snr_db'][0]:.2f} dB: below it the "
-                         "abstraction would extrapolate; use mode: monte_carlo")
-    return BlerTable(value["snr_db"], value["bler"])
-
-
-def _simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> dict:
-    from sionna.phy import config
-    from sionna.phy.nr.utils import CodedAWGNChannelNR
-    from sionna.phy.utils import sim_ber
-
-    rate = cb_size / cb_coded_bits
-    capacity_db = 10.0 * math.log10(2.0 ** (qm * rate) - 1.0)  # where AWGN capacity equals the MCS's efficiency
-    first = TABLE_STEP_DB * math.floor((capacity_db - TABLE_BELOW_DB) / TABLE_STEP_DB)
-    snr_db = [first + i * TABLE_STEP_DB for i in range(int((TABLE_BELOW_DB + TABLE_ABOVE_DB) / TABLE_STEP_DB) + 1)]
-    channel = CodedAWGNChannelNR(qm, cb_size, rate, num_iter_decoder=iterations, precision="single", device="cpu")
-    rng = config.torch_rng("cpu")
-    state = rng.get_state()
-    rng.manual_seed(TABLE_SEED)
-    try:  # sim_ber's SNR axis is Eb/N0 of the information bits: Es/N0 - 10 log10(Qm R), as new_bler_table converts
-        ebno = torch.tensor([x - 10.0 * math.log10(qm * rate) for x in snr_db], dtype=torch.float32)
-        _, bler = sim_ber(channel, ebno, TABLE_BATCH, TABLE_MAX_BATCHES, num_target_block_errors=TABLE_ERRORS,
-                          early_stop=True, verbose=False, precision="single", device="cpu")
-    finally:
-        rng.set_state(state)
-    return {"snr_db": snr_db, "bler": [float(b) for b in bler], "qm": qm, "rate": rate, "cb_size": cb_size,
-            "iterations": iterations, "blocks_per_point_max": TABLE_BATCH * TABLE_MAX_BATCHES,
-            "target_block_errors": TABLE_ERRORS}
