@@ -43,6 +43,8 @@ from .analog import Analog, SYMBOLS_PER_CHUNK
 from .base import LinkCost, LinkOptions
 
 MAX_PILOTS = 1024
+# channel models whose coefficients can be drawn per device (flat: one coefficient per device and use)
+MAC_MODELS = ("awgn", "rayleigh", "rician")
 # coefficients drawn to fix rho: its relative error is below 0.5 % for threshold >= 0.01 (Rayleigh)
 RHO_SAMPLE = 1 << 18
 # complex values alive per chunk symbol: the product h b x of every device and the sum
@@ -103,6 +105,33 @@ class Aircomp(Analog):
         scale = float(1.0 / (p.square().sum(-1).mean() / uses).sqrt())
         centroid_energy = float((p.mean(1) * scale).square().sum(-1).mean() / uses)
         return cls(t, scale, centroid_energy, options)
+
+    @classmethod
+    def check_use(cls, options: AircompOptions, scheme, vectors: int, preset) -> None:
+        if vectors < 2:
+            raise ValueError(f"aircomp adds the vectors of several devices, but the scheme sends {vectors} per "
+                             "instance (one modality in data.modalities, or a scheme sending one vector)")
+        probe = torch.arange(vectors, dtype=torch.float64).reshape(1, vectors, 1)
+        read = scheme.head_reads(probe)
+        if read.shape != (1, 1, 1) or float(read) != float(probe.mean()):
+            raise ValueError("aircomp delivers the centroid of the devices' vectors, which only a scheme whose "
+                             "head reads the centroid of what arrives can use (receiver_centroid)")
+        model, o = preset.model, preset.options
+        if model not in MAC_MODELS:
+            raise ValueError(f"channel preset {preset.name!r} (model {model!r}) cannot act as a multiple-access "
+                             f"channel of single-antenna devices (those that can: {', '.join(MAC_MODELS)})")
+        if o.get("num_rx_ant", 1) != 1:
+            raise ValueError(f"channel preset {preset.name!r} has {o['num_rx_ant']} receive antennas; aircomp "
+                             "aligns the devices at one")
+        if o.get("csi", "perfect") != "perfect":
+            raise ValueError(f"channel preset {preset.name!r} estimates the receiver's CSI, which aircomp's "
+                             "receiver does not use: set the devices' CSI with the link's csi option")
+        fading = o.get("fading")
+        if fading == "fast" and options.csi == "estimated":
+            raise ValueError(f"csi: estimated needs block fading (preset {preset.name!r} is fast fading)")
+        if fading is not None and options.threshold == 0:
+            raise ValueError(f"threshold 0 under fading (preset {preset.name!r}): full channel inversion has an "
+                             "infinite mean energy; give a threshold above 0")
 
     @property
     def receiver_key(self) -> tuple:

@@ -63,6 +63,12 @@ class Link:
         """Raise ValueError for a transmission this link cannot carry, before any work."""
 
     @classmethod
+    def check_use(cls, options: LinkOptions, scheme, vectors: int, preset) -> None:
+        """Raise ValueError where this link cannot carry ``vectors`` vectors per instance of ``scheme``
+        (a :class:`~semcom_sim.transmitter.schemes.Scheme`) over the channel preset ``preset`` (a
+        :class:`~semcom_sim.scenario.ChannelPreset`), before any work."""
+
+    @classmethod
     def spend(cls, options: LinkOptions, mode: str, factor: int) -> LinkOptions | None:
         """The options that spend ``factor`` times the channel uses per vector in the way ``mode``
         names (``transmitter.equal_bandwidth``: ``bits``, ``code_rate``), or None where this link
