@@ -146,7 +146,7 @@ def _aircomp_scenario(tiny_raw, **options):
     (lambda r: r["transmitter"].update(schemes=["centroid"]), "several devices"),
     (lambda r: r["channel"].update(presets=["awgn", "tdl_c"]), "multiple-access"),
     (lambda r: r["channel"].update(presets=["rayleigh_block_2rx"]), "receive antennas"),
-    (lambda r: r["transmitter"].update(schemes=["conventional"]), "receiver_centroid"),
+    (lambda r: r["transmitter"].update(schemes=["conventional", "centroid_residual"]), "receiver_centroid"),
     (lambda r: r["transmitter"]["links"][1]["options"].update(pilots=2), "pilots"),
 ])
 def test_bad_aircomp_input_is_one_line_at_validation(tiny_raw, write_scenario, change, expected):
@@ -164,3 +164,43 @@ def test_a_good_aircomp_scenario_validates(tiny_raw, write_scenario):
     raw = _aircomp_scenario(tiny_raw, threshold=0.2, energy_limit=4.0)
     res = CliRunner().invoke(app, ["validate", str(write_scenario(raw))])
     assert res.exit_code == 0, res.output
+
+
+def test_the_plan_pairs_aircomp_only_with_a_scheme_reading_the_centroid(tiny_raw):
+    from semcom_sim.scenario import Scenario
+    from semcom_sim.transmitter.plan import transmissions
+
+    raw = _aircomp_scenario(tiny_raw)
+    raw["transmitter"]["schemes"] = ["conventional", "receiver_centroid", "centroid"]
+    raw["transmitter"]["rfs_keep"] = [1.0]
+    pairs = [(tx.scheme, tx.link.label) for tx in transmissions(Scenario.model_validate(raw))]
+    assert pairs == [("conventional", "analog"), ("receiver_centroid", "analog"), ("receiver_centroid", "aircomp"),
+                     ("centroid", "analog")]
+
+
+@pytest.mark.slow
+def test_a_run_reports_payload_mse_and_aircomp_channel_uses(tiny_raw, write_scenario, tmp_path):
+    """The tiny scenario with the four systems of scenarios/sensors.yaml: payload_mse is 0 on the
+    noiseless rows and falls with SNR; aircomp takes 1/M of receiver_centroid/analog's channel uses
+    at the same instance energy and reads the centroid with a lower error."""
+    from typer.testing import CliRunner
+
+    from semcom_sim.cli import app
+    from semcom_sim.report import read_results
+
+    raw = _aircomp_scenario(tiny_raw)
+    raw["transmitter"]["schemes"] = ["conventional", "receiver_centroid", "centroid"]
+    raw["transmitter"]["rfs_keep"] = [1.0]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(write_scenario(raw)), "--out", str(out)])
+    assert res.exit_code == 0, res.output + res.stderr
+    rows = read_results(out / "results.csv")
+    by = {(r["scheme"], r["link"], r["channel"], r["snr_db"]): r for r in rows}
+    assert all(r["payload_mse"] != "" for r in rows)  # every row, the noiseless ones too
+    assert all(r["payload_mse"] == 0.0 for r in rows if r["channel"] == "none")
+    b, c = by[("receiver_centroid", "analog", "awgn", 20.0)], by[("receiver_centroid", "aircomp", "awgn", 20.0)]
+    assert b["channel_uses"] == 3 * c["channel_uses"] == 24 and b["snr_instance_db"] == c["snr_instance_db"]
+    assert b["payload_mse"] / c["payload_mse"] == pytest.approx(3.0, rel=0.10)
+    assert c["silent_fraction"] == 0.0 and b["silent_fraction"] == ""
+    for key in ("conventional", "analog"), ("receiver_centroid", "aircomp"):
+        assert by[(*key, "awgn", 0.0)]["payload_mse"] > by[(*key, "awgn", 20.0)]["payload_mse"] > 0

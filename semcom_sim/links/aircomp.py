@@ -107,15 +107,19 @@ class Aircomp(Analog):
         return cls(t, scale, centroid_energy, options)
 
     @classmethod
-    def check_use(cls, options: AircompOptions, scheme, vectors: int, preset) -> None:
+    def refuses(cls, options: AircompOptions, scheme, vectors: int) -> str | None:
         if vectors < 2:
-            raise ValueError(f"aircomp adds the vectors of several devices, but the scheme sends {vectors} per "
-                             "instance (one modality in data.modalities, or a scheme sending one vector)")
+            return (f"aircomp adds the vectors of several devices, but the scheme sends {vectors} per instance; "
+                    "it carries a scheme whose head reads the centroid of what arrives (receiver_centroid)")
         probe = torch.arange(vectors, dtype=torch.float64).reshape(1, vectors, 1)
         read = scheme.head_reads(probe)
         if read.shape != (1, 1, 1) or float(read) != float(probe.mean()):
-            raise ValueError("aircomp delivers the centroid of the devices' vectors, which only a scheme whose "
-                             "head reads the centroid of what arrives can use (receiver_centroid)")
+            return ("aircomp delivers the centroid of the devices' vectors: it carries a scheme whose head reads "
+                    "the centroid of what arrives (receiver_centroid)")
+        return None
+
+    @classmethod
+    def check_channel(cls, options: AircompOptions, preset) -> None:
         model, o = preset.model, preset.options
         if model not in MAC_MODELS:
             raise ValueError(f"channel preset {preset.name!r} (model {model!r}) cannot act as a multiple-access "

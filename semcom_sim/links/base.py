@@ -63,9 +63,15 @@ class Link:
         """Raise ValueError for a transmission this link cannot carry, before any work."""
 
     @classmethod
-    def check_use(cls, options: LinkOptions, scheme, vectors: int, preset) -> None:
-        """Raise ValueError where this link cannot carry ``vectors`` vectors per instance of ``scheme``
-        (a :class:`~semcom_sim.transmitter.schemes.Scheme`) over the channel preset ``preset`` (a
+    def refuses(cls, options: LinkOptions, scheme, vectors: int) -> str | None:
+        """Why this link cannot carry ``scheme`` (a :class:`~semcom_sim.transmitter.schemes.Scheme`)
+        sending ``vectors`` vectors per instance, or None where it can: the plan leaves such pairs
+        out, and validation refuses a link that carries none of the scenario's schemes."""
+        return None
+
+    @classmethod
+    def check_channel(cls, options: LinkOptions, preset) -> None:
+        """Raise ValueError where this link cannot cross the channel preset ``preset`` (a
         :class:`~semcom_sim.scenario.ChannelPreset`), before any work."""
 
     @classmethod

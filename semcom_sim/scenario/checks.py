@@ -224,15 +224,25 @@ def _check_links(scenario: Scenario, source: str, path: Path | None) -> None:
     from ..transmitter.payload import rfs_size
     from ..transmitter.plan import transmissions
 
+    from ..transmitter.plan import link_uses, payload_use
+
     labels = [s.shown for s in scenario.transmitter.links]
     refs = list(scenario.channel.presets) + [r for r in [scenario.receiver.train_channel] if r]
     presets = [read_channel_preset(channel_preset_path(ref, path)) for ref in refs]
     m = len(scenario.data.modalities)
+    schemes = [payload_use(s).scheme for s in scenario.transmitter.schemes]
+    for i, link in enumerate(link_uses(scenario)):
+        reasons = [link.cls.refuses(link.options, scheme, scheme.vectors(m)) for scheme in schemes]
+        if all(reasons):  # the plan would leave this link out altogether
+            raise UserError(reasons[0], source=source, field=f"transmitter.links.{i}")
+        try:
+            for preset in presets:
+                link.cls.check_channel(link.options, preset)
+        except ValueError as e:
+            raise UserError(str(e), source=source, field=f"transmitter.links.{i}") from None
     for tx in transmissions(scenario):
         try:
             tx.link.cls.check(tx.link.options, rfs_size(scenario.embedding_dim, tx.keep))
-            for preset in presets:
-                tx.link.cls.check_use(tx.link.options, tx.payload.scheme, tx.payload.scheme.vectors(m), preset)
         except ValueError as e:
             raise UserError(f"{tx.scheme} at rfs_keep {tx.keep:g}: {e}", source=source,
                             field=f"transmitter.links.{labels.index(tx.link.label)}") from None
