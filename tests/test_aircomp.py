@@ -204,3 +204,24 @@ def test_a_run_reports_payload_mse_and_aircomp_channel_uses(tiny_raw, write_scen
     assert c["silent_fraction"] == 0.0 and b["silent_fraction"] == ""
     for key in ("conventional", "analog"), ("receiver_centroid", "aircomp"):
         assert by[(*key, "awgn", 0.0)]["payload_mse"] > by[(*key, "awgn", 20.0)]["payload_mse"] > 0
+
+
+@pytest.mark.parametrize("csi", ["perfect", "estimated"])
+def test_noise_aware_copies_through_aircomp_are_the_centroid(csi):
+    """receive_each (a noise-aware receiver's training copies): one centroid per instance, clean at
+    60 dB, noisy at 0 dB."""
+    import numpy as np
+    from sionna.phy import config
+
+    from semcom_sim.receiver.noise_aware import noisy_copies
+
+    config.seed = 2
+    train, _ = _payloads(n_train=200, n_test=1)
+    link = LINKS["aircomp"].fit(train, LINKS["aircomp"].Options(csi=csi))
+    channel = CHANNELS["rician"](k_factor_db=10.0, fading="block", device="cpu", precision="single")
+    snr = np.repeat([60.0, 0.0], 200)  # copy 0 at 60 dB, copy 1 at 0 dB
+    copies = noisy_copies(link, train, channel, snr, 2)
+    assert copies.shape == (400, 1, T)
+    err = (copies - train.mean(1, keepdim=True).repeat(2, 1, 1)).square().mean((1, 2))
+    # Rician K = 10 dB: a few coefficients fall below the threshold (that device's term is missing)
+    assert float(err[:200].median()) < 1e-4 < float(err[200:].median())
