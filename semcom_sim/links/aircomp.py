@@ -39,16 +39,14 @@ import torch
 from pydantic import Field, model_validator
 
 from . import LINKS
-from .analog import Analog, SYMBOLS_PER_CHUNK
-from .base import LinkCost, LinkOptions
+from .analog import Analog
+from .base import LinkOptions
 
 MAX_PILOTS = 1024
 # channel models whose coefficients can be drawn per device (flat: one coefficient per device and use)
 MAC_MODELS = ("awgn", "rayleigh", "rician")
 # coefficients drawn to fix rho: its relative error is below 0.5 % for threshold >= 0.01 (Rayleigh)
 RHO_SAMPLE = 1 << 18
-# complex values alive per chunk symbol: the product h b x of every device and the sum
-VALUES_PER_SYMBOL = 8
 
 
 class AircompOptions(LinkOptions):
@@ -77,7 +75,10 @@ class AircompOptions(LinkOptions):
 
 @LINKS.register("aircomp")
 class Aircomp(Analog):
-    """Payload [N, M, T] from M devices -> the estimated centroid [N, 1, T] in ceil(T / 2) channel uses."""
+    """Payload [N, M, T] from M devices -> the estimated centroid [N, 1, T] in ceil(T / 2) channel uses.
+
+    Cost, chunking and memory rule are the analog link's: every device's symbols are drawn.
+    """
 
     Options = AircompOptions
     superposes = True
@@ -92,19 +93,13 @@ class Aircomp(Analog):
         self._apply = None
 
     @classmethod
-    def cost(cls, options: AircompOptions, payload_len: int) -> LinkCost:
-        return LinkCost(math.ceil(payload_len / 2))
-
-    @classmethod
     def fit(cls, train_payload: torch.Tensor, options: AircompOptions | None = None) -> "Aircomp":
         if train_payload.shape[1] < 2:
             raise ValueError("aircomp adds the vectors of several devices: the scheme sends one vector per instance")
-        t = train_payload.shape[-1]
-        uses = math.ceil(t / 2)
-        p = train_payload.double()
-        scale = float(1.0 / (p.square().sum(-1).mean() / uses).sqrt())
-        centroid_energy = float((p.mean(1) * scale).square().sum(-1).mean() / uses)
-        return cls(t, scale, centroid_energy, options)
+        analog = Analog.fit(train_payload)  # the devices' common normalisation: mean energy 1 per use
+        centroid = analog.modulate(train_payload.double().mean(1))
+        centroid_energy = float(centroid.abs().square().sum(-1).mean() / analog.symbols)
+        return cls(analog.payload_len, analog.scale, centroid_energy, options)
 
     @classmethod
     def refuses(cls, options: AircompOptions, scheme, vectors: int) -> str | None:
@@ -146,14 +141,6 @@ class Aircomp(Analog):
 
     def clean(self, payload: torch.Tensor) -> torch.Tensor:
         return payload.mean(-2, keepdim=True)
-
-    def draws_per_chunk(self, sent: torch.Tensor, snr_points: int, draws: int) -> int:
-        return max(1, min(draws, SYMBOLS_PER_CHUNK // max(1, snr_points * sent.numel())))
-
-    @classmethod
-    def chunk_bytes(cls, options, symbols_per_draw: int, draws: int, decoded_values: int, value_bytes: int) -> int:
-        chunk = max(1, min(draws, SYMBOLS_PER_CHUNK // max(1, symbols_per_draw))) * symbols_per_draw
-        return chunk * VALUES_PER_SYMBOL * 2 * value_bytes
 
     def receive(self, channel, sent: torch.Tensor, no: torch.Tensor, draws: int):
         xs = sent.expand(no.shape[0], draws, *sent.shape)  # [S, r, N, M, L], no copy
