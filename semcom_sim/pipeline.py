@@ -95,24 +95,35 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
     noiseless row: the first preset's)."""
     v, t = p_test.shape[1], p_test.shape[2]
     base = {"scheme": tx.scheme, "link": tx.link.label, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
-            "toi": toi, "tti_toi": v * t / toi, "channel_uses": v * link.channel_uses, "n_test": p_test.shape[0],
+            "toi": toi, "tti_toi": v * t / toi, "channel_uses": link.instance_uses(v), "n_test": p_test.shape[0],
             "bits": _bits(v * link.info_bits, tx.payload.scheme.side_bits(len(scenario.data.modalities))),
             "rx_train": describe(scenario.receiver.train_snr_db)}
+    reads = tx.payload.scheme.head_reads
+    clean_read = reads(link.clean(p_test))
+
+    def measure(payload_hat: torch.Tensor, receiver: Receiver) -> dict[str, torch.Tensor]:
+        """The receiver's metrics and payload_mse: mean squared error per value of what the head reads."""
+        out = receiver.measure(payload_hat)
+        out["payload_mse"] = (reads(payload_hat) - clean_read).square().mean((-3, -2, -1))
+        return out
+
     receiver = receiver_for(presets[0])
-    clean = {k: float(val) for k, val in receiver.measure(link.clean(p_test)).items()}
+    clean = {k: float(val) for k, val in measure(link.clean(p_test), receiver).items()}
     rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "snr_instance_db": float("inf"), "mc_draws": 1,
              **clean}]
     chance = 1.0 / receiver.head.weight.shape[0]
     draws = scenario.channel.mc_draws
+    # the energy of every device counts: v vectors of channel_uses uses each, sent apart or at once
     points, instance_db = _snr_of(v * link.channel_uses, snr, scenario, runtime)
     for preset in presets:
         receiver = receiver_for(preset)
         # streams are keyed by T, the kept coordinates, not by the float keep fraction (see run)
         runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link.label)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-        metrics = monte_carlo(link, p_test, channel, points.no, draws, receiver.measure)
+        metrics = monte_carlo(link, p_test, channel, points.no, draws, lambda p, r=receiver: measure(p, r))
         # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
-        delivered = channel.delivery_probability(link.capacity_bits(), link.channel_uses, points.linear)
+        bits = link.capacity_bits()
+        delivered = None if bits is None else channel.delivery_probability(bits, link.channel_uses, points.linear)
         for i, snr_db in enumerate(points.db):
             ref = ("" if delivered is None else
                    float(delivered[i] ** v) * clean["acc_top1"] + (1.0 - float(delivered[i] ** v)) * chance)

@@ -195,8 +195,8 @@ BROKEN_CSV = [
     (lambda s: s.replace(",awgn,analog,10,", ",awgn,analog,ten,"), "snr_db: line 4: holds 'ten', not a number"),
     (lambda s: s.replace(",awgn,analog,10,", ",awgn,analog,,"), "snr_db: line 4: is empty, not a number"),
     (lambda s: s.replace(",clean,1,", ",clean,all,"), "rfs_keep: line 4: holds 'all', not a number"),
-    (lambda s: s.replace(",clean,1,", ",clean,1,", 1) + ",0.5,extra", "line 4: 24 cells, but the header has 22"),
-    (lambda s: ",".join(s.split(",")[:10]), "line 4: 10 cells, but the header has 22 columns"),
+    (lambda s: s.replace(",clean,1,", ",clean,1,", 1) + ",0.5,extra", "line 4: 25 cells, but the header has 23"),
+    (lambda s: ",".join(s.split(",")[:10]), "line 4: 10 cells, but the header has 23 columns"),
 ]
 
 

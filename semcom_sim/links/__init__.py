@@ -14,6 +14,6 @@ from .base import Link, LinkCost, LinkOptions, monte_carlo
 
 LINKS: Registry = Registry("link", base=Link)
 
-from . import analog, digital, nr  # noqa: E402,F401  (register the links)
+from . import aircomp, analog, digital, nr  # noqa: E402,F401  (register the links)
 
 __all__ = ["LINKS", "Link", "LinkCost", "LinkOptions", "monte_carlo"]

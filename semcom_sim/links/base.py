@@ -30,7 +30,8 @@ class Link:
     with its options, its cost for the budgets and its plot style.
 
     Shapes: payload [N, V, T]; ``no`` [S] noise variances, one per SNR point; a chunk of r draws
-    comes back as payload_hat [S, r, N, V, T], in the payload's dtype.
+    comes back as payload_hat [S, r, N, V', T] in the payload's dtype, V' = ``vectors_out(V)`` (V but
+    for a link whose channel superposes the vectors).
 
     >>> import torch
     >>> from semcom_sim.blocks import Analog, SnrPoints, channel_from_preset
@@ -45,6 +46,10 @@ class Link:
 
     Options: ClassVar[type[LinkOptions]] = LinkOptions
     line_style: ClassVar[Any] = "-"  # matplotlib line style of its curves
+    # False: the V vectors of an instance take V x channel_uses uses and come out as V vectors;
+    # True: they are sent at once by V devices and the channel adds them (over-the-air computation):
+    # channel_uses uses per instance, one vector out
+    superposes: ClassVar[bool] = False
 
     options: LinkOptions
 
@@ -66,6 +71,18 @@ class Link:
     @classmethod
     def check(cls, options: LinkOptions, payload_len: int) -> None:
         """Raise ValueError for a transmission this link cannot carry, before any work."""
+
+    @classmethod
+    def refuses(cls, options: LinkOptions, scheme, vectors: int) -> str | None:
+        """Why this link cannot carry ``scheme`` (a :class:`~semcom_sim.transmitter.schemes.Scheme`)
+        sending ``vectors`` vectors per instance, or None where it can: the plan leaves such pairs
+        out, and validation refuses a link that carries none of the scenario's schemes."""
+        return None
+
+    @classmethod
+    def check_channel(cls, options: LinkOptions, preset) -> None:
+        """Raise ValueError where this link cannot cross the channel preset ``preset`` (a
+        :class:`~semcom_sim.scenario.ChannelPreset`), before any work."""
 
     @classmethod
     def spend(cls, options: LinkOptions, mode: str, factor: int) -> LinkOptions | None:
@@ -97,12 +114,22 @@ class Link:
         statistically the same payloads (a noise-aware receiver is shared between them)."""
         return (type(self).__name__, self.options)
 
-    def capacity_bits(self) -> int:
-        """Information bits per vector that the capacity reference delivers in ``channel_uses``."""
+    def vectors_out(self, v: int) -> int:
+        """Vectors per instance that come out of the link when ``v`` go in."""
+        return 1 if self.superposes else v
+
+    def instance_uses(self, v: int) -> int:
+        """Channel uses per instance of ``v`` vectors (results.csv ``channel_uses``)."""
+        return self.channel_uses if self.superposes else v * self.channel_uses
+
+    def capacity_bits(self) -> int | None:
+        """Information bits per vector that the capacity reference delivers in ``channel_uses``; None
+        where the link has no single-user reference (its acc_top1_capacity column stays empty)."""
         raise NotImplementedError
 
     def clean(self, payload: torch.Tensor) -> torch.Tensor:
-        """The payload as the receiver gets it without noise (e.g. quantised)."""
+        """The payload [N, V, T] as the receiver gets it without noise (e.g. quantised), [N,
+        vectors_out(V), T]."""
         return payload
 
     def send(self, payload: torch.Tensor) -> Any:

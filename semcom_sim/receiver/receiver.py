@@ -3,7 +3,7 @@ to whatever payload arrives (clean, or every SNR point and channel draw at once)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -30,6 +30,8 @@ class Receiver:
     # unit-norm clean test payloads [N, V*T] (entry i: instance i): the retrieval gallery of r1/r5;
     # None: no retrieval columns
     gallery: torch.Tensor | None = None
+    # the scheme's head_reads: what the head and decoders read of the vectors that arrive
+    reads: Callable[[torch.Tensor], torch.Tensor] | None = None
     # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
     _bound: dict[str, tuple[tuple, BoundMetrics]] = field(default_factory=dict, init=False, repr=False,
                                                           compare=False)
@@ -42,7 +44,9 @@ class Receiver:
         return cached[1]
 
     def measure(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
-        """payload [..., N, V, T] -> every results.csv metric, each of shape [...]."""
+        """payload [..., N, V, T] as it arrives -> every results.csv metric, each of shape [...]."""
+        if self.reads is not None:
+            payload = self.reads(payload)
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
         if self.gallery is not None:
             out.update(identification(payload, self.gallery))
@@ -66,7 +70,9 @@ class Receiver:
 
     @torch.no_grad()
     def reconstruct(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
-        """payload [..., N, V, T] -> each modality's decoded reconstruction (tokens for text)."""
+        """payload [..., N, V, T] as it arrives -> each modality's decoded reconstruction (tokens for text)."""
+        if self.reads is not None:
+            payload = self.reads(payload)
         return {m: decoder.decode(payload[..., vector, :]) for m, (vector, decoder, _, _) in self.decoders.items()}
 
 
@@ -105,10 +111,12 @@ def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torc
     many copies of the training set one after the other (noisy copies for a noise-aware receiver),
     so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
-    retrieval."""
+    retrieval. The head and decoders are fitted on what they read of the payloads (the scheme's
+    ``head_reads``)."""
+    p_train = scheme.head_reads(p_train)
     head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
-    gallery = None if p_test is None else unit_rows(p_test.flatten(1))
-    receiver = Receiver(head, test_labels, gallery=gallery)
+    gallery = None if p_test is None else unit_rows(scheme.head_reads(p_test).flatten(1))
+    receiver = Receiver(head, test_labels, gallery=gallery, reads=scheme.head_reads)
     if recon is None:
         return receiver
     cfg = scenario.receiver.reconstruction

@@ -13,7 +13,7 @@ from .atomic import write_atomic
 RESULT_COLUMNS = (
     "scheme", "channel", "link", "snr_db", "snr_instance_db", "rx_train", "rfs_keep", "payload_dims", "tti", "toi", "tti_toi",
     "channel_uses", "bits", "acc_top1", "acc_top5", "acc_top1_capacity", "r1", "r5",
-    "ber", "bler", "mc_draws", "n_test",
+    "ber", "bler", "payload_mse", "mc_draws", "n_test",
 )
 NOISELESS = "none"  # channel name of the noiseless reference rows (snr_db = inf)
 _NUMERIC = frozenset(RESULT_COLUMNS) - {"scheme", "channel", "link", "rx_train"}

@@ -116,7 +116,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         if ft.scheme not in SCHEMES:
             raise UserError(f"unknown scheme {ft.scheme!r} (known: {', '.join(SCHEMES.names())})",
                             source=src, field="training.through_channel.scheme")
-    _check_links(scenario, src)
+    _check_links(scenario, src, path)
 
 
 def _check_presets(scenario: Scenario, path: Path | None, src: str) -> None:
@@ -217,13 +217,29 @@ def _check_components(specs, registry, source: str, field: str) -> None:
             raise validation_error(e, source, prefix=f"{field}.{i}.options") from None
 
 
-def _check_links(scenario: Scenario, source: str) -> None:
+def _check_links(scenario: Scenario, source: str, path: Path | None) -> None:
     """Each link's own check of every transmission it carries (e.g. a code that 5G LDPC cannot
-    build: k, n, rate limits), before anything runs."""
+    build: k, n, rate limits), and of its scheme and every channel it crosses (the test presets and
+    a noise-aware receiver's training preset), before anything runs."""
     from ..transmitter.payload import rfs_size
     from ..transmitter.plan import transmissions
 
+    from ..transmitter.plan import link_uses, payload_use
+
     labels = [s.shown for s in scenario.transmitter.links]
+    refs = list(scenario.channel.presets) + [r for r in [scenario.receiver.train_channel] if r]
+    presets = [read_channel_preset(channel_preset_path(ref, path)) for ref in refs]
+    m = len(scenario.data.modalities)
+    schemes = [payload_use(s).scheme for s in scenario.transmitter.schemes]
+    for i, link in enumerate(link_uses(scenario)):
+        reasons = [link.cls.refuses(link.options, scheme, scheme.vectors(m)) for scheme in schemes]
+        if all(reasons):  # the plan would leave this link out altogether
+            raise UserError(reasons[0], source=source, field=f"transmitter.links.{i}")
+        try:
+            for preset in presets:
+                link.cls.check_channel(link.options, preset)
+        except ValueError as e:
+            raise UserError(str(e), source=source, field=f"transmitter.links.{i}") from None
     for tx in transmissions(scenario):
         try:
             tx.link.cls.check(tx.link.options, rfs_size(scenario.embedding_dim, tx.keep))

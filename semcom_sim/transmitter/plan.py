@@ -84,6 +84,11 @@ def payload_use(spec: ComponentSpec) -> PayloadUse:
     return PayloadUse(spec.name, SCHEMES[spec.name].Options.model_validate(spec.options))
 
 
+def carries(link: LinkUse, use: PayloadUse, m: int) -> bool:
+    """Whether ``link`` can carry the payloads of ``use`` for ``m`` modalities (the link's ``refuses``)."""
+    return link.cls.refuses(link.options, use.scheme, use.scheme.vectors(m)) is None
+
+
 def transmissions(scenario: Scenario) -> list[Transmission]:
     tx_cfg = scenario.transmitter
     m = len(scenario.data.modalities)
@@ -92,12 +97,13 @@ def transmissions(scenario: Scenario) -> list[Transmission]:
     variant = PayloadUse(EQUAL_BANDWIDTH_SCHEME, SCHEMES[EQUAL_BANDWIDTH_SCHEME].Options())
     plan = []
     for keep in tx_cfg.rfs_keep:
-        for label, use in schemes:
-            plan += [Transmission(label, use, keep, link) for link in links]
+        for label, use in schemes:  # each scheme over every link that can carry it
+            plan += [Transmission(label, use, keep, link) for link in links if carries(link, use, m)]
         for mode in tx_cfg.equal_bandwidth:
             name = f"{EQUAL_BANDWIDTH_SCHEME}_eq_{mode}"
-            if mode == "rfs":  # more coordinates: any link carries them
-                plan += [Transmission(name, variant, min(1.0, m * keep), link) for link in links]
+            if mode == "rfs":  # more coordinates: any link that carries the scheme carries them
+                plan += [Transmission(name, variant, min(1.0, m * keep), link) for link in links
+                         if carries(link, variant, m)]
                 continue
             for link in links:  # each link says whether and how it spends M times the channel uses
                 spent = link.cls.spend(link.options, mode, m)

@@ -84,6 +84,11 @@ class Scheme:
         """Bits of side information per instance (counted in results.csv's ``bits``)."""
         return 0
 
+    def head_reads(self, received: torch.Tensor) -> torch.Tensor:
+        """What the receiver's head and decoders read of the vectors that arrive [..., V', T] (V'
+        the link's ``vectors_out``): by default the vectors as they arrive."""
+        return received
+
 
 SCHEMES: Registry = Registry("scheme", base=Scheme)
 
@@ -141,3 +146,24 @@ class CentroidResidual(Scheme):
 
     def side_bits(self, m: int) -> int:
         return math.ceil(math.log2(m)) if m > 1 else 0
+
+
+@SCHEMES.register("receiver_centroid")
+class ReceiverCentroid(Scheme):
+    """M devices, each sending its own modality's vector (V = M); the receiver forms the centroid of
+    what arrives and reads it as the centroid scheme's receiver does. Over a link that sends the
+    vectors one after the other (analog: M orthogonal slots) the receiver averages them
+    ("compute after communicate"); over one whose channel adds them (aircomp) one vector arrives,
+    already the centroid, and averaging it changes nothing."""
+
+    def vectors(self, m: int) -> int:
+        return m
+
+    def payload(self, z, idx):
+        return torch.stack([v[:, idx] for v in z.values()], dim=1)
+
+    def decoder_vector(self, modality: int, m: int) -> int:
+        return 0  # of what the head reads: the one centroid
+
+    def head_reads(self, received: torch.Tensor) -> torch.Tensor:
+        return received.mean(-2, keepdim=True)
