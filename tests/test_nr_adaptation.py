@@ -117,7 +117,7 @@ def test_a_run_groups_the_snr_points_by_their_mcs(tiny_raw, write_scenario, tmp_
         assert mcs == sorted(mcs) and len(set(mcs)) >= 3, mcs
         assert [r["channel_uses"] for r in sel] == sorted((r["channel_uses"] for r in sel), reverse=True)
         for r in sel:  # each row its own link's uses: E_inst/N0 = per-symbol SNR + 10 log10(uses)
-            assert math.isclose(r["snr_instance_db"] - r["snr_db"], 10 * math.log10(r["channel_uses"]), abs_tol=1e-9)
+            assert math.isclose(r["snr_instance_db"] - r["snr_db"], 10 * math.log10(r["channel_uses"]), abs_tol=1e-3)  # results.csv rounds
             assert r["bits"] == 16 * 4
     noiseless = next(r for r in rows if r["channel"] == "none")
     assert noiseless["mcs_index"] == "" and noiseless["channel_uses"] == min(r["channel_uses"] for r in rows)

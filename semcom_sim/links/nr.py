@@ -62,7 +62,6 @@ from .nr_abstraction import BlerTable, bler_table, eesm, highest_meeting
 from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, mcs, tb_layout
 
 
-
 class NROptions(LinkOptions):
     mcs_index: int = Field(13, ge=0, description=(
         "MCS index I_MCS of the TS 38.214 table mcs_table; the default, 16-QAM at rate 490/1024, is the "
