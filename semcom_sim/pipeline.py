@@ -19,7 +19,7 @@ from .channel import SnrPoints, build_channel
 from .data import SOURCES, MultimodalData
 from .errors import UserError
 from .latent import latent_summary
-from .links import Link, monte_carlo
+from .links import Link, by_link, monte_carlo
 from .receiver.noise_aware import describe, draw_snr_db, noisy_copies
 from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
@@ -92,12 +92,17 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
              runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
     """results.csv rows of one transmission over its fitted ``link``: its noiseless reference and
     every channel x SNR point. ``receiver_for(preset)`` gives the receiver facing that channel (the
-    noiseless row: the first preset's)."""
+    noiseless row: the first preset's). The SNR points go in groups, one per link ``link.at_snr``
+    chooses for them (one group but for a link that adapts its rate): each row carries its own
+    link's channel uses, bits, per-symbol SNR and capacity reference."""
     v, t = p_test.shape[1], p_test.shape[2]
-    base = {"scheme": tx.scheme, "link": tx.link.label, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
-            "toi": toi, "tti_toi": v * t / toi, "channel_uses": link.instance_uses(v), "n_test": p_test.shape[0],
-            "bits": _bits(v * link.info_bits, tx.payload.scheme.side_bits(len(scenario.data.modalities))),
-            "rx_train": describe(scenario.receiver.train_snr_db)}
+    per_instance = scenario.channel.snr_reference == "instance"
+    side_bits = tx.payload.scheme.side_bits(len(scenario.data.modalities))
+
+    def base(lk: Link) -> dict:
+        return {"scheme": tx.scheme, "link": tx.link.label, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
+                "toi": toi, "tti_toi": v * t / toi, "channel_uses": lk.instance_uses(v), "n_test": p_test.shape[0],
+                "bits": _bits(v * lk.info_bits, side_bits), "rx_train": describe(scenario.receiver.train_snr_db)}
     reads = tx.payload.scheme.head_reads
     clean_read = reads(link.clean(p_test))
 
@@ -109,27 +114,33 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
 
     receiver = receiver_for(presets[0])
     clean = {k: float(val) for k, val in measure(link.clean(p_test), receiver).items()}
-    rows = [{**base, "channel": NOISELESS, "snr_db": float("inf"), "snr_instance_db": float("inf"), "mc_draws": 1,
-             **clean}]
+    # the noiseless row: the link an adapting one chooses without noise
+    rows = [{**base(link.at_snr([math.inf], per_instance, v)[0]), "channel": NOISELESS, "snr_db": float("inf"),
+             "snr_instance_db": float("inf"), "mc_draws": 1, **clean}]
     chance = 1.0 / receiver.head.weight.shape[0]
     draws = scenario.channel.mc_draws
     # the energy of every device counts: v vectors of channel_uses uses each, sent apart or at once
-    points, instance_db = _snr_of(v * link.channel_uses, snr, scenario, runtime)
+    groups = [(lk, idx, *_snr_of(v * lk.channel_uses, SnrPoints.of([snr.db[i] for i in idx], runtime.dtype,
+                                                                    runtime.device), scenario, runtime))
+              for lk, idx in by_link(link.at_snr(list(snr.db), per_instance, v))]
     for preset in presets:
         receiver = receiver_for(preset)
         # streams are keyed by T, the kept coordinates, not by the float keep fraction (see run)
         runtime.seed_sionna("channel", preset.name, tx.scheme, t, tx.link.label)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-        metrics = monte_carlo(link, p_test, channel, points.no, draws, lambda p, r=receiver: measure(p, r))
-        # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
-        bits = link.capacity_bits()
-        delivered = None if bits is None else channel.delivery_probability(bits, link.channel_uses, points.linear)
-        for i, snr_db in enumerate(points.db):
-            ref = ("" if delivered is None else
-                   float(delivered[i] ** v) * clean["acc_top1"] + (1.0 - float(delivered[i] ** v)) * chance)
-            rows.append({**base, "channel": preset.name, "snr_db": float(snr_db), "snr_instance_db": instance_db[i],
-                         "mc_draws": draws, **{k: float(val[i]) for k, val in metrics.items()},
-                         "acc_top1_capacity": ref})
+        at: dict[int, dict] = {}
+        for lk, idx, points, instance_db in groups:
+            metrics = monte_carlo(lk, p_test, channel, points.no, draws, lambda p, r=receiver: measure(p, r))
+            # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
+            bits = lk.capacity_bits()
+            delivered = None if bits is None else channel.delivery_probability(bits, lk.channel_uses, points.linear)
+            for j, snr_db in enumerate(points.db):
+                ref = ("" if delivered is None else
+                       float(delivered[j] ** v) * clean["acc_top1"] + (1.0 - float(delivered[j] ** v)) * chance)
+                at[idx[j]] = {**base(lk), "channel": preset.name, "snr_db": float(snr_db),
+                              "snr_instance_db": instance_db[j], "mc_draws": draws,
+                              **{k: float(val[j]) for k, val in metrics.items()}, "acc_top1_capacity": ref}
+        rows += [at[i] for i in sorted(at)]
         rep.channel_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link.label} {preset.name}")
     return rows
 
@@ -155,11 +166,9 @@ def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_
     stream = ("train_channel", preset.name, tx.payload.key, t, tx.link.key)
     n = p_train.shape[0] * cfg.train_draws
     snr_db = draw_snr_db(cfg.train_snr_db, n, runtime.np_rng("train_snr", *stream))
-    if scenario.channel.snr_reference == "instance":
-        snr_db = snr_db - 10.0 * math.log10(p_train.shape[1] * link.channel_uses)
     runtime.seed_sionna(*stream)
     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-    noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws)
+    noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws, scenario.channel.snr_reference == "instance")
     return build_receiver(tx.payload.scheme, tx.payload.key, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
                           test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws)
 

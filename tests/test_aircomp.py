@@ -220,7 +220,7 @@ def test_noise_aware_copies_through_aircomp_are_the_centroid(csi):
     link = LINKS["aircomp"].fit(train, LINKS["aircomp"].Options(csi=csi))
     channel = CHANNELS["rician"](k_factor_db=10.0, fading="block", device="cpu", precision="single")
     snr = np.repeat([60.0, 0.0], 200)  # copy 0 at 60 dB, copy 1 at 0 dB
-    copies = noisy_copies(link, train, channel, snr, 2)
+    copies = noisy_copies(link, train, channel, snr, 2, False)
     assert copies.shape == (400, 1, T)
     err = (copies - train.mean(1, keepdim=True).repeat(2, 1, 1)).square().mean((1, 2))
     # Rician K = 10 dB: a few coefficients fall below the threshold (that device's term is missing)

@@ -10,10 +10,10 @@ analog.py), plus its import below.
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import Link, LinkCost, LinkOptions, monte_carlo
+from .base import Link, LinkCost, LinkOptions, by_link, monte_carlo
 
 LINKS: Registry = Registry("link", base=Link)
 
 from . import aircomp, analog, digital, nr  # noqa: E402,F401  (register the links)
 
-__all__ = ["LINKS", "Link", "LinkCost", "LinkOptions", "monte_carlo"]
+__all__ = ["LINKS", "Link", "LinkCost", "LinkOptions", "by_link", "monte_carlo"]

@@ -114,6 +114,12 @@ class Link:
         statistically the same payloads (a noise-aware receiver is shared between them)."""
         return (type(self).__name__, self.options)
 
+    def at_snr(self, snr_db: list[float], per_instance: bool, vectors: int) -> list["Link"]:
+        """The link used at each of the SNR points ``snr_db`` (per channel use, or E_inst/N0 with
+        ``per_instance``) for instances of ``vectors`` vectors: itself, but for a link that adapts
+        its rate to the SNR (another object per rate, with its own channel uses and bits)."""
+        return [self] * len(snr_db)
+
     def vectors_out(self, v: int) -> int:
         """Vectors per instance that come out of the link when ``v`` go in."""
         return 1 if self.superposes else v
@@ -152,6 +158,15 @@ class Link:
     def error_rates(self, counts: dict[str, torch.Tensor], draws: int, payload_shape: torch.Size) -> dict[str, torch.Tensor]:
         """results.csv columns [S] from the counts summed over all draws (e.g. BER, BLER)."""
         return {}
+
+
+def by_link(links: list[Link]) -> list[tuple[Link, list[int]]]:
+    """The positions of ``links`` (e.g. :meth:`Link.at_snr`'s answer) grouped by link, in order of
+    first appearance."""
+    groups: dict[int, tuple[Link, list[int]]] = {}
+    for i, link in enumerate(links):
+        groups.setdefault(id(link), (link, []))[1].append(i)
+    return list(groups.values())
 
 
 def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, draws: int,

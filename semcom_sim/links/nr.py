@@ -34,12 +34,18 @@ are simulated at the MCS's target rate R: a small TB's CRC makes its code blocks
 higher (a 32-bit TB with its 16-bit CRC is coded at 1.5 R), which is why the tables here are keyed
 by the code block's own rate (coded bits per block), not by the MCS.
 
+Link adaptation, ``bler_target``: at each SNR point the highest candidate MCS (:func:`.nr_sizes.candidates`)
+whose TB BLER on the AWGN tables at the point's nominal per-symbol SNR meets the target (see
+:meth:`NR.at_snr`; the mean SNR, not the fading realisation: slow adaptation, no outer loop, the draws
+being independent); each MCS is its own fitted link object with its own channel uses.
+
 A block whose CRC failed delivers, with ``on_crc_failure: erase``, the training mean of that
 vector's payload (what the receiver knows without it), for classification and reconstruction
 alike; with ``use_decoded`` (monte_carlo only) the decoder's bits as they are, as the digital link.
 """
 from __future__ import annotations
 
+import copy
 import math
 from functools import lru_cache
 from typing import Literal
@@ -52,21 +58,18 @@ from . import LINKS
 from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
-from .nr_abstraction import BlerTable, bler_table, eesm
-
-# highest MCS index of each TS 38.214 PDSCH table (5.1.3.1-1 to -4), as Sionna's decode_mcs_index accepts
-MAX_MCS = {1: 28, 2: 27, 3: 28, 4: 26}
-# one transport block per slot and layer: at most 275 PRBs x 156 data resource elements (TS 38.214 5.1.3.2)
-MAX_RESOURCE_ELEMENTS = 275 * 156
-# Sionna's 5G LDPC encoder has no repetition: a code block's rate must be at least 1/5; TS 38.214
-# 5.1.3.1 does not expect a UE to decode a TB of effective code rate above 0.95
-MIN_CB_RATE, MAX_EFFECTIVE_RATE = 1 / 5, 0.95
+from .nr_abstraction import BlerTable, bler_table, eesm, highest_meeting
+from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, mcs, tb_layout
 
 
 class NROptions(LinkOptions):
     mcs_index: int = Field(13, ge=0, description=(
         "MCS index I_MCS of the TS 38.214 table mcs_table; the default, 16-QAM at rate 490/1024, is the "
-        "entry nearest the digital link's default (16-QAM, rate 1/2)"))
+        "entry nearest the digital link's default (16-QAM, rate 1/2); not with bler_target"))
+    bler_target: float | None = Field(None, gt=0, lt=1, description=(
+        "link adaptation: at each SNR point the highest MCS of mcs_table whose transport-block BLER, read "
+        "off the AWGN BLER tables at the point's nominal per-symbol SNR, is at most this target (the lowest "
+        "usable MCS where none is); instead of mcs_index"))
     mcs_table: Literal[1, 2, 3, 4] = Field(1, description=(
         "TS 38.214 PDSCH MCS table: 1 (up to 64-QAM), 2 (256-QAM), 3 (low spectral efficiency), 4 (1024-QAM)"))
     bits: int = Field(4, ge=1, le=16, description="uniform quantiser bits per payload value (as the digital link)")
@@ -84,42 +87,12 @@ class NROptions(LinkOptions):
         if self.mcs_index > MAX_MCS[self.mcs_table]:
             raise ValueError(f"mcs_index {self.mcs_index} is outside TS 38.214 MCS table {self.mcs_table} "
                              f"(0..{MAX_MCS[self.mcs_table]})")
+        if self.bler_target is not None and "mcs_index" in self.model_fields_set:
+            raise ValueError("give mcs_index or bler_target, not both: bler_target chooses the MCS at each SNR point")
         if self.on_crc_failure == "use_decoded" and self.mode == "abstraction":
             raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
                              "nothing, so there are no decoded bits to use)")
         return self
-
-
-@lru_cache(maxsize=64)
-def mcs(table: int, index: int) -> tuple[int, float]:
-    """(QAM order Qm, target code rate R) of a PDSCH MCS, from Sionna's TS 38.214 tables."""
-    from sionna.phy.nr.utils import decode_mcs_index
-
-    qm, rate = decode_mcs_index(index, table_index=table, is_pusch=False, device="cpu")
-    return int(qm), float(rate)
-
-
-@lru_cache(maxsize=256)
-def tb_layout(k: int, qm: int, rate: float) -> tuple[int, int, int, int]:
-    """(resource elements N_RE, TB size, code-block size with CRC, code blocks) of the smallest
-    allocation whose TS 38.214 TB size holds ``k`` bits at an effective code rate (code blocks with
-    their CRCs over the coded bits) of at most 0.95: the TB size never falls below 24 bits, so the
-    smallest allocations would otherwise carry 24 bits and a CRC in a handful of coded bits. Raises
-    ValueError beyond one slot's MAX_RESOURCE_ELEMENTS."""
-    from sionna.phy.nr.utils import calculate_tb_size
-
-    n_re = torch.arange(1, MAX_RESOURCE_ELEMENTS + 1)
-    tb, cb, num_cb, *_ = calculate_tb_size(modulation_order=torch.full_like(n_re, qm),
-                                           target_coderate=torch.full(n_re.shape, rate), num_coded_bits=qm * n_re,
-                                           return_cw_length=False, device="cpu")
-    fits = ((tb >= k) & (cb * num_cb <= MAX_EFFECTIVE_RATE * qm * n_re)).nonzero()
-    if not len(fits):
-        raise ValueError(f"a transport block of {k} bits at Qm={qm}, R={rate:.3f} needs more than "
-                         f"{MAX_RESOURCE_ELEMENTS} resource elements (275 PRBs x 156, one slot and layer: the "
-                         f"largest TS 38.214 allocation; largest TB {int(tb[-1])} bits): lower payload_len or bits, or "
-                         "raise the MCS")
-    i = int(fits[0])
-    return int(n_re[i]), int(tb[i]), int(cb[i]), int(num_cb[i])
 
 
 @LINKS.register("nr")
@@ -134,7 +107,13 @@ class NR(Link):
         self.check(options, payload_len)
         self.quantiser = Quantiser(payload_len, lo, hi, options.bits)  # the digital link's
         self.payload_len, self.mean = payload_len, mean  # mean [V, T]: what an erased vector delivers
-        self.qm, self.rate = mcs(options.mcs_table, options.mcs_index)
+        # with bler_target this link is the lowest usable MCS, the one the budgets count; at_snr gives the others
+        self._at(options.mcs_index if options.bler_target is None else candidates(options, payload_len)[0])
+        self._adapted: dict[int, NR] = {}  # link adaptation: this link at each MCS chosen so far
+
+    def _at(self, index: int) -> None:
+        self.mcs_index = index
+        self.qm, self.rate = mcs(self.options.mcs_table, index)
         self.n_re, self.tb_size, self.cb_size, self.num_cb = tb_layout(self.info_bits, self.qm, self.rate)
         self._table = None
 
@@ -142,7 +121,11 @@ class NR(Link):
 
     @classmethod
     def cost(cls, options: NROptions, payload_len: int) -> LinkCost:
-        qm, rate = mcs(options.mcs_table, options.mcs_index)
+        """With bler_target, the lowest usable MCS's: the most uses and coded bits, so budgets stay bounds."""
+        index = options.mcs_index
+        if options.bler_target is not None:
+            index = (candidates(options, payload_len) or (MAX_MCS[options.mcs_table],))[0]
+        qm, rate = mcs(options.mcs_table, index)
         try:
             n_re = tb_layout(payload_len * options.bits, qm, rate)[0]
         except ValueError:  # larger than the standard allows: check() refuses it; the budgets get the size it asks
@@ -153,7 +136,8 @@ class NR(Link):
 
     @classmethod
     def chunk_bytes(cls, options, symbols_per_draw: int, draws: int, decoded_values: int, value_bytes: int) -> int:
-        qm = mcs(options.mcs_table, options.mcs_index)[0]
+        # with bler_target, the table's largest constellation (its last MCS) over the lowest MCS's symbols: a bound
+        qm = mcs(options.mcs_table, MAX_MCS[options.mcs_table] if options.bler_target is not None else options.mcs_index)[0]
         entries = symbols_per_draw * 2 ** qm
         chunk = max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
         return ((chunk * DEMAPPER_VALUES_PER_ENTRY + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE)
@@ -164,6 +148,15 @@ class NR(Link):
         """A transport block the standard or Sionna's encoder cannot build is refused before any work."""
         if payload_len < 1:
             raise ValueError(f"payload_len must be positive, got {payload_len}")
+        if options.bler_target is not None:
+            if not candidates(options, payload_len):  # then not even the highest MCS: its refusal says why
+                top = MAX_MCS[options.mcs_table]
+                try:
+                    cls.check(options.model_copy(update={"mcs_index": top, "bler_target": None}), payload_len)
+                except ValueError as e:
+                    raise ValueError(f"bler_target: no MCS of table {options.mcs_table} can carry the payload; at "
+                                     f"its highest, {top}: {e}") from None
+            return
         qm, rate = mcs(options.mcs_table, options.mcs_index)
         k = payload_len * options.bits
         n_re, tb, cb, num_cb = tb_layout(k, qm, rate)
@@ -255,12 +248,43 @@ class NR(Link):
         if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
             sinr_eff = sinr[..., 0].expand(symbols_shape[:-1])
         else:
-            sinr_eff = eesm(self.options.mcs_table, self.options.mcs_index, sinr.expand(symbols_shape))
-        bler_cb = self.table().bler(10.0 * torch.log10(sinr_eff))
-        tbler = 1.0 - (1.0 - bler_cb) ** self.num_cb
+            sinr_eff = eesm(self.options.mcs_table, self.mcs_index, sinr.expand(symbols_shape))
+        tbler = self.tb_bler(10.0 * torch.log10(sinr_eff))
         draw = torch.rand(tbler.shape, dtype=torch.float64, device=tbler.device,
                           generator=config.torch_rng(str(tbler.device)))
         return draw < tbler
+
+    def tb_bler(self, snr_db: torch.Tensor) -> torch.Tensor:
+        """Transport-block BLER at the (effective) per-symbol SNR [dB] over AWGN: 1 - (1 - BLER)^C of its
+        C code blocks, the code-block BLER read off the table."""
+        return 1.0 - (1.0 - self.table().bler(snr_db)) ** self.num_cb
+
+    def at_snr(self, snr_db: list[float], per_instance: bool, vectors: int) -> list["NR"]:
+        """With bler_target: at each SNR point the highest usable MCS whose AWGN transport-block BLER at
+        the point's per-symbol SNR (its own, with ``per_instance``: each MCS takes its own channel uses
+        of the instance's energy) is at most the target, else the lowest; the search bisects the MCS
+        indices (BLER rises with the MCS at a fixed SNR), computing few tables."""
+        if self.options.bler_target is None:
+            return [self] * len(snr_db)
+        snr = torch.tensor(snr_db, dtype=torch.float64)
+
+        def meets(index: int, at: torch.Tensor) -> torch.Tensor:
+            link = self.with_mcs(index)
+            offset = 10.0 * math.log10(vectors * link.channel_uses) if per_instance else 0.0
+            return link.tb_bler(at - offset) <= self.options.bler_target
+
+        chosen = highest_meeting(candidates(self.options, self.payload_len), snr, meets)
+        return [self.with_mcs(m) for m in chosen.tolist()]
+
+    def with_mcs(self, index: int) -> "NR":
+        """This fitted link (quantiser, erasure value) at MCS ``index``: one object per index."""
+        if index == self.mcs_index:
+            return self
+        if index not in self._adapted:
+            link = copy.copy(self)
+            link._at(index)
+            self._adapted[index] = link
+        return self._adapted[index]
 
     def table(self) -> BlerTable:
         if self._table is None:
@@ -300,7 +324,7 @@ class NR(Link):
     def error_rates(self, counts, draws: int, payload_shape) -> dict[str, torch.Tensor]:
         blocks = draws * payload_shape[0] * payload_shape[1]
         bler = counts["block_errors"].double() / blocks
-        out = {"bler": bler, "mcs_index": torch.full_like(bler, float(self.options.mcs_index)),
+        out = {"bler": bler, "mcs_index": torch.full_like(bler, float(self.mcs_index)),
                "tb_size": torch.full_like(bler, float(self.tb_size))}
         if "bit_errors" in counts:  # known where blocks were decoded
             out["ber"] = counts["bit_errors"].double() / (blocks * self.info_bits)

@@ -9,6 +9,7 @@ import math
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -127,3 +128,22 @@ def _simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) 
     return {"snr_db": snr_db, "bler": [float(b) for b in bler], "qm": qm, "rate": rate, "cb_size": cb_size,
             "iterations": iterations, "blocks_per_point_max": TABLE_BATCH * TABLE_MAX_BATCHES,
             "target_block_errors": TABLE_ERRORS}
+
+
+# --------------------------------------------------------------------------------------- link adaptation
+
+def highest_meeting(indices: tuple[int, ...], snr_db: torch.Tensor,
+                    meets: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """At each SNR point of ``snr_db`` [P], the highest MCS of ``indices`` (ascending) for which
+    ``meets(index, snr_db subset)`` holds, else the lowest: a bisection per point over the indices
+    (``meets`` must turn false, once, as the MCS rises), all points that probe the same index at once,
+    so only the tables the bisections visit are computed."""
+    lo = torch.full(snr_db.shape, -1)  # position known to meet (-1: none yet)
+    hi = torch.full(snr_db.shape, len(indices))  # position known to fail (len: none yet)
+    while bool((open_ := hi - lo > 1).any()):
+        mid = (lo + hi) // 2
+        for p in mid[open_].unique().tolist():
+            at = (open_ & (mid == p)).nonzero()[:, 0]
+            ok = meets(indices[p], snr_db[at])
+            lo[at[ok]], hi[at[~ok]] = p, p
+    return torch.tensor(indices)[lo.clamp(min=0)]

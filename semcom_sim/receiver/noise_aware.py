@@ -8,10 +8,13 @@ Sionna stream, so switching it on moves neither the encoders nor the test channe
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from ..channel import SnrPoints
+from ..links import by_link
 from ..scenario import TrainSnrRange
 
 # channel symbols per chunk of training instances: bounds the digital demapper's memory
@@ -36,14 +39,21 @@ def draw_snr_db(spec, n: int, rng: np.random.Generator) -> np.ndarray:
     return values[rng.integers(0, len(values), size=n)] if len(values) > 1 else np.full(n, values[0])
 
 
-def noisy_copies(link, payload: torch.Tensor, channel, snr_symbol_db: np.ndarray, draws: int) -> torch.Tensor:
-    """payload [N, V, T] -> [draws * N, V, T]: copy d of instance i (row d * N + i) received at the
-    per-symbol SNR ``snr_symbol_db[d * N + i]``; the caller seeds the channel's stream first."""
+def noisy_copies(link, payload: torch.Tensor, channel, snr_db: np.ndarray, draws: int,
+                 per_instance: bool) -> torch.Tensor:
+    """payload [N, V, T] -> [draws * N, V', T]: copy d of instance i (row d * N + i) received at the
+    training SNR ``snr_db[d * N + i]`` (per channel use, or E_inst/N0 with ``per_instance``) over the
+    link ``link.at_snr`` chooses for it (one link but for one that adapts its rate, whose copies go in
+    groups, one per rate); the caller seeds the channel's stream first."""
     copies = payload.repeat(draws, 1, 1)
-    no = SnrPoints.of(snr_symbol_db.tolist(), payload.dtype, payload.device).no
-    step = max(1, SYMBOLS_PER_CHUNK // (payload.shape[1] * link.channel_uses))
-    out = []
-    for start in range(0, copies.shape[0], step):
-        sent = link.send(copies[start:start + step])
-        out.append(link.receive_each(channel, sent, no[start:start + step]))
-    return torch.cat(out)
+    v = payload.shape[1]
+    out, order = [], []
+    for lk, idx in by_link(link.at_snr(snr_db.tolist(), per_instance, v)):
+        symbol_db = snr_db[idx] - 10.0 * math.log10(v * lk.channel_uses) if per_instance else snr_db[idx]
+        no = SnrPoints.of(symbol_db.tolist(), payload.dtype, payload.device).no
+        mine = copies[idx]
+        step = max(1, SYMBOLS_PER_CHUNK // (v * lk.channel_uses))
+        for start in range(0, mine.shape[0], step):
+            out.append(lk.receive_each(channel, lk.send(mine[start:start + step]), no[start:start + step]))
+        order += idx
+    return torch.cat(out)[torch.from_numpy(np.argsort(order, kind="stable")).to(payload.device)]

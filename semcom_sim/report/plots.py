@@ -57,9 +57,11 @@ def plot_accuracy_vs_snr(rows: list[dict], path: Path, metric: str = "acc_top1",
                 if not sel:
                     continue
                 tti = sel[0]["tti"]
+                # a link that adapts its rate to the SNR has its own channel uses per point: their range
+                uses = sorted({r["channel_uses"] for r in sel})
                 ax.plot([r[x] for r in sel], [r[metric] for r in sel], ls=scheme_style(scheme)[0],
                         color=colors[keep], marker="o", ms=3,
-                        label=f"{scheme}, keep {keep:g} (TTI {tti}, {sel[0]['channel_uses']} uses)")
+                        label=f"{scheme}, keep {keep:g} (TTI {tti}, {'-'.join(str(u) for u in uses[::max(1, len(uses) - 1)])} uses)")
                 if metric == "acc_top1" and sel[0].get("acc_top1_capacity") != "":
                     ax.plot([r[x] for r in sel], [r["acc_top1_capacity"] for r in sel], ls=scheme_style(scheme)[0],
                             color=colors[keep], lw=0.8, alpha=0.45)

@@ -17,13 +17,19 @@ def reconstruction_examples(shown: dict, originals: dict, preset, snr_db: tuple[
     coordinates, channel ``preset``) at the SNRs ``snr_db``: what the example picture shows.
     ``shown`` maps each scheme, in the order shown, to (test payload, fitted link, fitted receiver)."""
     from ..channel import build_channel, snr_db_to_noise_var
+    from ..links import by_link
 
     out = {"snr_db": list(snr_db), "channel": preset.name, "original": {m: t[:count] for m, t in originals.items()}}
     no = snr_db_to_noise_var(torch.tensor(snr_db, dtype=torch.float64)).to(runtime.device, runtime.dtype)
     for scheme, (p_test, link, receiver) in shown.items():
         runtime.seed_sionna("examples", scheme, payload_dims)
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
-        payload_hat, _ = link.receive(channel, link.send(p_test[:count]), no, 1)
+        # a link that adapts its rate sends each SNR at its own rate (one group otherwise)
+        parts, order = [], []
+        for lk, idx in by_link(link.at_snr(list(snr_db), False, p_test.shape[1])):
+            parts.append(lk.receive(channel, lk.send(p_test[:count]), no[idx], 1)[0])
+            order += idx
+        payload_hat = torch.cat(parts)[torch.tensor(order).argsort()]
         out[scheme] = receiver.reconstruct(payload_hat.squeeze(1))
     return out
 

@@ -39,7 +39,7 @@ def test_each_copy_crosses_the_channel_at_its_own_snr():
     channel = build_channel(ChannelPreset(name="awgn", model="awgn"), torch.device("cpu"), "single")
     # copy 0 at 40 dB, copy 1 at -20 dB
     snr = np.concatenate([np.full(200, 40.0), np.full(200, -20.0)])
-    out = noisy_copies(link, payload, channel, snr, draws=2)
+    out = noisy_copies(link, payload, channel, snr, draws=2, per_instance=False)
     assert out.shape == (400, 3, 16)
     clean_err = ((out[:200] - payload).norm() / payload.norm()).item()
     assert clean_err < 0.03  # 40 dB: the payload comes back (relative error about 0.01)
