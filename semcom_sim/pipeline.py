@@ -156,13 +156,13 @@ def receiver_key(tx: Transmission, t: int, link: Link, preset: ChannelPreset, tr
 
 
 def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_train, p_test, train, test, recon,
-                 scenario: Scenario, runtime: Runtime) -> Receiver:
+                 scenario: Scenario, runtime: Runtime, cache_dir: Path | None = None) -> Receiver:
     """Fitted on the clean training payloads, or (noise-aware) on ``train_draws`` noisy copies of
-    them that crossed ``preset`` at the training SNRs."""
+    them that crossed ``preset`` at the training SNRs; decoders through the cache in ``cache_dir``."""
     cfg = scenario.receiver
     if cfg.train_snr_db is None:
         return build_receiver(tx.payload.scheme, tx.payload.key, t, p_train, train.labels, test.labels, recon,
-                              scenario, runtime, p_test=p_test)
+                              scenario, runtime, p_test=p_test, cache_dir=cache_dir)
     stream = ("train_channel", preset.name, tx.payload.key, t, tx.link.key)
     n = p_train.shape[0] * cfg.train_draws
     snr_db = draw_snr_db(cfg.train_snr_db, n, runtime.np_rng("train_snr", *stream))
@@ -170,7 +170,8 @@ def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_
     channel = build_channel(preset, runtime.device, runtime.sionna_precision)
     noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws, scenario.channel.snr_reference == "instance")
     return build_receiver(tx.payload.scheme, tx.payload.key, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
-                          test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws)
+                          test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws,
+                          cache_dir=cache_dir)
 
 
 def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None = None,
@@ -209,7 +210,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     recon = None
     if scenario.receiver.reconstruction.decoders:
         with rep.stage("reconstruction targets"):  # targets and the classifiers that score reconstructions
-            recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders)
+            recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders, cache_dir)
     payloads: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
     receivers: dict[tuple, Receiver] = {}
     links: dict[Transmission, Link] = {}
@@ -230,7 +231,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                 key = receiver_key(tx, t, link, preset, train_preset, scenario)
                 if key not in receivers:
                     receivers[key] = fit_receiver(tx, t, link, train_preset or preset, p_train, p_test, train,
-                                                  test, recon, scenario, runtime)
+                                                  test, recon, scenario, runtime, cache_dir)
                 return receivers[key]
 
             rows += evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)

@@ -1,9 +1,15 @@
 """Flat fading with one transmit and N receive antennas, shared by the Rayleigh and Rician models.
 
 Per coefficient (one per vector for block fading, one per symbol for fast fading) the channel is a
-vector h [N] drawn by Sionna's ``GenerateFlatFadingChannel(1, N)`` (the Rician model adds its
-line-of-sight part) and applied with the noise by ``ApplyFlatFadingChannel``: y = h x + n,
-n ~ CN(0, N0 I_N).
+vector h [N] ~ CN(0, I_N) (the Rician model adds its line-of-sight part), applied as Sionna's
+``ApplyFlatFadingChannel`` does with the noise of its ``AWGN``: y = h x + n, n ~ CN(0, N0 I_N).
+Block fading draws h with Sionna's ``GenerateFlatFadingChannel(1, N)``. Fast fading draws as many
+coefficients as symbols, where the generator's three passes (real parts, imaginary parts, then
+interleaving them) cost half an apply call: it draws the same distribution from the same seeded
+generator in one pass over the interleaved real and imaginary parts. With one transmit antenna
+the product h x is elementwise; ``ApplyFlatFadingChannel`` computes it as a batched product of
+N x 1 matrices, 2x slower and equal to the last bit for one receive antenna
+(benchmarks/bench_channel.py).
 
 The receiver equalises with what it knows of h, the coefficients themselves (``csi: perfect``) or
 their least-squares estimate from ``pilots`` known symbols of energy Es_p = 10^(offset/10) sent
@@ -66,14 +72,14 @@ class FlatFadingChannel(Channel):
 
     def _setup(self, *, fading: str, num_rx_ant: int, csi: str, pilots: int | None,
                pilot_snr_offset_db: float | None, device, precision: str) -> None:
-        from sionna.phy.channel import ApplyFlatFadingChannel, GenerateFlatFadingChannel
+        from sionna.phy.channel import AWGN, GenerateFlatFadingChannel
 
         self.fading, self.num_rx_ant, self.csi = fading, num_rx_ant, csi
         self.pilots = pilots or 0
         self.pilot_energy = 10.0 ** ((pilot_snr_offset_db or 0.0) / 10.0)
         self.pilot_uses_per_vector = self.pilots
         self._gen = GenerateFlatFadingChannel(1, num_rx_ant, precision=precision, device=device)
-        self._apply = ApplyFlatFadingChannel(precision=precision, device=device)
+        self._awgn = AWGN(precision=precision, device=device)
 
     @property
     def estimation_error_factor(self) -> float:
@@ -81,16 +87,22 @@ class FlatFadingChannel(Channel):
         return 1.0 / (self.pilots * self.pilot_energy) if self.pilots else 0.0
 
     def _coefficients(self, count: int) -> torch.Tensor:
-        """count channel vectors [count, N, 1] (Sionna's layout: N receive, 1 transmit antenna)."""
-        return self._gen(count)
+        """count channel vectors h ~ CN(0, I_N), [count, N] (see the module doc for the two draws)."""
+        if self.fading == "block":
+            return self._gen(count).squeeze(-1)  # Sionna's layout [count, N receive, 1 transmit]
+        parts = torch.empty(count, self.num_rx_ant, 2, dtype=self._gen.dtype, device=self._gen.device)
+        return torch.view_as_complex(parts.normal_(0.0, math.sqrt(0.5), generator=self._gen.torch_rng))
+
+    def _through(self, x: torch.Tensor, h: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+        """y = h x + n [..., L, N] for symbols x [..., L], h [..., 1 or L, N] and N0 of y's rank."""
+        return self._awgn(h * x.unsqueeze(-1), no)
 
     def _fade(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> y [..., L, N], h [..., 1 (block) or L (fast), N], N0 [S, 1, ..., 1] of x's rank."""
         lead = (*x.shape[:-1], 1) if self.fading == "block" else x.shape
         h = self._coefficients(math.prod(lead)).reshape(*lead, self.num_rx_ant)
         no_b = self._per_snr(no, x.dim())
-        # Sionna's matrix form: x [..., L, K=1], h [..., 1 or L, M=N, K=1]
-        return self._apply(x.unsqueeze(-1), h.unsqueeze(-1), no_b.unsqueeze(-1)), h, no_b
+        return self._through(x, h, no_b.unsqueeze(-1)), h, no_b
 
     def _receive(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> y [..., L, N], the h the receiver equalises with, and the noise variance it assumes."""
@@ -103,8 +115,8 @@ class FlatFadingChannel(Channel):
         """LS estimate [..., 1, N] of block-fading h [..., 1, N] from the pilots sent through it (Sionna's
         ``LSChannelEstimator`` needs an OFDM resource grid): the mean of y_p / p over the pilots."""
         p = math.sqrt(self.pilot_energy)
-        x_p = torch.full((*h.shape[:-2], self.pilots, 1), p, dtype=h.dtype, device=h.device)
-        y_p = self._apply(x_p, h.unsqueeze(-1), no_b.unsqueeze(-1))  # [..., pilots, N]
+        x_p = torch.full((*h.shape[:-2], self.pilots), p, dtype=h.dtype, device=h.device)
+        y_p = self._through(x_p, h, no_b.unsqueeze(-1))  # [..., pilots, N]
         return y_p.mean(-2, keepdim=True).div_(p)
 
     def __call__(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

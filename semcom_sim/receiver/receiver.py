@@ -3,6 +3,8 @@ to whatever payload arrives (clean, or every SNR point and channel draw at once)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Callable, Mapping
 
 import torch
@@ -10,8 +12,9 @@ from torch import nn
 
 from ..errors import UserError
 from ..transmitter.schemes import Scheme
-from .decoders import DECODERS, Decoder, fit_decoder
-from .heads import HEADS, LinearHead, score
+from .decoders import DECODERS, Decoder
+from .fit_cache import cached_decoder, cached_head
+from .heads import HEADS, LinearHead, fit_linear_head, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
 from .retrieval import identification, unit_rows
 
@@ -85,10 +88,12 @@ class ReconstructionTargets:
     metrics: dict[str, ReconstructionMetrics]
 
     @classmethod
-    def fit(cls, scenario, train, test, encoders: Mapping[str, nn.Module]) -> "ReconstructionTargets":
+    def fit(cls, scenario, train, test, encoders: Mapping[str, nn.Module],
+            cache_dir: Path | None = None) -> "ReconstructionTargets":
         """Each decoder's targets of its modality (its ``target_for``), from the raw inputs and
         ``encoders`` (modality -> trained encoder: the audio's log-mel comes from its front end),
-        and the metrics its ``metrics`` kind fixes on the training targets."""
+        and the metrics its ``metrics`` kind fixes on the training targets (their classifiers
+        through the cache in ``cache_dir``, receiver/fit_cache.py; None: not cached)."""
         tr, te, metrics = {}, {}, {}
         for m, spec in scenario.receiver.reconstruction.decoders.items():
             decoder = DECODERS[spec.name]
@@ -98,13 +103,15 @@ class ReconstructionTargets:
             except ValueError as e:  # what validation cannot see without data (token ids or real values)
                 raise UserError(f"{spec.name!r}: {e}", source=scenario.name,
                                 field=f"receiver.reconstruction.decoders.{m}") from None
-            metrics[m] = decoder.metrics.fit(m, tr[m], train.labels)
+            metrics[m] = decoder.metrics.fit(m, tr[m], train.labels,
+                                             fit_head=partial(cached_head, cache_dir, fit_linear_head))
         return cls(tr, te, metrics)
 
 
 def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torch.Tensor,
                    train_labels: torch.Tensor, test_labels: torch.Tensor, recon: ReconstructionTargets | None,
-                   scenario, runtime, p_test: torch.Tensor | None = None, repeats: int = 1) -> Receiver:
+                   scenario, runtime, p_test: torch.Tensor | None = None, repeats: int = 1,
+                   cache_dir: Path | None = None) -> Receiver:
     """Head and decoders fitted on the training payloads ``p_train`` of ``scheme`` (``stream``
     names it in the decoders' random streams); the scheme says which payload vector each
     modality's decoder reads (the centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
@@ -112,7 +119,8 @@ def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torc
     so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
     retrieval. The head and decoders are fitted on what they read of the payloads (the scheme's
-    ``head_reads``)."""
+    ``head_reads``). The decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py;
+    None: fitted, not cached)."""
     p_train = scheme.head_reads(p_train)
     head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
     gallery = None if p_test is None else unit_rows(scheme.head_reads(p_test).flatten(1))
@@ -125,7 +133,7 @@ def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torc
         vector = scheme.decoder_vector(modalities.index(m), len(modalities))
         gen = runtime.torch_generator("decoder", stream, payload_dims, m, device=torch.device("cpu"))
         targets = recon.train[m].repeat(repeats, *([1] * (recon.train[m].dim() - 1)))
-        decoder = fit_decoder(spec.name, p_train[:, vector, :], targets, options=spec.options,
-                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
+        decoder = cached_decoder(cache_dir, spec.name, p_train[:, vector, :], targets, options=spec.options,
+                                 epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
         receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
     return receiver

@@ -33,10 +33,14 @@ classifier on the reconstruction), then ``psnr_<modality>`` (fixed range with ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from .heads import LinearHead, fit_linear_head, topk_accuracy
+
+# fit(features [N, F], labels [N], l2, tol) -> LinearHead: fit_linear_head or its cached form
+FitHead = Callable[[torch.Tensor, torch.Tensor, float, float], LinearHead]
 
 # per-instance MSE floor for PSNR: a perfect reconstruction scores 100 dB, not infinity
 _MSE_FLOOR = 1e-10
@@ -153,22 +157,23 @@ PROBE_TOL = 1e-4
 
 
 def fit_field_classifier(targets_train: torch.Tensor, labels_train: torch.Tensor, *,
-                         l2: float = 1.0) -> ReconClassifier:
-    """Multinomial logistic regression (sklearn, via ``fit_linear_head``) on the flattened training
-    targets [N, *target_shape], labels_train int64 [N]; the weights come back as torch tensors on
-    the targets' device and in their dtype, so the classifier runs on batches of reconstructions."""
-    return ReconClassifier(fit_linear_head(targets_train.flatten(1), labels_train, l2, PROBE_TOL),
+                         l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> ReconClassifier:
+    """Multinomial logistic regression (sklearn, via ``fit_linear_head``, or ``fit_head`` with its
+    arguments: the receiver's cached form) on the flattened training targets [N, *target_shape],
+    labels_train int64 [N]; the weights come back as torch tensors on the targets' device and in
+    their dtype, so the classifier runs on batches of reconstructions."""
+    return ReconClassifier(fit_head(targets_train.flatten(1), labels_train, l2, PROBE_TOL),
                            targets_train.dim() - 1, None)
 
 
 def fit_token_classifier(tokens_train: torch.Tensor, labels_train: torch.Tensor, *,
-                         l2: float = 1.0) -> ReconClassifier:
+                         l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> ReconClassifier:
     """``fit_field_classifier`` on the bag of tokens of training captions [N, L] (in torch's
     default dtype); padding is not counted, as it only measures the caption's length."""
     vocabulary = caption_vocabulary(tokens_train)
     vocabulary = vocabulary[vocabulary != 0]
     bag = bag_of_tokens(tokens_train, vocabulary, torch.get_default_dtype())
-    return ReconClassifier(fit_linear_head(bag, labels_train, l2, PROBE_TOL), 1, vocabulary)
+    return ReconClassifier(fit_head(bag, labels_train, l2, PROBE_TOL), 1, vocabulary)
 
 
 # --------------------------------------------------------------------------- kinds: what a decoder names
@@ -177,9 +182,9 @@ class MetricsKind:
     """How a decoder's reconstructions are scored; a decoder class names one as its ``metrics``."""
 
     def fit(self, modality: str, targets_train: torch.Tensor, labels_train: torch.Tensor, *,
-            l2: float = 1.0) -> "ReconstructionMetrics":
+            l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> "ReconstructionMetrics":
         """The metrics of ``modality`` fixed on training targets [N, *target_shape] (as the decoder's
-        ``target_for`` makes them) and labels int64 [N]."""
+        ``target_for`` makes them) and labels int64 [N]; ``fit_head`` fits the classifier."""
         raise NotImplementedError
 
 
@@ -192,9 +197,9 @@ class FixedRange(MetricsKind):
     psnr: bool = False
 
     def fit(self, modality: str, targets_train: torch.Tensor, labels_train: torch.Tensor, *,
-            l2: float = 1.0) -> "FieldMetrics":
-        return FieldMetrics(modality, fit_field_classifier(targets_train, labels_train, l2=l2), self.low,
-                            self.high, self.psnr)
+            l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> "FieldMetrics":
+        return FieldMetrics(modality, fit_field_classifier(targets_train, labels_train, l2=l2, fit_head=fit_head),
+                            self.low, self.high, self.psnr)
 
 
 @dataclass(frozen=True)
@@ -202,8 +207,8 @@ class TrainingRange(MetricsKind):
     """A real field without bounds, scaled with the training targets' minimum and maximum."""
 
     def fit(self, modality: str, targets_train: torch.Tensor, labels_train: torch.Tensor, *,
-            l2: float = 1.0) -> "FieldMetrics":
-        return FieldMetrics(modality, fit_field_classifier(targets_train, labels_train, l2=l2),
+            l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> "FieldMetrics":
+        return FieldMetrics(modality, fit_field_classifier(targets_train, labels_train, l2=l2, fit_head=fit_head),
                             float(targets_train.min()), float(targets_train.max()), False)
 
 
@@ -212,8 +217,8 @@ class Tokens(MetricsKind):
     """Captions [L] of token ids, the decoder's outputs being logits over the training vocabulary."""
 
     def fit(self, modality: str, targets_train: torch.Tensor, labels_train: torch.Tensor, *,
-            l2: float = 1.0) -> "TokenMetrics":
-        return TokenMetrics(modality, fit_token_classifier(targets_train, labels_train, l2=l2),
+            l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> "TokenMetrics":
+        return TokenMetrics(modality, fit_token_classifier(targets_train, labels_train, l2=l2, fit_head=fit_head),
                             caption_vocabulary(targets_train))
 
 

@@ -87,13 +87,17 @@ def test_mmse_estimate_beats_zero_forcing_in_deep_fades():
 
 def _reference_draw(name, x, no, seed):
     """Sionna's blocks called directly with ``seed``: the coefficients h and the output y the channel
-    model must reproduce (block: one h per vector, fast: one per symbol)."""
+    model must reproduce (block: one h per vector from Sionna's generator; fast: one per symbol, drawn
+    from Sionna's seeded generator in one pass over interleaved real and imaginary parts, flat.py)."""
     from sionna.phy import config
     from sionna.phy.channel import ApplyFlatFadingChannel, GenerateFlatFadingChannel
 
     config.seed = seed
-    lead = x.shape[:-1] if name == "rayleigh_block" else x.shape
-    h = GenerateFlatFadingChannel(1, 1)(math.prod(lead)).reshape(*lead, *([1] if name == "rayleigh_block" else []))
+    if name == "rayleigh_block":
+        h = GenerateFlatFadingChannel(1, 1)(math.prod(x.shape[:-1])).reshape(*x.shape[:-1], 1)
+    else:
+        parts = torch.empty(*x.shape, 2).normal_(0.0, math.sqrt(0.5), generator=config.torch_rng("cpu"))
+        h = torch.view_as_complex(parts)
     no_b = no.reshape(-1, *([1] * (x.dim() - 1)))
     y = ApplyFlatFadingChannel()(x.unsqueeze(-1), h[..., None, None], no_b.unsqueeze(-1))[..., 0]
     return y, h, no_b
