@@ -59,7 +59,8 @@ class Scheme:
     >>> from semcom_sim.blocks import get_scheme
     >>> z = {m: torch.randn(5, 8) for m in ("image", "audio", "text")}
     >>> idx = torch.arange(4)                            # keep coordinates 0..3 (T = 4)
-    >>> [tuple(get_scheme(n).payload(z, idx).shape) for n in ("conventional", "centroid", "centroid_residual")]
+    >>> names = ["conventional", "centroid", "centroid_residual"]
+    >>> [tuple(get_scheme(n).payload(z, idx).shape) for n in names]
     [(5, 3, 4), (5, 1, 4), (5, 2, 4)]
     """
 
