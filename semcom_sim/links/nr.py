@@ -128,6 +128,7 @@ class NR(Link):
 
     Options = NROptions
     line_style = "-."
+    carries_files = True
 
     def __init__(self, payload_len: int, lo: float, hi: float, mean: torch.Tensor, options: NROptions | None = None):
         self.options = options = options or NROptions()
@@ -178,6 +179,12 @@ class NR(Link):
         if mode == "bits":  # the code rate is the MCS's: a factor of it is no MCS
             return options.model_copy(update={"bits": factor * options.bits})
         return None
+
+    @classmethod
+    def carry_files(cls, options: NROptions, files, mean, lost) -> Link:
+        from .nr_files import NRFiles
+
+        return NRFiles(options, files, mean, lost)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":
@@ -287,6 +294,15 @@ class NR(Link):
         bits, ok = self._decode(x_u, no_eff)  # [S, r, N, V, k], [S, r, N, V]
         counts = {"bit_errors": (bits != u).sum((1, 2, 3, 4)), "block_errors": (~ok).sum((1, 2, 3))}
         return self._deliver(bits, None, ~ok, u.dtype), counts
+
+    def failures(self, channel, sent, no: torch.Tensor, draws: int) -> torch.Tensor:
+        """Which blocks of ``send``'s output failed, bool [S, r, N, V]: ``receive``'s outcome for a
+        caller that needs no payload back (whole files, ``links/nr_files.py``)."""
+        u, x = sent
+        if self.options.mode == "abstraction":
+            return self._abstract(channel, (no.shape[0], draws, *u.shape[:-1], self.n_re), no, u.dtype)
+        x_u, no_eff = channel(x.expand(no.shape[0], draws, *x.shape), no)
+        return ~self._decode(x_u, no_eff)[1]
 
     def receive_each(self, channel, sent, no: torch.Tensor) -> torch.Tensor:
         u, x = sent  # each instance as its own SNR point of one draw
