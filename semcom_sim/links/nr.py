@@ -122,6 +122,15 @@ def tb_layout(k: int, qm: int, rate: float) -> tuple[int, int, int, int]:
     return int(n_re[i]), int(tb[i]), int(cb[i]), int(num_cb[i])
 
 
+def fits_one_block(k: int, qm: int, rate: float) -> bool:
+    """Whether ``k`` bits fit one transport block (one slot and layer) at Qm, R."""
+    try:
+        tb_layout(k, qm, rate)
+        return True
+    except ValueError:
+        return False
+
+
 @LINKS.register("nr")
 class NR(Link):
     """One 5G NR transport block per vector of a payload [..., V, T]; see the module docstring."""
@@ -182,9 +191,22 @@ class NR(Link):
 
     @classmethod
     def carry_files(cls, options: NROptions, files, mean, lost) -> Link:
-        from .nr_files import NRFiles
+        """Each modality's files in the fewest equal segments that each fit one transport block (one
+        slot and layer), one block per segment, a byte per payload value (``links/files.py``)."""
+        from .files import Files
 
-        return NRFiles(options, files, mean, lost)
+        qm, rate = mcs(options.mcs_table, options.mcs_index)
+        per_byte = options.model_copy(update={"bits": 8})
+        blocks, segments = [], []
+        for f in files:
+            b = 1
+            while not fits_one_block(8 * math.ceil(f.shape[1] / b), qm, rate):
+                b += 1
+            length = math.ceil(f.shape[1] / b)
+            segments.append(torch.nn.functional.pad(f, (0, b * length - f.shape[1])).reshape(f.shape[0], b, length))
+            # the quantiser over [0, 256) with 8 bits has unit cells: byte value k is code k exactly
+            blocks.append(cls(length, 0.0, 256.0, torch.zeros(b, length), per_byte))
+        return Files(options, blocks, segments, mean, lost)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":

@@ -11,7 +11,7 @@ import semcom_sim.links.nr_abstraction as tables
 from semcom_sim.channel import CHANNELS, snr_db_to_noise_var
 from semcom_sim.cli import app
 from semcom_sim.links import LINKS
-from semcom_sim.links.nr_files import segments
+from semcom_sim.links.nr import fits_one_block
 from semcom_sim.report import read_results
 from semcom_sim.transmitter import codecs
 from semcom_sim.transmitter.media import MediaOptions, caption_of, decode_file, file_bytes
@@ -92,8 +92,11 @@ def test_a_file_arrives_whole_or_is_lost(mode, step_table):
 
 
 def test_a_file_larger_than_one_slot_is_cut_into_equal_transport_blocks():
-    assert segments(100, 4, 490 / 1024) == 1
-    assert segments(30_000, 4, 490 / 1024) == 3  # 240 kbit: one slot carries at most about 82 kbit here
+    # 240 kbit: one slot carries at most about 82 kbit at MCS 13 (16-QAM, R 490/1024): three blocks
+    assert fits_one_block(8 * 10_000, 4, 490 / 1024) and not fits_one_block(8 * 15_000, 4, 490 / 1024)
+    link = LINKS["nr"].carry_files(LINKS["nr"].Options(), [torch.zeros(2, 30_000, dtype=torch.uint8)],
+                                   torch.zeros(1, 4), torch.zeros(2, 1, dtype=torch.bool))
+    assert link.bytes[0].shape == (2, 3, 10_000) and link.info_bits == 8 * 30_000
     assert file_bytes([b"ab", b"c"]).tolist() == [[97, 98], [99, 0]]
 
 
