@@ -34,6 +34,7 @@ from .training import embed, train_or_load
 from .training.trainer import encoder_cache_path
 from .transmitter.payload import build_payload, rfs_indices, rfs_size
 from .transmitter.plan import Transmission, transmissions
+from .transmitter.media import MediaFiles, file_bytes, send_media
 
 
 @dataclass
@@ -88,6 +89,24 @@ def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) 
     return snr, [x + offset for x in snr.db]
 
 
+def files_link(tx: Transmission, p_train: torch.Tensor, test: MultimodalData, encoders, media: dict,
+               scenario: Scenario) -> tuple[torch.Tensor, Link]:
+    """A scheme that sends files: its test payload (the embeddings of the decoded files) and the
+    link carrying the files. The codecs and the encoders on the decoded media run once per codec
+    setting (``media``, keyed by the payload), whatever the links, channels and SNR points."""
+    if tx.payload.key not in media:
+        source = SOURCES[scenario.data.source](**scenario.data.options)
+        media[tx.payload.key] = send_media(tx.payload.scheme.options, test, encoders,
+                                           getattr(source, "sample_rate", None))
+    files = media[tx.payload.key]
+    try:
+        link = tx.link.cls.carry_files(tx.link.options, [file_bytes(f) for f in files.files.values()],
+                                       p_train.mean(0), files.undecodable)
+    except ValueError as e:
+        raise UserError(f"{tx.scheme}: {e}", source=scenario.name, field="transmitter.links") from None
+    return torch.stack(list(files.embeddings.values()), 1), link
+
+
 def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: SnrPoints, scenario: Scenario,
              runtime: Runtime, toi: int, rep: Reporter) -> list[dict]:
     """results.csv rows of one transmission over its fitted ``link``: its noiseless reference and
@@ -102,7 +121,7 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
     def base(lk: Link) -> dict:
         return {"scheme": tx.scheme, "link": tx.link.label, "rfs_keep": tx.keep, "payload_dims": t, "tti": v * t,
                 "toi": toi, "tti_toi": v * t / toi, "channel_uses": lk.instance_uses(v), "n_test": p_test.shape[0],
-                "bits": _bits(v * lk.info_bits, side_bits), "rx_train": describe(scenario.receiver.train_snr_db)}
+                "bits": _bits(lk.instance_bits(v), side_bits), "rx_train": describe(scenario.receiver.train_snr_db)}
     reads = tx.payload.scheme.head_reads
     clean_read = reads(link.clean(p_test))
 
@@ -120,7 +139,7 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
     chance = 1.0 / receiver.head.weight.shape[0]
     draws = scenario.channel.mc_draws
     # the energy of every device counts: v vectors of channel_uses uses each, sent apart or at once
-    groups = [(lk, idx, *_snr_of(v * lk.channel_uses, SnrPoints.of([snr.db[i] for i in idx], runtime.dtype,
+    groups = [(lk, idx, *_snr_of(lk.energy_uses(v), SnrPoints.of([snr.db[i] for i in idx], runtime.dtype,
                                                                     runtime.device), scenario, runtime))
               for lk, idx in by_link(link.at_snr(list(snr.db), per_instance, v))]
     for preset in presets:
@@ -132,11 +151,10 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
         for lk, idx, points, instance_db in groups:
             metrics = monte_carlo(lk, p_test, channel, points.no, draws, lambda p, r=receiver: measure(p, r))
             # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
-            bits = lk.capacity_bits()
-            delivered = None if bits is None else channel.delivery_probability(bits, lk.channel_uses, points.linear)
+            delivered = lk.delivered(channel, v, points.linear)
             for j, snr_db in enumerate(points.db):
                 ref = ("" if delivered is None else
-                       float(delivered[j] ** v) * clean["acc_top1"] + (1.0 - float(delivered[j] ** v)) * chance)
+                       float(delivered[j]) * clean["acc_top1"] + (1.0 - float(delivered[j])) * chance)
                 at[idx[j]] = {**base(lk), "channel": preset.name, "snr_db": float(snr_db),
                               "snr_instance_db": instance_db[j], "mc_draws": draws,
                               **{k: float(val[j]) for k, val in metrics.items()}, "acc_top1_capacity": ref}
@@ -214,6 +232,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     payloads: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
     receivers: dict[tuple, Receiver] = {}
     links: dict[Transmission, Link] = {}
+    media: dict[str, MediaFiles] = {}  # a media scheme's files, per codec setting: encoded once
     rows: list[dict] = []
     with rep.stage("channel"):
         rep.channel_start(len(plan) * len(presets))
@@ -225,7 +244,11 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                 idx = rfs_indices(scenario.embedding_dim, tx.keep, runtime.np_rng("rfs", t))
                 payloads[tx.payload.key, t] = tuple(build_payload(z, tx.payload.scheme, idx) for z in (z_train, z_test))
             p_train, p_test = payloads[tx.payload.key, t]
-            link = links[tx] = fit_link(tx, p_train, scenario.name)
+            if tx.payload.scheme.sends_files:
+                p_test, link = files_link(tx, p_train, test, trained.encoders, media, scenario)
+                links[tx] = link
+            else:
+                link = links[tx] = fit_link(tx, p_train, scenario.name)
 
             def receiver_for(preset: ChannelPreset, tx=tx, t=t, link=link, p_train=p_train, p_test=p_test):
                 key = receiver_key(tx, t, link, preset, train_preset, scenario)
@@ -234,7 +257,11 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                                                   test, recon, scenario, runtime, cache_dir)
                 return receivers[key]
 
-            rows += evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
+            new = evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)
+            if tx.payload.scheme.sends_files:  # the files' mean size, before the fixed allocation pads them
+                total = sum(st["mean_bytes"] for st in media[tx.payload.key].stats.values())
+                new = [{**r, "media_bytes": total} for r in new]
+            rows += new
     examples = None
     if recon is not None:  # first RFS fraction, first link, first channel; two SNRs, by default the first and last SNR points
         pick = scenario.receiver.reconstruction.example_snr_db or (min(snr.db), max(snr.db))
@@ -259,6 +286,8 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
         "training_history": trained.history,
         "latent_test": latent,
     }
+    if media:  # per codec setting and modality: mean and allocated bytes, distortion, codec seconds
+        summary["media"] = {key: files.stats for key, files in media.items()}
     with rep.stage("report"):
         with staged(out_dir, "run") as tmp:
             write_results(rows, tmp / "results.csv")

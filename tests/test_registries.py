@@ -328,6 +328,7 @@ SCHEME_TABLE = {
     "centroid": {"M1-M3": {1: 1, 3: 1}},
     "centroid_residual": {"M1-M3": {1: 2, 3: 2}},
     "receiver_centroid": {"M1-M3": {1: 1, 3: 3}},
+    "media": {"M1-M3": {1: 1, 3: 3}},  # the training side: the embeddings its head learns on
 }
 
 

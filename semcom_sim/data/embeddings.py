@@ -92,6 +92,7 @@ class EmbeddingsSource(DataSource):
     """Precomputed embeddings in ``.npz`` files (see the module docstring)."""
 
     modalities = _FileModalities()
+    media = False
 
     def __init__(self, *, npz_path: str | None = None, train_path: str | None = None, test_path: str | None = None,
                  normalize: bool = True):

@@ -22,6 +22,7 @@ class DataSource(ABC):
     """
 
     modalities: Collection[str] = ()  # the class's, so checks name a missing modality before constructing it
+    media: bool = True  # its inputs are media (images, waveforms, token ids) a codec can compress, not embeddings
 
     @abstractmethod
     def input_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -50,6 +50,8 @@ class Link:
     # True: they are sent at once by V devices and the channel adds them (over-the-air computation):
     # channel_uses uses per instance, one vector out
     superposes: ClassVar[bool] = False
+    # True: it can also carry whole files (a scheme that ``sends_files``), through ``carry_files``
+    carries_files: ClassVar[bool] = False
 
     options: LinkOptions
 
@@ -77,7 +79,18 @@ class Link:
         """Why this link cannot carry ``scheme`` (a :class:`~semcom_sim.transmitter.schemes.Scheme`)
         sending ``vectors`` vectors per instance, or None where it can: the plan leaves such pairs
         out, and validation refuses a link that carries none of the scenario's schemes."""
+        if getattr(scheme, "sends_files", False) and not cls.carries_files:
+            return (f"{cls.__name__} carries embeddings, not files: a scheme that sends its data as files "
+                    "(media) needs a link that carries files (nr)")
         return None
+
+    @classmethod
+    def carry_files(cls, options: LinkOptions, files: list[torch.Tensor], mean: torch.Tensor,
+                    lost: torch.Tensor) -> "Link":
+        """The link that carries, per instance, one file per modality of a scheme that ``sends_files``:
+        ``files`` uint8 [N, L_m] per modality (zero-padded), ``mean`` [M, D] what a lost file's
+        modality delivers, ``lost`` bool [N, M] files the receiver cannot decode even when they arrive."""
+        raise NotImplementedError(f"{cls.__name__} carries no files")
 
     @classmethod
     def check_channel(cls, options: LinkOptions, preset) -> None:
@@ -127,6 +140,24 @@ class Link:
     def instance_uses(self, v: int) -> int:
         """Channel uses per instance of ``v`` vectors (results.csv ``channel_uses``)."""
         return self.channel_uses if self.superposes else v * self.channel_uses
+
+    def instance_bits(self, v: int) -> int:
+        """Information bits per instance of ``v`` vectors (results.csv ``bits``, side bits aside)."""
+        return v * self.info_bits
+
+    def energy_uses(self, v: int) -> int:
+        """Channel uses whose energy an instance of ``v`` vectors spends: every device's, sent apart
+        or at once (what E_inst/N0 counts)."""
+        return v * self.channel_uses
+
+    def delivered(self, channel, v: int, snr: torch.Tensor) -> torch.Tensor | None:
+        """Probability [S] that the capacity reference delivers every one of an instance's ``v``
+        vectors at each linear SNR [S]; None where there is no reference."""
+        bits = self.capacity_bits()
+        if bits is None:
+            return None
+        one = channel.delivery_probability(bits, self.channel_uses, snr)
+        return None if one is None else one ** v
 
     def capacity_bits(self) -> int | None:
         """Information bits per vector that the capacity reference delivers in ``channel_uses``; None

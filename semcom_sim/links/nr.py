@@ -59,7 +59,7 @@ from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
 from .nr_abstraction import BlerTable, bler_table, eesm, highest_meeting
-from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, mcs, tb_layout
+from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, fits_one_block, mcs, tb_layout
 
 
 class NROptions(LinkOptions):
@@ -101,6 +101,7 @@ class NR(Link):
 
     Options = NROptions
     line_style = "-."
+    carries_files = True
 
     def __init__(self, payload_len: int, lo: float, hi: float, mean: torch.Tensor, options: NROptions | None = None):
         self.options = options = options or NROptions()
@@ -171,6 +172,32 @@ class NR(Link):
         if mode == "bits":  # the code rate is the MCS's: a factor of it is no MCS
             return options.model_copy(update={"bits": factor * options.bits})
         return None
+
+    @classmethod
+    def refuses(cls, options: NROptions, scheme, vectors: int) -> str | None:
+        if getattr(scheme, "sends_files", False) and options.bler_target is not None:
+            return ("bler_target chooses the MCS of embedding payloads per SNR point; files (media) go at a fixed "
+                    "mcs_index: list an nr link without bler_target for them")
+        return super().refuses(options, scheme, vectors)
+
+    @classmethod
+    def carry_files(cls, options: NROptions, files, mean, lost) -> Link:
+        """Each modality's files in the fewest equal segments that each fit one transport block (one
+        slot and layer), one block per segment, a byte per payload value (``links/files.py``)."""
+        from .files import Files
+
+        qm, rate = mcs(options.mcs_table, options.mcs_index)
+        per_byte = options.model_copy(update={"bits": 8})
+        blocks, segments = [], []
+        for f in files:
+            b = 1
+            while not fits_one_block(8 * math.ceil(f.shape[1] / b), qm, rate):
+                b += 1
+            length = math.ceil(f.shape[1] / b)
+            segments.append(torch.nn.functional.pad(f, (0, b * length - f.shape[1])).reshape(f.shape[0], b, length))
+            # the quantiser over [0, 256) with 8 bits has unit cells: byte value k is code k exactly
+            blocks.append(cls(length, 0.0, 256.0, torch.zeros(b, length), per_byte))
+        return Files(options, blocks, segments, mean, lost)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":
@@ -311,6 +338,15 @@ class NR(Link):
         bits, ok = self._decode(x_u, no_eff)  # [S, r, N, V, k], [S, r, N, V]
         counts = {"bit_errors": (bits != u).sum((1, 2, 3, 4)), "block_errors": (~ok).sum((1, 2, 3))}
         return self._deliver(bits, None, ~ok, u.dtype), counts
+
+    def failures(self, channel, sent, no: torch.Tensor, draws: int) -> torch.Tensor:
+        """Which blocks of ``send``'s output failed, bool [S, r, N, V]: ``receive``'s outcome for a
+        caller that needs no payload back (whole files, ``links/files.py``)."""
+        u, x = sent
+        if self.options.mode == "abstraction":
+            return self._abstract(channel, (no.shape[0], draws, *u.shape[:-1], self.n_re), no, u.dtype)
+        x_u, no_eff = channel(x.expand(no.shape[0], draws, *x.shape), no)
+        return ~self._decode(x_u, no_eff)[1]
 
     def receive_each(self, channel, sent, no: torch.Tensor) -> torch.Tensor:
         u, x = sent  # each instance as its own SNR point of one draw

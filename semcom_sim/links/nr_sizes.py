@@ -74,3 +74,12 @@ def candidates(options, payload_len: int) -> tuple[int, ...]:
             out.append(m)
             fewest = n_re
     return tuple(out)
+
+
+def fits_one_block(k: int, qm: int, rate: float) -> bool:
+    """Whether ``k`` bits fit one transport block (one slot and layer) at Qm, R."""
+    try:
+        tb_layout(k, qm, rate)
+        return True
+    except ValueError:
+        return False

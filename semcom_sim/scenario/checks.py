@@ -78,6 +78,12 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
         shapes = source.input_shapes()
     except (TypeError, ValueError) as e:
         raise UserError(str(e), source=src, field="data.options") from None
+    for i, spec in enumerate(scenario.transmitter.schemes):
+        scheme = SCHEMES[spec.name](SCHEMES[spec.name].Options.model_validate(spec.options))
+        try:
+            scheme.check_scenario(scenario, source, shapes)
+        except ValueError as e:
+            raise UserError(str(e), source=src, field=f"transmitter.schemes.{i}") from None
     for m, spec in scenario.encoders.items():
         if spec.name not in ENCODERS:
             raise UserError(f"unknown encoder {spec.name!r} (known: {', '.join(sorted(ENCODERS))})",

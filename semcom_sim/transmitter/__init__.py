@@ -11,6 +11,8 @@ from typing import Any
 _LAZY = {"SCHEMES": ".schemes", "build_payload": ".payload", "centroid": ".schemes", "rfs_indices": ".payload"}
 __all__ = list(_LAZY)
 
+from . import media  # noqa: E402,F401  (registers the media scheme; its codecs load on first use)
+
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:

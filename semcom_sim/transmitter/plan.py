@@ -95,10 +95,13 @@ def transmissions(scenario: Scenario) -> list[Transmission]:
     links = link_uses(scenario)
     schemes = [(s.shown, payload_use(s)) for s in tx_cfg.schemes]
     variant = PayloadUse(EQUAL_BANDWIDTH_SCHEME, SCHEMES[EQUAL_BANDWIDTH_SCHEME].Options())
-    plan = []
+    # a scheme that sends files sends them whole: RFS cuts embeddings, so it goes once, at keep 1
+    plan = [Transmission(label, use, 1.0, link) for label, use in schemes if use.scheme.sends_files
+            for link in links if carries(link, use, m)]
     for keep in tx_cfg.rfs_keep:
         for label, use in schemes:  # each scheme over every link that can carry it
-            plan += [Transmission(label, use, keep, link) for link in links if carries(link, use, m)]
+            plan += [Transmission(label, use, keep, link) for link in links
+                     if not use.scheme.sends_files and carries(link, use, m)]
         for mode in tx_cfg.equal_bandwidth:
             name = f"{EQUAL_BANDWIDTH_SCHEME}_eq_{mode}"
             if mode == "rfs":  # more coordinates: any link that carries the scheme carries them

@@ -65,6 +65,9 @@ class Scheme:
     """
 
     Options: ClassVar[type[SchemeOptions]] = SchemeOptions
+    # True: the payload crosses the link as whole files of the instance's own data (the media
+    # scheme), carried only by a link that ``carries_files``
+    sends_files: ClassVar[bool] = False
 
     def __init__(self, options: SchemeOptions | None = None):
         self.options = options or self.Options()
@@ -80,6 +83,10 @@ class Scheme:
     def decoder_vector(self, modality: int, m: int) -> int:
         """Which of the V vectors the decoder of modality number ``modality`` reads."""
         raise NotImplementedError
+
+    def check_scenario(self, scenario, source, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Raise ValueError where this scheme cannot send the scenario's data (``source``: the
+        scenario's data source, ``shapes``: its input shape per modality), before any work."""
 
     def side_bits(self, m: int) -> int:
         """Bits of side information per instance (counted in results.csv's ``bits``)."""
@@ -144,6 +151,10 @@ class CentroidResidual(Scheme):
 
     def decoder_vector(self, modality: int, m: int) -> int:
         return 0
+
+    def check_scenario(self, scenario, source, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Raise ValueError where this scheme cannot send the scenario's data (``source``: the
+        scenario's data source, ``shapes``: its input shape per modality), before any work."""
 
     def side_bits(self, m: int) -> int:
         return math.ceil(math.log2(m)) if m > 1 else 0
