@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import numpy as np
+from conftest import refused
 
 from semcom_sim.receiver.retrieval import cross_modal_recall, identification, own_ranks, query_sample, unit_rows
 
@@ -169,3 +170,28 @@ def test_sampled_cross_modal_recall_estimates_the_exhaustive_one():
         p = whole[k]
         assert 0.05 < p < 0.95 and abs(sampled[k] - p) <= 3 * math.sqrt(p * (1 - p) / 400)
     assert cross_modal_recall(za, zb, queries=torch.arange(2000)) == whole
+
+
+def test_the_receiver_ranks_only_its_sampled_queries():
+    from semcom_sim.receiver import fit_linear_head
+    from semcom_sim.receiver.receiver import Receiver
+
+    g = torch.Generator().manual_seed(9)
+    labels = torch.arange(300) % 4
+    p_test = torch.randn(300, 2, 5, generator=g)
+    head = fit_linear_head(torch.randn(200, 10, generator=g), torch.arange(200) % 4, 1.0)
+    queries = query_sample(300, 60, np.random.default_rng(2))
+    payload = p_test + 0.7 * torch.randn(2, 3, 300, 2, 5, generator=g)
+    gallery = unit_rows(p_test.flatten(1))
+    whole = Receiver(head, labels, gallery=gallery).measure(payload)
+    sampled = Receiver(head, labels, gallery=gallery, queries=queries).measure(payload)
+    ranks = own_ranks(payload.flatten(-2), gallery)
+    assert torch.equal(sampled["r1"], (ranks[..., queries] < 1).float().mean(-1))
+    assert torch.equal(sampled["acc_top1"], whole["acc_top1"])  # accuracy still over every instance
+    assert not torch.equal(sampled["r1"], whole["r1"])
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
+def test_bad_retrieval_queries_are_one_line(value, tiny_raw, write_scenario):
+    line = refused(["validate", str(write_scenario(tiny_raw)), "--set", f"receiver.retrieval_queries={value}"])
+    assert "receiver.retrieval_queries" in line
