@@ -124,17 +124,15 @@ def uniformity(z: torch.Tensor, t: float = 2.0, rows: torch.Tensor | None = None
     n = u.shape[0]
     if n < 2:
         return float("nan")
+    step = max(1, PAIRS_PER_BLOCK // n)
+    total = torch.zeros((), dtype=torch.float64, device=u.device)
     if rows is not None:
         rows = rows.to(u.device)
-        step = max(1, PAIRS_PER_BLOCK // n)
-        total = torch.zeros((), dtype=torch.float64, device=u.device)
         for s in range(0, rows.shape[0], step):
             own = rows[s:s + step, None]
             k = torch.exp(-t * (2.0 - 2.0 * (u[own[:, 0]] @ u.T)).clamp_min(0.0))  # [rows, N]
             total += k.scatter_(1, own, 0.0).sum()  # without the pair (i, i)
         return float(torch.log(total / (rows.shape[0] * (n - 1))))
-    step = max(1, PAIRS_PER_BLOCK // n)
-    total = torch.zeros((), dtype=torch.float64, device=u.device)
     for s in range(0, n, step):
         d2 = (2.0 - 2.0 * (u[s:s + step] @ u.T)).clamp_min(0.0)  # [rows, N]
         later = torch.arange(n, device=u.device) > torch.arange(s, min(s + step, n), device=u.device)[:, None]

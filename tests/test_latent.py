@@ -134,7 +134,8 @@ def _classes(n=2000, dims=32, seed=21):
     return z, labels
 
 
-def test_uniformity_over_sampled_rows_estimates_the_exact_one():
+def test_uniformity_over_sampled_rows_estimates_the_exact_one(monkeypatch):
+    import semcom_sim.latent as latent_module
     from semcom_sim.latent import uniformity
     from semcom_sim.receiver.retrieval import query_sample
 
@@ -152,6 +153,8 @@ def test_uniformity_over_sampled_rows_estimates_the_exact_one():
     se = float(row_means.std() / row_means.mean()) / math.sqrt(400)
     assert abs(sampled - exact) <= 3 * se and se < 0.01
     assert uniformity(z["image"], rows=torch.arange(2000)) == pytest.approx(exact, abs=1e-12)
+    monkeypatch.setattr(latent_module, "PAIRS_PER_BLOCK", 7 * 2000)  # blocks of 7 sampled rows
+    assert latent_module.uniformity(z["image"], rows=rows) == pytest.approx(sampled, abs=1e-12)
 
 
 def test_latent_summary_with_sampled_queries():
