@@ -81,10 +81,11 @@ def components_for(cumvar: np.ndarray, fraction: float) -> int:
     return int(np.searchsorted(cumvar, fraction - 1e-12) + 1)
 
 
-def cross_modal_retrieval(z: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+def cross_modal_retrieval(z: Mapping[str, torch.Tensor], queries: torch.Tensor | None = None
+                          ) -> dict[str, dict[str, float]]:
     """{"a->b": {"r1": R@1, "r5": R@5}} for every ordered modality pair: instance identification
     from modality a's embeddings into modality b's by cosine (``receiver.retrieval``, ties against
-    the query).
+    the query); ``queries`` (instance indices): only those query, against every instance; None: all.
 
     >>> import torch
     >>> from semcom_sim.blocks import cross_modal_retrieval
@@ -92,7 +93,7 @@ def cross_modal_retrieval(z: Mapping[str, torch.Tensor]) -> dict[str, dict[str, 
     >>> cross_modal_retrieval({"image": e, "text": e})["image->text"]["r1"]
     1.0
     """
-    return {f"{a}->{b}": cross_modal_recall(z[a], z[b]) for a, b in permutations(z, 2)}
+    return {f"{a}->{b}": cross_modal_recall(z[a], z[b], queries=queries) for a, b in permutations(z, 2)}
 
 
 def true_pair_cosine(za: torch.Tensor, zb: torch.Tensor) -> float:
@@ -106,10 +107,13 @@ def true_pair_cosine(za: torch.Tensor, zb: torch.Tensor) -> float:
     return float((unit_rows(za.double()) * unit_rows(zb.double())).sum(-1).mean())
 
 
-def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
+def uniformity(z: torch.Tensor, t: float = 2.0, rows: torch.Tensor | None = None) -> float:
     """log E_{i<j} exp(-t ||u_i - u_j||^2) over all pairs of distinct rows of z [N, D], each row first
     scaled to unit norm u_i (Wang & Isola 2020; on the sphere ||u_i - u_j||^2 = 2 - 2 u_i.u_j). Lower
     is more uniform; rows in blocks so that memory stays bounded for any N.
+
+    ``rows`` (distinct row indices drawn uniformly): the mean over pairs is estimated as the mean,
+    over those rows i, of the mean over every j != i (unbiased, O(len(rows) * N)); None: exact.
 
     >>> import torch
     >>> from semcom_sim.blocks import uniformity
@@ -122,6 +126,13 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> float:
         return float("nan")
     step = max(1, PAIRS_PER_BLOCK // n)
     total = torch.zeros((), dtype=torch.float64, device=u.device)
+    if rows is not None:
+        rows = rows.to(u.device)
+        for s in range(0, rows.shape[0], step):
+            own = rows[s:s + step, None]
+            k = torch.exp(-t * (2.0 - 2.0 * (u[own[:, 0]] @ u.T)).clamp_min(0.0))  # [rows, N]
+            total += k.scatter_(1, own, 0.0).sum()  # without the pair (i, i)
+        return float(torch.log(total / (rows.shape[0] * (n - 1))))
     for s in range(0, n, step):
         d2 = (2.0 - 2.0 * (u[s:s + step] @ u.T)).clamp_min(0.0)  # [rows, N]
         later = torch.arange(n, device=u.device) > torch.arange(s, min(s + step, n), device=u.device)[:, None]
@@ -147,9 +158,13 @@ def clustering_scores(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed:
             "v_measure": float(v_measure_score(y, pred))}
 
 
-def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: int = 0) -> dict:
+def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: int = 0,
+                   queries: torch.Tensor | None = None) -> dict:
     """Everything summary.json reports about a set of embeddings (no Fisher ratio and no clustering
     scores for multi-hot labels: None); ``seed`` seeds the k-means of the clustering scores.
+    ``queries`` (instance indices, ``receiver.retrieval.query_sample``): the sample that keeps the
+    quadratic measures linear in N: the cross-modal queries and the rows of the uniformity's pairs;
+    None: all instances.
     z: {modality: float [N, D]}, labels int64 [N] or multi-hot [N, C].
 
     >>> import torch
@@ -172,9 +187,9 @@ def latent_summary(z: Mapping[str, torch.Tensor], labels: torch.Tensor, seed: in
         "fisher_ratio_pooled": fisher_ratio(pooled, labels.repeat(len(z))) if single else None,
         "explained_variance_cumulative": [round(float(v), 6) for v in cumvar],
         "components_for_90pct": components_for(cumvar, 0.9),
-        "cross_modal_retrieval": cross_modal_retrieval(z),
+        "cross_modal_retrieval": cross_modal_retrieval(z, queries),
         "clustering": clustering_scores(z, labels, seed),
         "true_pair_cosine": pairs,
         "true_pair_cosine_mean": float(np.mean(list(pairs.values()))) if pairs else None,
-        "uniformity": {m: uniformity(v) for m, v in z.items()},
+        "uniformity": {m: uniformity(v, rows=queries) for m, v in z.items()},
     }

@@ -22,6 +22,7 @@ from .latent import latent_summary
 from .links import Link, by_link, monte_carlo
 from .receiver.noise_aware import describe, draw_snr_db, noisy_copies
 from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
+from .receiver.retrieval import query_sample
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
@@ -174,13 +175,15 @@ def receiver_key(tx: Transmission, t: int, link: Link, preset: ChannelPreset, tr
 
 
 def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_train, p_test, train, test, recon,
-                 scenario: Scenario, runtime: Runtime, cache_dir: Path | None = None) -> Receiver:
+                 scenario: Scenario, runtime: Runtime, queries: torch.Tensor | None = None,
+                 cache_dir: Path | None = None) -> Receiver:
     """Fitted on the clean training payloads, or (noise-aware) on ``train_draws`` noisy copies of
-    them that crossed ``preset`` at the training SNRs; decoders through the cache in ``cache_dir``."""
+    them that crossed ``preset`` at the training SNRs; ``queries``: the test instances that query the
+    retrieval gallery (None: all); decoders through the cache in ``cache_dir``."""
     cfg = scenario.receiver
     if cfg.train_snr_db is None:
         return build_receiver(tx.payload.scheme, tx.payload.key, t, p_train, train.labels, test.labels, recon,
-                              scenario, runtime, p_test=p_test, cache_dir=cache_dir)
+                              scenario, runtime, p_test=p_test, queries=queries, cache_dir=cache_dir)
     stream = ("train_channel", preset.name, tx.payload.key, t, tx.link.key)
     n = p_train.shape[0] * cfg.train_draws
     snr_db = draw_snr_db(cfg.train_snr_db, n, runtime.np_rng("train_snr", *stream))
@@ -189,7 +192,7 @@ def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_
     noisy = noisy_copies(link, p_train, channel, snr_db, cfg.train_draws, scenario.channel.snr_reference == "instance")
     return build_receiver(tx.payload.scheme, tx.payload.key, t, noisy, train.labels.repeat(cfg.train_draws, *([1] * (train.labels.dim() - 1))),
                           test.labels, recon, scenario, runtime, p_test=p_test, repeats=cfg.train_draws,
-                          cache_dir=cache_dir)
+                          queries=queries, cache_dir=cache_dir)
 
 
 def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None = None,
@@ -221,7 +224,9 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             rep.message(f"encoders loaded from cache {trained.cache_path}")
     with rep.stage("embedding"):
         z_train, z_test = embed(trained.encoders, train), embed(trained.encoders, test)
-        latent = latent_summary(z_test, test.labels, seed=runtime.seed)
+        # one sample of query instances for every retrieval measure of the run
+        queries = query_sample(len(test), scenario.receiver.retrieval_queries, runtime.np_rng("retrieval_queries"))
+        latent = latent_summary(z_test, test.labels, seed=runtime.seed, queries=queries)
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)
@@ -254,7 +259,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                 key = receiver_key(tx, t, link, preset, train_preset, scenario)
                 if key not in receivers:
                     receivers[key] = fit_receiver(tx, t, link, train_preset or preset, p_train, p_test, train,
-                                                  test, recon, scenario, runtime, cache_dir)
+                                                  test, recon, scenario, runtime, queries, cache_dir)
                 return receivers[key]
 
             new = evaluate(tx, link, p_test, receiver_for, presets, snr, scenario, runtime, toi, rep)

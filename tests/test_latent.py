@@ -124,3 +124,51 @@ def test_true_pair_cosine_and_the_summary_keys():
     sm = latent_summary(z, multi)
     assert sm["clustering"] is None and sm["fisher_ratio"] is None
     assert sm["cross_modal_retrieval"] == s["cross_modal_retrieval"] and sm["uniformity"] == s["uniformity"]
+
+
+def _classes(n=2000, dims=32, seed=21):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    image = torch.randn(10, dims, generator=g)[labels] + 0.8 * torch.randn(n, dims, generator=g)
+    z = {"image": _unit(image), "text": _unit(image + 0.8 * torch.randn(n, dims, generator=g))}
+    return z, labels
+
+
+def test_uniformity_over_sampled_rows_estimates_the_exact_one(monkeypatch):
+    import semcom_sim.latent as latent_module
+    from semcom_sim.latent import uniformity
+    from semcom_sim.receiver.retrieval import query_sample
+
+    z, _ = _classes()
+    exact = uniformity(z["image"])
+    rows = query_sample(2000, 400, np.random.default_rng(0))
+    sampled = uniformity(z["image"], rows=rows)
+    # the mean over i in rows of the mean over j != i, by hand
+    u = _unit(z["image"].double())
+    k = torch.exp(-2.0 * (2.0 - 2.0 * u[rows] @ u.T).clamp_min(0.0))
+    k[torch.arange(400), rows] = 0.0
+    assert sampled == pytest.approx(math.log(float(k.sum(1).mean() / 1999)), abs=1e-12)
+    # its standard error from the spread of the row means: well inside three of them
+    row_means = k.sum(1) / 1999
+    se = float(row_means.std() / row_means.mean()) / math.sqrt(400)
+    assert abs(sampled - exact) <= 3 * se and se < 0.01
+    assert uniformity(z["image"], rows=torch.arange(2000)) == pytest.approx(exact, abs=1e-12)
+    monkeypatch.setattr(latent_module, "PAIRS_PER_BLOCK", 7 * 2000)  # blocks of 7 sampled rows
+    assert latent_module.uniformity(z["image"], rows=rows) == pytest.approx(sampled, abs=1e-12)
+
+
+def test_latent_summary_with_sampled_queries():
+    from semcom_sim.latent import latent_summary
+    from semcom_sim.receiver.retrieval import query_sample
+
+    z, labels = _classes()
+    whole = latent_summary(z, labels)
+    queries = query_sample(2000, 400, np.random.default_rng(0))
+    sampled = latent_summary(z, labels, queries=queries)
+    for pair, got in sampled["cross_modal_retrieval"].items():
+        for k, p in whole["cross_modal_retrieval"][pair].items():
+            assert abs(got[k] - p) <= 3 * math.sqrt(p * (1 - p) / 400) + 1e-12
+    assert 0.5 < whole["cross_modal_retrieval"]["image->text"]["r1"] < 0.95
+    assert abs(sampled["uniformity"]["text"] - whole["uniformity"]["text"]) < 0.02
+    # the linear measures use every instance
+    assert sampled["clustering"] == whole["clustering"] and sampled["gap"] == whole["gap"]

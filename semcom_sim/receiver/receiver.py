@@ -33,6 +33,8 @@ class Receiver:
     # unit-norm clean test payloads [N, V*T] (entry i: instance i): the retrieval gallery of r1/r5;
     # None: no retrieval columns
     gallery: torch.Tensor | None = None
+    # the test instances that query the gallery (``query_sample``); None: all of them
+    queries: torch.Tensor | None = None
     # the scheme's head_reads: what the head and decoders read of the vectors that arrive
     reads: Callable[[torch.Tensor], torch.Tensor] | None = None
     # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
@@ -52,7 +54,7 @@ class Receiver:
             payload = self.reads(payload)
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
         if self.gallery is not None:
-            out.update(identification(payload, self.gallery))
+            out.update(identification(payload, self.gallery, self.queries))
         if not self.decoders:
             return out
         lead, (n, v, t) = payload.shape[:-3], payload.shape[-3:]
@@ -111,20 +113,21 @@ class ReconstructionTargets:
 def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torch.Tensor,
                    train_labels: torch.Tensor, test_labels: torch.Tensor, recon: ReconstructionTargets | None,
                    scenario, runtime, p_test: torch.Tensor | None = None, repeats: int = 1,
-                   cache_dir: Path | None = None) -> Receiver:
+                   queries: torch.Tensor | None = None, cache_dir: Path | None = None) -> Receiver:
     """Head and decoders fitted on the training payloads ``p_train`` of ``scheme`` (``stream``
     names it in the decoders' random streams); the scheme says which payload vector each
     modality's decoder reads (the centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
     many copies of the training set one after the other (noisy copies for a noise-aware receiver),
     so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
-    retrieval. The head and decoders are fitted on what they read of the payloads (the scheme's
-    ``head_reads``). The decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py;
-    None: fitted, not cached)."""
+    retrieval; ``queries`` (``query_sample``) the test instances that query it (None: all). The
+    head and decoders are fitted on what they read of the payloads (the scheme's ``head_reads``).
+    The decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py; None: fitted, not
+    cached)."""
     p_train = scheme.head_reads(p_train)
     head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
     gallery = None if p_test is None else unit_rows(scheme.head_reads(p_test).flatten(1))
-    receiver = Receiver(head, test_labels, gallery=gallery, reads=scheme.head_reads)
+    receiver = Receiver(head, test_labels, gallery=gallery, queries=queries, reads=scheme.head_reads)
     if recon is None:
         return receiver
     cfg = scenario.receiver.reconstruction

@@ -8,9 +8,16 @@ instances with identical gallery entries therefore cannot both be found at k = 1
 query (all zeros, or any query equally similar to every entry) is found by none: a degenerate
 receiver output cannot score well. A query whose own similarity is not a number (NaN) is never
 found.
+
+Cost: a query ranks against the whole gallery, so N queries cost O(N^2). Above a size, a fixed,
+seeded sample of Q query instances (``query_sample``, the scenario's ``receiver.retrieval_queries``)
+estimates recall at O(Q * N): each query still ranks against every gallery entry, so r_k keeps its
+meaning (the fraction of queries found within the top k), with a standard error of at most
+sqrt(r_k (1 - r_k) / Q) <= 0.5 / sqrt(Q).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 # gallery similarities per chunk of query slices (SNR points x draws, each N x N): 32 MiB of
@@ -19,6 +26,14 @@ import torch
 SIMILARITIES_PER_CHUNK = 1 << 23
 
 RETRIEVAL_K = (1, 5)  # results.csv r1, r5
+
+
+def query_sample(n: int, queries: int | None, rng: np.random.Generator) -> torch.Tensor | None:
+    """The instances that query: None (all n) where ``queries`` is None or at least n, else
+    ``queries`` distinct indices drawn by ``rng`` without replacement, sorted (the gallery's order)."""
+    if queries is None or queries >= n:
+        return None
+    return torch.from_numpy(np.sort(rng.choice(n, size=queries, replace=False)))
 
 
 def unit_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -48,38 +63,46 @@ def recall_at(ranks: torch.Tensor, ks=RETRIEVAL_K, dtype: torch.dtype = torch.fl
     return {k: (ranks < k).to(dtype).mean(-1) for k in ks}
 
 
-def identification(payload: torch.Tensor, gallery: torch.Tensor,
+def identification(payload: torch.Tensor, gallery: torch.Tensor, queries: torch.Tensor | None = None,
                    values_per_chunk: int | None = None) -> dict[str, torch.Tensor]:
     """Received payload [..., N, V, T] against the unit-norm gallery [N, V*T] of the clean test
-    payloads (entry i belongs to instance i) -> {"r1": [...], "r5": [...]}.
+    payloads (entry i belongs to instance i) -> {"r1": [...], "r5": [...]}. ``queries`` (indices
+    into the N instances, ``query_sample``): only those received instances query, each against
+    the whole gallery; None: every instance.
 
     The leading dimensions (SNR points, draws) are cut into chunks of whole slices so that the
-    N x N similarities of a chunk stay within ``values_per_chunk`` (default SIMILARITIES_PER_CHUNK)."""
+    queries x N similarities of a chunk stay within ``values_per_chunk`` (default SIMILARITIES_PER_CHUNK)."""
     budget = SIMILARITIES_PER_CHUNK if values_per_chunk is None else values_per_chunk
     lead, n = payload.shape[:-3], payload.shape[-3]
     if gallery.shape[0] != n:
         raise ValueError(f"gallery has {gallery.shape[0]} entries for {n} received instances")
     gallery = gallery.to(payload.device, payload.dtype)
-    queries = payload.reshape(-1, n, payload.shape[-2] * payload.shape[-1])
-    step = max(1, budget // (n * n))
+    if queries is not None:
+        queries = queries.to(payload.device)
+        payload = payload.index_select(-3, queries)
+    q = payload.shape[-3]
+    queries_flat = payload.reshape(-1, q, payload.shape[-2] * payload.shape[-1])
+    step = max(1, budget // (q * n))
     hits: dict[int, list[torch.Tensor]] = {k: [] for k in RETRIEVAL_K}
     with torch.no_grad():
-        for start in range(0, queries.shape[0], step):
-            for k, v in recall_at(own_ranks(queries[start:start + step], gallery)).items():
+        for start in range(0, queries_flat.shape[0], step):
+            for k, v in recall_at(own_ranks(queries_flat[start:start + step], gallery, queries)).items():
                 hits[k].append(v)
     return {f"r{k}": torch.cat(v).reshape(lead) for k, v in hits.items()}
 
 
-def cross_modal_recall(za: torch.Tensor, zb: torch.Tensor, ks=RETRIEVAL_K,
+def cross_modal_recall(za: torch.Tensor, zb: torch.Tensor, ks=RETRIEVAL_K, queries: torch.Tensor | None = None,
                        values_per_chunk: int | None = None) -> dict[str, float]:
     """Instance identification from modality a to modality b: each z^a_i queries the gallery of
     every z^b_j by cosine (both sides normalised to unit norm) and is found at k when z^b_i is
-    among its k nearest -> {"r1": ..., "r5": ...}. Query rows go in chunks so that the similarities
-    of a chunk stay within ``values_per_chunk`` (default SIMILARITIES_PER_CHUNK)."""
+    among its k nearest -> {"r1": ..., "r5": ...}. ``queries`` (indices, ``query_sample``): only
+    those rows of za query, against all of zb; None: every row. Query rows go in chunks so that
+    the similarities of a chunk stay within ``values_per_chunk`` (default SIMILARITIES_PER_CHUNK)."""
     budget = SIMILARITIES_PER_CHUNK if values_per_chunk is None else values_per_chunk
-    qa, gb = unit_rows(za.double()), unit_rows(zb.double())
+    own = torch.arange(za.shape[0]) if queries is None else queries.cpu()
+    qa = unit_rows((za if queries is None else za[queries.to(za.device)]).double())
+    gb = unit_rows(zb.double())
     n = qa.shape[0]
     step = max(1, budget // max(1, gb.shape[0]))
-    ranks = torch.cat([own_ranks(qa[s:s + step], gb, torch.arange(s, min(s + step, n)))
-                       for s in range(0, n, step)])
+    ranks = torch.cat([own_ranks(qa[s:s + step], gb, own[s:s + step]) for s in range(0, n, step)])
     return {f"r{k}": float(v) for k, v in recall_at(ranks, ks, torch.float64).items()}

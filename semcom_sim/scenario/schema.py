@@ -178,6 +178,12 @@ class ReceiverConfig(Frozen):
     train_channel: str | None = Field(None, description=(
         "the preset the noise-aware receivers' training payloads cross; None: each tested preset gets its own"))
     train_draws: int = Field(4, ge=1, le=10_000, description="noisy copies of each training instance")
+    retrieval_queries: int | None = Field(4000, ge=1, description=(
+        "test instances that query in the retrieval measures (r1, r5; the latent summary's cross-modal "
+        "retrieval; the rows of its uniformity's pairs): a fixed sample drawn once per run from its seed, each "
+        "query ranked against the full gallery of every test instance; where the test set is no larger, "
+        "every instance queries (exact); None: always every instance. Standard error of r_k at most "
+        "0.5/sqrt(retrieval_queries)"))
 
     _train_snr = field_validator("train_snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 

@@ -3,7 +3,10 @@ import math
 import pytest
 import torch
 
-from semcom_sim.receiver.retrieval import cross_modal_recall, identification, own_ranks, unit_rows
+import numpy as np
+from conftest import refused
+
+from semcom_sim.receiver.retrieval import cross_modal_recall, identification, own_ranks, query_sample, unit_rows
 
 
 def _payloads(n=500, v=3, t=16, seed=0, dtype=torch.float64):
@@ -113,3 +116,82 @@ def test_cross_modal_recall_of_identical_and_unrelated_embeddings():
                                  values_per_chunk=7 * 300)  # query rows in chunks of 7
     whole = cross_modal_recall(z, z + 0.5 * torch.randn(300, 16, generator=torch.Generator().manual_seed(8)))
     assert chunked == whole and 0.0 < whole["r1"] < 1.0 and not math.isnan(whole["r5"])
+
+
+def test_query_sample_is_seeded_distinct_sorted_and_none_when_all_query():
+    a = query_sample(2000, 400, np.random.default_rng(3))
+    assert a.shape == (400,) and torch.equal(a, query_sample(2000, 400, np.random.default_rng(3)))
+    assert torch.equal(a, a.unique()) and 0 <= int(a.min()) and int(a.max()) < 2000  # distinct and sorted
+    assert not torch.equal(a, query_sample(2000, 400, np.random.default_rng(4)))
+    assert query_sample(2000, 2000, np.random.default_rng(3)) is None
+    assert query_sample(2000, None, np.random.default_rng(3)) is None
+
+
+def _noisy_views(n=2000, dims=64, seed=11):
+    """Clean payloads [n, 1, dims] of 40 classes and received copies at three noise levels x 4 draws."""
+    g = torch.Generator().manual_seed(seed)
+    clean = torch.randn(40, dims, generator=g)[torch.arange(n) % 40] + 0.6 * torch.randn(n, dims, generator=g)
+    sigma = torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1, 1)
+    received = clean.view(1, 1, n, dims) + sigma * torch.randn(3, 4, n, dims, generator=g)
+    return clean.unsqueeze(1), received.unsqueeze(-2)
+
+
+def test_sampled_queries_estimate_the_exhaustive_recall_within_three_standard_errors():
+    clean, received = _noisy_views()
+    g = unit_rows(clean.flatten(1))
+    whole = identification(received, g)
+    queries = query_sample(2000, 400, np.random.default_rng(0))
+    sampled = identification(received, g, queries)
+    # exactly the exhaustive per-query hits, averaged over the sample: each query still ranks
+    # against the whole gallery
+    ranks = own_ranks(received.flatten(-2), g)  # [3, 4, 2000]
+    for k in (1, 5):
+        assert torch.equal(sampled[f"r{k}"], (ranks[..., queries] < k).float().mean(-1))
+    r1 = whole["r1"].mean(1)
+    assert float(r1[0]) > 0.9 and 0.05 < float(r1[2]) < 0.5  # the levels span easy to hard
+    for k in ("r1", "r5"):
+        p, est = whole[k].mean(1).double(), sampled[k].mean(1).double()
+        se = (p * (1 - p) / 400).sqrt()  # the bound the docs state (draws only shrink it)
+        assert bool(((est - p).abs() <= 3 * se + 1e-9).all()), (k, est, p, se)
+    # every instance queries: the very same numbers
+    every = identification(received, g, torch.arange(2000))
+    assert all(torch.equal(every[k], whole[k]) for k in whole)
+
+
+def test_sampled_cross_modal_recall_estimates_the_exhaustive_one():
+    clean, received = _noisy_views(seed=12)
+    za, zb = clean.squeeze(1), received[2, 0].squeeze(-2)
+    whole = cross_modal_recall(za, zb)
+    queries = query_sample(2000, 400, np.random.default_rng(1))
+    sampled = cross_modal_recall(za, zb, queries=queries)
+    chunked = cross_modal_recall(za, zb, queries=queries, values_per_chunk=7 * 2000)
+    assert sampled == chunked
+    for k in ("r1", "r5"):
+        p = whole[k]
+        assert 0.05 < p < 0.95 and abs(sampled[k] - p) <= 3 * math.sqrt(p * (1 - p) / 400)
+    assert cross_modal_recall(za, zb, queries=torch.arange(2000)) == whole
+
+
+def test_the_receiver_ranks_only_its_sampled_queries():
+    from semcom_sim.receiver import fit_linear_head
+    from semcom_sim.receiver.receiver import Receiver
+
+    g = torch.Generator().manual_seed(9)
+    labels = torch.arange(300) % 4
+    p_test = torch.randn(300, 2, 5, generator=g)
+    head = fit_linear_head(torch.randn(200, 10, generator=g), torch.arange(200) % 4, 1.0)
+    queries = query_sample(300, 60, np.random.default_rng(2))
+    payload = p_test + 0.7 * torch.randn(2, 3, 300, 2, 5, generator=g)
+    gallery = unit_rows(p_test.flatten(1))
+    whole = Receiver(head, labels, gallery=gallery).measure(payload)
+    sampled = Receiver(head, labels, gallery=gallery, queries=queries).measure(payload)
+    ranks = own_ranks(payload.flatten(-2), gallery)
+    assert torch.equal(sampled["r1"], (ranks[..., queries] < 1).float().mean(-1))
+    assert torch.equal(sampled["acc_top1"], whole["acc_top1"])  # accuracy still over every instance
+    assert not torch.equal(sampled["r1"], whole["r1"])
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
+def test_bad_retrieval_queries_are_one_line(value, tiny_raw, write_scenario):
+    line = refused(["validate", str(write_scenario(tiny_raw)), "--set", f"receiver.retrieval_queries={value}"])
+    assert "receiver.retrieval_queries" in line
