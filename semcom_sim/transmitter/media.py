@@ -22,7 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import codecs
-from .schemes import SCHEMES, Scheme, SchemeOptions
+from .schemes import SCHEMES, Conventional, SchemeOptions
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -70,21 +70,13 @@ class MediaOptions(SchemeOptions):
 
 
 @SCHEMES.register("media")
-class Media(Scheme):
+class Media(Conventional):
     """Sends each modality's data as a file (see the module docstring); V = M, one file per modality.
-    ``payload`` gives the conventional payload of the training embeddings, what the head learns on."""
+    Its payload is the conventional one of the embeddings, what the head learns on and what the
+    decoded files' embeddings replace at the receiver."""
 
     Options = MediaOptions
     sends_files = True
-
-    def vectors(self, m: int) -> int:
-        return m
-
-    def payload(self, z, idx):
-        return torch.stack([v[:, idx] for v in z.values()], dim=1)
-
-    def decoder_vector(self, modality: int, m: int) -> int:
-        return modality
 
     def check_scenario(self, scenario, source, shapes: dict[str, tuple[int, ...]]) -> None:
         if not getattr(source, "media", True):
