@@ -91,7 +91,7 @@ def _snr_of(tx_uses: int, snr: SnrPoints, scenario: Scenario, runtime: Runtime) 
 
 
 def files_link(tx: Transmission, p_train: torch.Tensor, test: MultimodalData, encoders, media: dict,
-               scenario: Scenario) -> tuple[torch.Tensor, Link]:
+               scenario: Scenario, path: str) -> tuple[torch.Tensor, Link]:
     """A scheme that sends files: its test payload (the embeddings of the decoded files) and the
     link carrying the files. The codecs and the encoders on the decoded media run once per codec
     setting (``media``, keyed by the payload), whatever the links, channels and SNR points."""
@@ -104,7 +104,7 @@ def files_link(tx: Transmission, p_train: torch.Tensor, test: MultimodalData, en
         link = tx.link.cls.carry_files(tx.link.options, [file_bytes(f) for f in files.files.values()],
                                        p_train.mean(0), files.undecodable)
     except ValueError as e:
-        raise UserError(f"{tx.scheme}: {e}", source=scenario.name, field="transmitter.links") from None
+        raise UserError(f"{tx.scheme}: {e}", source=path, field="transmitter.links") from None
     return torch.stack(list(files.embeddings.values()), 1), link
 
 
@@ -250,7 +250,7 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
                 payloads[tx.payload.key, t] = tuple(build_payload(z, tx.payload.scheme, idx) for z in (z_train, z_test))
             p_train, p_test = payloads[tx.payload.key, t]
             if tx.payload.scheme.sends_files:
-                p_test, link = files_link(tx, p_train, test, trained.encoders, media, scenario)
+                p_test, link = files_link(tx, p_train, test, trained.encoders, media, scenario, src)
                 links[tx] = link
             else:
                 link = links[tx] = fit_link(tx, p_train, scenario.name)
