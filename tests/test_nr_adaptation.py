@@ -146,3 +146,14 @@ def test_bad_adaptation_options_are_refused_in_one_line(tiny_raw, write_scenario
     line = refused([command, str(write_scenario(tiny_raw))] + (["--out", str(out)] if command == "run" else []))
     assert expected in line and "transmitter.links" in line, line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_scheme_no_link_carries_is_refused_not_left_out(tiny_raw, write_scenario, tmp_path, command):
+    # the plan would drop media from an nr link with bler_target: the scenario is refused instead
+    tiny_raw["transmitter"]["schemes"] = ["conventional", "media"]
+    tiny_raw["transmitter"]["links"] = [{"name": "nr", "options": {"bler_target": 0.1}}]
+    out = tmp_path / "out"
+    line = refused([command, str(write_scenario(tiny_raw))] + (["--out", str(out)] if command == "run" else []))
+    assert "transmitter.schemes.1: no link of the scenario carries it" in line and "bler_target" in line, line
+    assert not out.exists()

@@ -237,10 +237,16 @@ def _check_links(scenario: Scenario, source: str, path: Path | None) -> None:
     presets = [read_channel_preset(channel_preset_path(ref, path)) for ref in refs]
     m = len(scenario.data.modalities)
     schemes = [payload_use(s).scheme for s in scenario.transmitter.schemes]
-    for i, link in enumerate(link_uses(scenario)):
-        reasons = [link.cls.refuses(link.options, scheme, scheme.vectors(m)) for scheme in schemes]
-        if all(reasons):  # the plan would leave this link out altogether
-            raise UserError(reasons[0], source=source, field=f"transmitter.links.{i}")
+    links = link_uses(scenario)
+    # reasons[i][j]: why link i cannot carry scheme j (None: it can)
+    reasons = [[link.cls.refuses(link.options, scheme, scheme.vectors(m)) for scheme in schemes] for link in links]
+    for j in range(len(schemes)):
+        if all(r[j] for r in reasons):  # the plan would leave this scheme out altogether: no silent gap
+            raise UserError(f"no link of the scenario carries it: {reasons[0][j]}", source=source,
+                            field=f"transmitter.schemes.{j}")
+    for i, link in enumerate(links):
+        if all(reasons[i]):  # the plan would leave this link out altogether
+            raise UserError(reasons[i][0], source=source, field=f"transmitter.links.{i}")
         try:
             for preset in presets:
                 link.cls.check_channel(link.options, preset)
