@@ -8,8 +8,12 @@ that the TB BLER rises with the MCS at every SNR point (the bisection's assumpti
 
 Run: OMP_NUM_THREADS=2 python benchmarks/bench_nr_adaptation.py T TARGET SNR_DB [SNR_DB ...]
 e.g. python benchmarks/bench_nr_adaptation.py 16 0.1 0 4 8 12 16 20
+     python benchmarks/bench_nr_adaptation.py --smoke   (T = 4, one SNR point, tables of one 100-block
+     batch every 0.5 dB in a throw-away cache: the code path, for CI, not for the numbers)
 """
+import os
 import sys
+import tempfile
 import time
 
 import torch
@@ -66,4 +70,12 @@ def main(t: int, target: float, grid: list[float]) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), float(sys.argv[2]), [float(x) for x in sys.argv[3:]])
+    if sys.argv[1:] == ["--smoke"]:
+        tables.TABLE_BATCH, tables.TABLE_MAX_BATCHES, tables.TABLE_ERRORS, tables.TABLE_STEP_DB = 100, 1, 50, 0.5
+        if "SEMCOM_SIM_CACHE" not in os.environ:  # a throw-away table cache, removed at exit
+            scratch = tempfile.TemporaryDirectory(prefix="bench-nr-adaptation-")
+            os.environ["SEMCOM_SIM_CACHE"] = scratch.name
+        print("smoke mode: tiny sizes, the code path only; the numbers mean little")
+        main(4, 0.1, [10.0])
+    else:
+        main(int(sys.argv[1]), float(sys.argv[2]), [float(x) for x in sys.argv[3:]])
