@@ -51,7 +51,7 @@ def bler(link, payload, channel_name: str, snr_db: list[float], draws: int, seed
 
     config.seed = seed
     out = monte_carlo(link, payload, channel_of(channel_name), snr_db_to_noise_var(torch.tensor(snr_db)), draws,
-                      lambda p: {})
+                      lambda p, _: {})
     return out["bler"]
 
 

@@ -55,7 +55,7 @@ def main(t: int, target: float, grid: list[float]) -> None:
                    CHANNELS["rayleigh"](device="cpu", precision="single", fading="block")):
             config.seed = 1
             out = monte_carlo(lk, test, ch, snr_db_to_noise_var(torch.tensor([snr])), 4,
-                              lambda p: {"n": torch.ones(p.shape[:2])})
+                              lambda p, _: {"n": torch.ones(p.shape[:2])})
             realised.append(float(out["bler"][0]))
         table = float(lk.tb_bler(torch.tensor([snr], dtype=torch.float64)))
         print(f"| {snr:g} | {lk.mcs_index} | {lk.qm}, {lk.rate:.3f} | {lk.channel_uses} | {lk.tb_size} | {table:.3f} | "

@@ -22,7 +22,7 @@ from .latent import latent_summary
 from .links import Link, by_link, monte_carlo
 from .receiver.noise_aware import describe, draw_snr_db, noisy_copies
 from .receiver.receiver import Receiver, ReconstructionTargets, build_receiver
-from .receiver.retrieval import query_sample
+from .receiver.retrieval import QueryPlan, query_sample
 from .report.reconstructions import plot_reconstructions, reconstruction_examples, save_reconstructions
 from .report import NullReporter, Reporter, write_results
 from .report.latent_plot import plot_latent_pca, save_embeddings
@@ -126,10 +126,13 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
     reads = tx.payload.scheme.head_reads
     clean_read = reads(link.clean(p_test))
 
-    def measure(payload_hat: torch.Tensor, receiver: Receiver) -> dict[str, torch.Tensor]:
-        """The receiver's metrics and payload_mse: mean squared error per value of what the head reads."""
-        out = receiver.measure(payload_hat)
-        out["payload_mse"] = (reads(payload_hat) - clean_read).square().mean((-3, -2, -1))
+    def measure(payload_hat: torch.Tensor, receiver: Receiver, at: range | None = None) -> dict[str, torch.Tensor]:
+        """The receiver's metrics and payload_mse: mean squared error per value of what the head
+        reads; ``at``: the draws payload_hat holds (None: one payload, no draw dimension)."""
+        out = receiver.measure(payload_hat, at, scenario.channel.mc_draws)
+        # the norm reads the difference once: square().mean() would write a second tensor its size
+        diff = reads(payload_hat) - clean_read
+        out["payload_mse"] = torch.linalg.vector_norm(diff, dim=(-3, -2, -1)).square_() / math.prod(diff.shape[-3:])
         return out
 
     receiver = receiver_for(presets[0])
@@ -150,7 +153,7 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
         channel = build_channel(preset, runtime.device, runtime.sionna_precision)
         at: dict[int, dict] = {}
         for lk, idx, points, instance_db in groups:
-            metrics = monte_carlo(lk, p_test, channel, points.no, draws, lambda p, r=receiver: measure(p, r))
+            metrics = monte_carlo(lk, p_test, channel, points.no, draws, lambda p, at, r=receiver: measure(p, r, at))
             # the physical limit: a capacity-achieving code in the same channel uses (every vector delivered)
             delivered = lk.delivered(channel, v, points.linear)
             for j, snr_db in enumerate(points.db):
@@ -175,7 +178,7 @@ def receiver_key(tx: Transmission, t: int, link: Link, preset: ChannelPreset, tr
 
 
 def fit_receiver(tx: Transmission, t: int, link: Link, preset: ChannelPreset, p_train, p_test, train, test, recon,
-                 scenario: Scenario, runtime: Runtime, queries: torch.Tensor | None = None,
+                 scenario: Scenario, runtime: Runtime, queries: QueryPlan | None = None,
                  cache_dir: Path | None = None) -> Receiver:
     """Fitted on the clean training payloads, or (noise-aware) on ``train_draws`` noisy copies of
     them that crossed ``preset`` at the training SNRs; ``queries``: the test instances that query the
@@ -224,9 +227,10 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
             rep.message(f"encoders loaded from cache {trained.cache_path}")
     with rep.stage("embedding"):
         z_train, z_test = embed(trained.encoders, train), embed(trained.encoders, test)
-        # one sample of query instances for every retrieval measure of the run
-        queries = query_sample(len(test), scenario.receiver.retrieval_queries, runtime.np_rng("retrieval_queries"))
-        latent = latent_summary(z_test, test.labels, seed=runtime.seed, queries=queries)
+        sample = query_sample(len(test), scenario.receiver.retrieval_queries, runtime.np_rng("retrieval_queries"))
+        latent = latent_summary(z_test, test.labels, seed=runtime.seed, queries=sample)
+        # one plan of query instances per draw for every receiver of the run
+        queries = QueryPlan.draw(len(test), scenario.receiver.retrieval_queries, runtime.np_rng("retrieval_plan"))
 
     toi = sum(train.raw_sizes[m] for m in modalities)
     plan = transmissions(scenario)

@@ -40,7 +40,7 @@ def _mse(link, test, channel, no, draws=4):
     reads = get_scheme("receiver_centroid").head_reads
     clean = reads(link.clean(test))
     out = monte_carlo(link, test, channel, no, draws,
-                      lambda p: {"mse": (reads(p) - clean).square().mean((-3, -2, -1))})
+                      lambda p, _: {"mse": (reads(p) - clean).square().mean((-3, -2, -1))})
     return out
 
 
@@ -112,7 +112,7 @@ def test_estimated_csi_is_never_better_than_perfect_csi():
         channel = CHANNELS["rayleigh"](fading="block", device="cpu", precision="single")
         clean = test.mean(1, keepdim=True)
 
-        def measure(p):
+        def measure(p, _draws):
             return {"top1": topk_accuracy(head.logits(p[..., 0, :]), y_test, 1),
                     "mse": (p - clean).square().mean((-3, -2, -1))}
 

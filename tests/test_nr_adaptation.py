@@ -81,7 +81,7 @@ def test_the_realised_awgn_bler_is_at_most_the_target():
     lowest = candidates(link.options, T)[0]
     for snr, lk in zip(GRID, link.at_snr(GRID, False, 2)):
         out = monte_carlo(lk, test, channel, snr_db_to_noise_var(torch.tensor([snr])), 10,
-                          lambda p: {"n": torch.ones(p.shape[:2])})
+                          lambda p, _: {"n": torch.ones(p.shape[:2])})
         bler = float(out["bler"][0])
         assert float(out["mcs_index"][0]) == lk.mcs_index
         if lk.mcs_index > lowest or bler < 0.5:

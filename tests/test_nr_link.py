@@ -46,7 +46,7 @@ def _run(mode: str, snr_db: list[float], draws: int, channel: str = "awgn", seed
                            **({} if channel == "awgn" else {"fading": "block"}))
     seen = []
     out = monte_carlo(link, test, ch, snr_db_to_noise_var(torch.tensor(snr_db)), draws,
-                      lambda p: seen.append(p) or {"n": torch.ones(p.shape[:2])})
+                      lambda p, _: seen.append(p) or {"n": torch.ones(p.shape[:2])})
     return link, train, test, out, torch.cat(seen, 1)
 
 

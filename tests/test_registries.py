@@ -442,7 +442,7 @@ def test_link_delivers_the_clean_payload_at_60_db(name, variant):
     no = snr_db_to_noise_var(torch.tensor([60.0, -5.0]))
     seen = []
 
-    def measure(p_hat):  # [S, r, N, V, T] -> per-draw error against the clean payload
+    def measure(p_hat, _draws):  # [S, r, N, V, T] -> per-draw error against the clean payload
         seen.append(p_hat.shape)
         return {"err": (p_hat - clean).abs().amax((-3, -2, -1))}
 

@@ -202,7 +202,8 @@ def by_link(links: list[Link]) -> list[tuple[Link, list[int]]]:
 
 def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, draws: int,
                 measure: Callable[[torch.Tensor], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Every metric of ``measure`` (payload_hat [S, r, ...] -> {name: [S, r]}), [S] per SNR point,
+    """Every metric of ``measure`` (payload_hat [S, r, ...], the draws it holds: a range of the
+    ``draws`` -> {name: [S, r]}), [S] per SNR point,
     averaged over ``draws`` channel realisations, plus the link's own error rates and, for a channel
     that sends pilots, the channel uses they take per instance (``pilot_uses``).
 
@@ -213,7 +214,7 @@ def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, dr
     >>> payload = torch.randn(32, 1, 16)
     >>> link, channel = Analog.fit(payload), channel_from_preset("awgn")
     >>> snr = SnrPoints.of([0.0, 20.0], torch.float32, "cpu")
-    >>> mse = lambda p: {"mse": (p - payload).square().mean((-3, -2, -1))}   # [S, r, ...] -> [S, r]
+    >>> mse = lambda p, d: {"mse": (p - payload).square().mean((-3, -2, -1))}   # [S, r, ...] -> [S, r]
     >>> out = monte_carlo(link, payload, channel, snr.no, draws=8, measure=mse)
     >>> out["mse"].shape, bool(out["mse"][0] > out["mse"][1])
     (torch.Size([2]), True)
@@ -225,7 +226,7 @@ def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, dr
     for start in range(0, draws, chunk):
         r = min(chunk, draws - start)
         payload_hat, c = link.receive(channel, sent, no, r)
-        for k, v in measure(payload_hat).items():
+        for k, v in measure(payload_hat, range(start, start + r)).items():
             sums[k] = sums.get(k, 0.0) + v.sum(1)
         for k, v in c.items():
             counts[k] = counts.get(k, 0) + v

@@ -16,7 +16,7 @@ from .decoders import DECODERS, Decoder
 from .fit_cache import cached_decoder, cached_head
 from .heads import HEADS, LinearHead, fit_linear_head, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
-from .retrieval import identification, unit_rows
+from .retrieval import QueryPlan, identification, unit_rows
 
 # decoder output values per chunk of payload slices (SNR points x draws): large enough for matrix
 # products near the BLAS's speed, small enough that a log-mel decoder's outputs (2,016 values per
@@ -33,8 +33,8 @@ class Receiver:
     # unit-norm clean test payloads [N, V*T] (entry i: instance i): the retrieval gallery of r1/r5;
     # None: no retrieval columns
     gallery: torch.Tensor | None = None
-    # the test instances that query the gallery (``query_sample``); None: all of them
-    queries: torch.Tensor | None = None
+    # which test instances query the gallery in each draw; None: all of them
+    queries: QueryPlan | None = None
     # the scheme's head_reads: what the head and decoders read of the vectors that arrive
     reads: Callable[[torch.Tensor], torch.Tensor] | None = None
     # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
@@ -48,13 +48,18 @@ class Receiver:
             cached = self._bound[modality] = (key, metrics.bind(targets, self.labels))
         return cached[1]
 
-    def measure(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
-        """payload [..., N, V, T] as it arrives -> every results.csv metric, each of shape [...]."""
+    def measure(self, payload: torch.Tensor, draws: range | None = None, total: int = 1) -> dict[str, torch.Tensor]:
+        """payload [..., N, V, T] as it arrives -> every results.csv metric, each of shape [...].
+        ``draws``: which of ``total`` draws per SNR point the payload's dimension -4 holds (they
+        choose the retrieval queries, ``QueryPlan``); None: one payload without a draw dimension."""
         if self.reads is not None:
             payload = self.reads(payload)
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
         if self.gallery is not None:
-            out.update(identification(payload, self.gallery, self.queries))
+            rows = None if self.queries is None else self.queries.rows(draws or range(1), total)
+            if rows is not None and draws is None:
+                rows = rows[0]
+            out.update(identification(payload, self.gallery, rows))
         if not self.decoders:
             return out
         lead, (n, v, t) = payload.shape[:-3], payload.shape[-3:]
@@ -113,14 +118,14 @@ class ReconstructionTargets:
 def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torch.Tensor,
                    train_labels: torch.Tensor, test_labels: torch.Tensor, recon: ReconstructionTargets | None,
                    scenario, runtime, p_test: torch.Tensor | None = None, repeats: int = 1,
-                   queries: torch.Tensor | None = None, cache_dir: Path | None = None) -> Receiver:
+                   queries: QueryPlan | None = None, cache_dir: Path | None = None) -> Receiver:
     """Head and decoders fitted on the training payloads ``p_train`` of ``scheme`` (``stream``
     names it in the decoders' random streams); the scheme says which payload vector each
     modality's decoder reads (the centroid for the centroid, its own for the conventional). ``repeats``: ``p_train`` holds that
     many copies of the training set one after the other (noisy copies for a noise-aware receiver),
     so the decoders' targets repeat alike. ``p_test`` [N, V, T], the clean test payloads of the same
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
-    retrieval; ``queries`` (``query_sample``) the test instances that query it (None: all). The
+    retrieval; ``queries`` the test instances that query it in each draw (None: all). The
     head and decoders are fitted on what they read of the payloads (the scheme's ``head_reads``).
     The decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py; None: fitted, not
     cached)."""

@@ -9,13 +9,18 @@ query (all zeros, or any query equally similar to every entry) is found by none:
 receiver output cannot score well. A query whose own similarity is not a number (NaN) is never
 found.
 
-Cost: a query ranks against the whole gallery, so N queries cost O(N^2). Above a size, a fixed,
-seeded sample of Q query instances (``query_sample``, the scenario's ``receiver.retrieval_queries``)
-estimates recall at O(Q * N): each query still ranks against every gallery entry, so r_k keeps its
-meaning (the fraction of queries found within the top k), with a standard error of at most
-sqrt(r_k (1 - r_k) / Q) <= 0.5 / sqrt(Q).
+Cost: a query ranks against the whole gallery, so N queries cost O(N^2) per SNR point and draw.
+Where the test set times the draws exceeds a budget of Q (query, draw) pairs per SNR point (the
+scenario's ``receiver.retrieval_queries``), a :class:`QueryPlan` gives each draw its own seeded
+sample of ceil(Q / draws) query instances, consecutive blocks of one seeded permutation so that
+every instance queries about equally often over the draws: O(Q * N) per SNR point however many
+draws. Each query still ranks against every gallery entry, so r_k keeps its meaning (the fraction of
+received payloads whose own entry is within the top k) and is estimated from about Q independent
+(query, draw) pairs, with a standard error of at most sqrt(r_k (1 - r_k) / Q) <= 0.5 / sqrt(Q).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,14 +41,46 @@ def query_sample(n: int, queries: int | None, rng: np.random.Generator) -> torch
     return torch.from_numpy(np.sort(rng.choice(n, size=queries, replace=False)))
 
 
+@dataclass(frozen=True)
+class QueryPlan:
+    """Which received instances query the gallery in each draw, within ``pairs`` (query, draw)
+    pairs per SNR point (None: every instance in every draw).
+
+    >>> import numpy as np
+    >>> plan = QueryPlan.draw(6, 4, np.random.default_rng(0))
+    >>> plan.rows(range(2), 2).shape, plan.rows(range(2), 1) is None   # 2 draws x 2 queries; 6 >= 4
+    (torch.Size([2, 2]), False)
+    >>> QueryPlan.draw(6, 12, np.random.default_rng(0)).rows(range(2), 2) is None   # 6 x 2 <= 12: all
+    True
+    """
+
+    order: torch.Tensor  # a seeded permutation of the n test instances
+    pairs: int | None
+
+    @classmethod
+    def draw(cls, n: int, pairs: int | None, rng: np.random.Generator) -> "QueryPlan":
+        return cls(torch.from_numpy(rng.permutation(n)), pairs)
+
+    def rows(self, draws: range, total: int) -> torch.Tensor | None:
+        """The query instances of ``draws`` out of ``total`` draws per SNR point: int64
+        [len(draws), ceil(pairs / total)], each row distinct and sorted (the gallery's order); None
+        where every instance of every draw fits in the budget."""
+        n = self.order.shape[0]
+        if self.pairs is None or n * total <= self.pairs:
+            return None
+        q = -(-self.pairs // total)  # <= n, as pairs < n * total
+        pos = (torch.arange(draws.start, draws.stop)[:, None] * q + torch.arange(q)) % n
+        return self.order[pos].sort(-1).values
+
+
 def unit_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Rows scaled to unit L2 norm (a zero row stays zero: cosine 0 against everything)."""
     return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(eps)
 
 
 def own_ranks(query: torch.Tensor, gallery: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
-    """query [..., n, F], unit-norm gallery [G, F], own [n] (the gallery index of each query row;
-    default 0..n-1) -> [..., n] the rank of each query's own entry (0 = top-1, ties against it; see
+    """query [..., n, F], unit-norm gallery [G, F], own [n] or [..., n] (the gallery index of each
+    query row; default 0..n-1) -> [..., n] the rank of each query's own entry (0 = top-1, ties against it; see
     the module docstring).
 
     Only the gallery needs unit norm: a positive scale of the query does not change its ranking."""
@@ -66,9 +103,10 @@ def recall_at(ranks: torch.Tensor, ks=RETRIEVAL_K, dtype: torch.dtype = torch.fl
 def identification(payload: torch.Tensor, gallery: torch.Tensor, queries: torch.Tensor | None = None,
                    values_per_chunk: int | None = None) -> dict[str, torch.Tensor]:
     """Received payload [..., N, V, T] against the unit-norm gallery [N, V*T] of the clean test
-    payloads (entry i belongs to instance i) -> {"r1": [...], "r5": [...]}. ``queries`` (indices
-    into the N instances, ``query_sample``): only those received instances query, each against
-    the whole gallery; None: every instance.
+    payloads (entry i belongs to instance i) -> {"r1": [...], "r5": [...]}. ``queries``: indices
+    into the N instances, only those received instances query, each against the whole gallery:
+    [q] the same in every slice (``query_sample``), or [R, q] one row per draw, the payload then
+    [..., R, N, V, T] (``QueryPlan.rows``); None: every instance.
 
     The leading dimensions (SNR points, draws) are cut into chunks of whole slices so that the
     queries x N similarities of a chunk stay within ``values_per_chunk`` (default SIMILARITIES_PER_CHUNK)."""
@@ -77,7 +115,15 @@ def identification(payload: torch.Tensor, gallery: torch.Tensor, queries: torch.
     if gallery.shape[0] != n:
         raise ValueError(f"gallery has {gallery.shape[0]} entries for {n} received instances")
     gallery = gallery.to(payload.device, payload.dtype)
-    if queries is not None:
+    own = None
+    if queries is not None and queries.dim() == 2:
+        if payload.dim() < 4 or payload.shape[-4] != queries.shape[0]:
+            raise ValueError(f"{queries.shape[0]} rows of queries for a payload of shape {tuple(payload.shape)}")
+        queries = queries.to(payload.device)
+        draw = torch.arange(queries.shape[0], device=payload.device)[:, None]
+        payload = payload[..., draw, queries, :, :]  # [..., R, q, V, T]
+        own = queries.expand(*payload.shape[:-2]).reshape(-1, queries.shape[1])
+    elif queries is not None:
         queries = queries.to(payload.device)
         payload = payload.index_select(-3, queries)
     q = payload.shape[-3]
@@ -86,7 +132,8 @@ def identification(payload: torch.Tensor, gallery: torch.Tensor, queries: torch.
     hits: dict[int, list[torch.Tensor]] = {k: [] for k in RETRIEVAL_K}
     with torch.no_grad():
         for start in range(0, queries_flat.shape[0], step):
-            for k, v in recall_at(own_ranks(queries_flat[start:start + step], gallery, queries)).items():
+            mine = queries if own is None else own[start:start + step]
+            for k, v in recall_at(own_ranks(queries_flat[start:start + step], gallery, mine)).items():
                 hits[k].append(v)
     return {f"r{k}": torch.cat(v).reshape(lead) for k, v in hits.items()}
 

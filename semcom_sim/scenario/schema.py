@@ -179,11 +179,14 @@ class ReceiverConfig(Frozen):
         "the preset the noise-aware receivers' training payloads cross; None: each tested preset gets its own"))
     train_draws: int = Field(4, ge=1, le=10_000, description="noisy copies of each training instance")
     retrieval_queries: int | None = Field(4000, ge=1, description=(
-        "test instances that query in the retrieval measures (r1, r5; the latent summary's cross-modal "
-        "retrieval; the rows of its uniformity's pairs): a fixed sample drawn once per run from its seed, each "
-        "query ranked against the full gallery of every test instance; where the test set is no larger, "
-        "every instance queries (exact); None: always every instance. Standard error of r_k at most "
-        "0.5/sqrt(retrieval_queries)"))
+        "the retrieval measures' budget of queries. r1, r5: (query, draw) pairs per SNR point; where the "
+        "test set times mc_draws exceeds it, each draw ranks its own seeded sample of "
+        "ceil(retrieval_queries / mc_draws) test instances against the full gallery of every test instance, "
+        "else every instance in every draw. The latent summary's cross-modal retrieval, the rows of its "
+        "uniformity's pairs and the instances its k-means clusters: a seeded sample of this many test "
+        "instances where the test set is larger. "
+        "None: always every instance (exact, O(N_test^2) per SNR point and draw). Standard error of r_k "
+        "at most 0.5/sqrt(retrieval_queries)"))
 
     _train_snr = field_validator("train_snr_db", mode="before")(classmethod(lambda cls, v: check_snr_spec(v)))
 

@@ -76,7 +76,7 @@ def test_pilots_are_reported_beside_the_links_channel_uses():
     link = Analog.fit(payload)
     no = torch.tensor([1.0, 0.1])
 
-    def measure(p_hat):
+    def measure(p_hat, _draws):
         return {"mse": (p_hat - payload).square().mean((-3, -2, -1))}
 
     out = monte_carlo(link, payload, _estimated(pilots=2), no, 2, measure)

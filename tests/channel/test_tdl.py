@@ -152,7 +152,7 @@ def test_pilots_are_reported_per_vector():
     link = Analog.fit(payload)  # L = 10 channel uses per vector
     no = torch.tensor([1.0, 0.1])
 
-    def measure(p_hat):
+    def measure(p_hat, _draws):
         return {"mse": (p_hat - payload).square().mean((-3, -2, -1))}
 
     out = monte_carlo(link, payload, _tdl(), no, 2, measure)  # default grid: 864 data, 144 pilot elements

@@ -6,7 +6,8 @@ import torch
 import numpy as np
 from conftest import refused
 
-from semcom_sim.receiver.retrieval import cross_modal_recall, identification, own_ranks, query_sample, unit_rows
+from semcom_sim.receiver.retrieval import (QueryPlan, cross_modal_recall, identification, own_ranks, query_sample,
+                                           unit_rows)
 
 
 def _payloads(n=500, v=3, t=16, seed=0, dtype=torch.float64):
@@ -172,7 +173,21 @@ def test_sampled_cross_modal_recall_estimates_the_exhaustive_one():
     assert cross_modal_recall(za, zb, queries=torch.arange(2000)) == whole
 
 
-def test_the_receiver_ranks_only_its_sampled_queries():
+def test_query_plan_spreads_the_pairs_over_the_draws():
+    plan = QueryPlan.draw(300, 100, np.random.default_rng(5))
+    rows = plan.rows(range(8), 8)  # ceil(100 / 8) = 13 queries per draw
+    assert rows.shape == (8, 13) and all(torch.equal(r, r.unique()) for r in rows)  # distinct, sorted
+    counts = torch.bincount(rows.flatten(), minlength=300)
+    assert int(counts.max()) == 1  # 104 pairs of 300 instances: no instance twice
+    assert torch.equal(plan.rows(range(3, 5), 8), rows[3:5])  # a chunk of draws: the same rows
+    many = plan.rows(range(40), 40)  # 3 per draw, 120 pairs: consecutive blocks of one permutation
+    assert int(torch.bincount(many.flatten(), minlength=300).max()) == 1
+    assert plan.rows(range(1), 1).shape == (1, 100)
+    assert QueryPlan.draw(300, 600, np.random.default_rng(5)).rows(range(2), 2) is None  # 300 x 2 fit
+    assert QueryPlan.draw(300, None, np.random.default_rng(5)).rows(range(8), 8) is None
+
+
+def test_the_receiver_ranks_only_its_planned_queries():
     from semcom_sim.receiver import fit_linear_head
     from semcom_sim.receiver.receiver import Receiver
 
@@ -180,15 +195,33 @@ def test_the_receiver_ranks_only_its_sampled_queries():
     labels = torch.arange(300) % 4
     p_test = torch.randn(300, 2, 5, generator=g)
     head = fit_linear_head(torch.randn(200, 10, generator=g), torch.arange(200) % 4, 1.0)
-    queries = query_sample(300, 60, np.random.default_rng(2))
-    payload = p_test + 0.7 * torch.randn(2, 3, 300, 2, 5, generator=g)
+    plan = QueryPlan.draw(300, 120, np.random.default_rng(2))
+    payload = p_test + 0.7 * torch.randn(2, 3, 300, 2, 5, generator=g)  # [S = 2, draws 3..5 of 6, ...]
     gallery = unit_rows(p_test.flatten(1))
     whole = Receiver(head, labels, gallery=gallery).measure(payload)
-    sampled = Receiver(head, labels, gallery=gallery, queries=queries).measure(payload)
-    ranks = own_ranks(payload.flatten(-2), gallery)
-    assert torch.equal(sampled["r1"], (ranks[..., queries] < 1).float().mean(-1))
+    sampled = Receiver(head, labels, gallery=gallery, queries=plan).measure(payload, range(3, 6), 6)
+    rows = plan.rows(range(3, 6), 6)  # [3, 20]
+    ranks = own_ranks(payload.flatten(-2), gallery)  # [2, 3, 300]
+    expect = (ranks.gather(-1, rows.expand(2, 3, 20)) < 1).float().mean(-1)
+    assert torch.equal(sampled["r1"], expect)
     assert torch.equal(sampled["acc_top1"], whole["acc_top1"])  # accuracy still over every instance
     assert not torch.equal(sampled["r1"], whole["r1"])
+    clean = Receiver(head, labels, gallery=gallery, queries=plan).measure(p_test)  # no draw dimension
+    assert float(clean["r1"]) == 1.0
+
+
+def test_pairs_spread_over_draws_estimate_the_exhaustive_recall_within_three_standard_errors():
+    clean, received = _noisy_views(seed=13)  # [3 SNR levels, 4 draws, 2000, 1, 64]
+    g = unit_rows(clean.flatten(1))
+    whole = identification(received, g)
+    rows = QueryPlan.draw(2000, 400, np.random.default_rng(0)).rows(range(4), 4)  # 100 per draw
+    sampled = identification(received, g, rows)
+    for k in ("r1", "r5"):
+        p, est = whole[k].mean(1).double(), sampled[k].mean(1).double()
+        se = (p * (1 - p) / 400).sqrt()
+        assert bool(((est - p).abs() <= 3 * se + 1e-9).all()), (k, est, p, se)
+    chunked = identification(received, g, rows, values_per_chunk=100 * 2000)  # one slice per chunk
+    assert all(torch.equal(chunked[k], sampled[k]) for k in sampled)
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
