@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -57,6 +59,26 @@ class Channel:
     @staticmethod
     def _per_snr(no: torch.Tensor, rank: int) -> torch.Tensor:
         return no.reshape(-1, *([1] * (rank - 1)))
+
+
+def add_noise(x: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
+    """y = x + n, n ~ CN(0, N0) per complex symbol (``no`` broadcastable to x), drawn from Sionna's
+    seeded generator of x's device, as Sionna's ``AWGN`` block draws it.
+
+    Written here rather than calling the block: it makes five passes over the symbols (the real
+    parts, the imaginary parts, interleaving them, scaling, adding), this two (one draw of the
+    interleaved real and imaginary parts in place, one fused multiply-add into them): 2.2x faster
+    on the 2-core CPU at 43 M symbols, and a real ``normal_`` on the interleaved parts draws 1.7x
+    faster than ``randn`` of a complex dtype (docs/development/speed.md). Same distribution,
+    another sequence of draws."""
+    from sionna.phy import config
+
+    noise = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    torch.view_as_real(noise).normal_(0.0, math.sqrt(0.5), generator=config.torch_rng(str(x.device)))
+    scale = no.sqrt().to(x.real.dtype)
+    if torch.is_grad_enabled() and x.requires_grad:  # an out= result has no gradient
+        return torch.addcmul(x, noise, scale)
+    return torch.addcmul(x, noise, scale, out=noise)
 
 
 def mmse_gain(no_eff: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Per coefficient (one per vector for block fading, one per symbol for fast fading) the channel is a
 vector h [N] ~ CN(0, I_N) (the Rician model adds its line-of-sight part), applied as Sionna's
-``ApplyFlatFadingChannel`` does with the noise of its ``AWGN``: y = h x + n, n ~ CN(0, N0 I_N).
+``ApplyFlatFadingChannel`` does with the noise of its ``AWGN`` (drawn as ``base.add_noise`` does):
+y = h x + n, n ~ CN(0, N0 I_N).
 Block fading draws h with Sionna's ``GenerateFlatFadingChannel(1, N)``. Fast fading draws as many
 coefficients as symbols, where the generator's three passes (real parts, imaginary parts, then
 interleaving them) cost half an apply call: it draws the same distribution from the same seeded
@@ -35,7 +36,7 @@ import numbers
 
 import torch
 
-from .base import Channel
+from .base import Channel, add_noise
 
 MAX_RX_ANTENNAS = 64
 MAX_PILOTS = 1024
@@ -72,14 +73,13 @@ class FlatFadingChannel(Channel):
 
     def _setup(self, *, fading: str, num_rx_ant: int, csi: str, pilots: int | None,
                pilot_snr_offset_db: float | None, device, precision: str) -> None:
-        from sionna.phy.channel import AWGN, GenerateFlatFadingChannel
+        from sionna.phy.channel import GenerateFlatFadingChannel
 
         self.fading, self.num_rx_ant, self.csi = fading, num_rx_ant, csi
         self.pilots = pilots or 0
         self.pilot_energy = 10.0 ** ((pilot_snr_offset_db or 0.0) / 10.0)
         self.pilot_uses_per_vector = self.pilots
         self._gen = GenerateFlatFadingChannel(1, num_rx_ant, precision=precision, device=device)
-        self._awgn = AWGN(precision=precision, device=device)
 
     @property
     def estimation_error_factor(self) -> float:
@@ -95,7 +95,7 @@ class FlatFadingChannel(Channel):
 
     def _through(self, x: torch.Tensor, h: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         """y = h x + n [..., L, N] for symbols x [..., L], h [..., 1 or L, N] and N0 of y's rank."""
-        return self._awgn(h * x.unsqueeze(-1), no)
+        return add_noise(h * x.unsqueeze(-1), no)
 
     def _fade(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> y [..., L, N], h [..., 1 (block) or L (fast), N], N0 [S, 1, ..., 1] of x's rank."""

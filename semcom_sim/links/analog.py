@@ -92,10 +92,17 @@ class Analog(Link):
             p = torch.nn.functional.pad(p, (0, 1))  # the padded zero costs no energy
         return torch.view_as_complex(p.reshape(*p.shape[:-1], self.symbols, 2).contiguous())
 
-    def demodulate(self, symbols: torch.Tensor, gain: torch.Tensor | float = 1.0) -> torch.Tensor:
+    def demodulate(self, symbols: torch.Tensor, gain: torch.Tensor | float = 1.0,
+                   sent: torch.Tensor | None = None) -> torch.Tensor:
         """symbols [..., V, L] -> payload [..., V, T]; ``gain`` (broadcastable to symbols, e.g. an
-        MMSE shrinkage) is folded into the single pass that undoes the power normalisation."""
-        scaled = symbols * (gain / self.scale)
+        MMSE shrinkage) is folded into the single pass that undoes the power normalisation.
+        ``sent``: the symbols were a channel's output for these sent ones; where they are a tensor
+        of their own (not a view of ``sent``, nothing to differentiate) that pass runs in place,
+        sparing an allocation the size of every draw."""
+        factor = gain / self.scale
+        own = (sent is not None and symbols.is_contiguous() and not (torch.is_grad_enabled() and symbols.requires_grad)
+               and symbols.untyped_storage().data_ptr() != sent.untyped_storage().data_ptr())
+        scaled = symbols.mul_(factor) if own else symbols * factor
         p = torch.view_as_real(scaled).reshape(*symbols.shape[:-1], 2 * self.symbols)
         return p[..., : self.payload_len]
 
@@ -107,7 +114,7 @@ class Analog(Link):
 
     def receive(self, channel, sent: torch.Tensor, no: torch.Tensor, draws: int):
         xs = sent.expand(no.shape[0], draws, *sent.shape)  # [S, r, N, V, L], no copy
-        return self.demodulate(*channel.mmse(xs, no)), {}
+        return self.demodulate(*channel.mmse(xs, no), sent=sent), {}
 
     def receive_each(self, channel, sent: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         # each instance as its own SNR point of one draw: [N, 1, 1, V, L]

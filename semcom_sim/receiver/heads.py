@@ -85,13 +85,18 @@ def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.T
     >>> topk_accuracy(torch.tensor([[2.0, 1.0], [2.0, 1.0]]), torch.tensor([0, 1]), k=1)
     tensor(0.5000)
     """
-    k = min(k, logits.shape[-1])
-    top = logits.topk(k, dim=-1).indices
+    return _topk_accuracies(logits, labels, (k,))[k]
+
+
+def _topk_accuracies(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """{k: topk_accuracy(logits, labels, k)} from one ``topk`` at the largest k: its first k
+    columns are the top k."""
+    top = logits.topk(min(max(ks), logits.shape[-1]), dim=-1).indices
     if labels.dim() == 2:
         hit = torch.gather(labels.expand(*top.shape[:-1], labels.shape[-1]), -1, top) > 0
     else:
         hit = top == labels.unsqueeze(-1)
-    return hit.any(-1).float().mean(-1)
+    return {k: hit[..., :k].any(-1).float().mean(-1) for k in ks}
 
 
 def mean_average_precision(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -124,7 +129,8 @@ def score(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]
     >>> score(logits, torch.tensor([0, 1]))["acc_top1"]
     tensor([0.5000, 1.0000])
     """
-    out = {"acc_top1": topk_accuracy(logits, labels, 1), "acc_top5": topk_accuracy(logits, labels, 5)}
+    top = _topk_accuracies(logits, labels, (1, 5))
+    out = {"acc_top1": top[1], "acc_top5": top[5]}
     if labels.dim() == 2:
         out.update(map=mean_average_precision(logits, labels), micro_f1=micro_f1(logits, labels))
     return out

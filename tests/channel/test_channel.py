@@ -88,7 +88,8 @@ def test_mmse_estimate_beats_zero_forcing_in_deep_fades():
 def _reference_draw(name, x, no, seed):
     """Sionna's blocks called directly with ``seed``: the coefficients h and the output y the channel
     model must reproduce (block: one h per vector from Sionna's generator; fast: one per symbol, drawn
-    from Sionna's seeded generator in one pass over interleaved real and imaginary parts, flat.py)."""
+    from Sionna's seeded generator in one pass over interleaved real and imaginary parts, flat.py;
+    then the noise, CN(0, N0) from the same generator in one draw, base.add_noise)."""
     from sionna.phy import config
     from sionna.phy.channel import ApplyFlatFadingChannel, GenerateFlatFadingChannel
 
@@ -99,7 +100,9 @@ def _reference_draw(name, x, no, seed):
         parts = torch.empty(*x.shape, 2).normal_(0.0, math.sqrt(0.5), generator=config.torch_rng("cpu"))
         h = torch.view_as_complex(parts)
     no_b = no.reshape(-1, *([1] * (x.dim() - 1)))
-    y = ApplyFlatFadingChannel()(x.unsqueeze(-1), h[..., None, None], no_b.unsqueeze(-1))[..., 0]
+    y = ApplyFlatFadingChannel()(x.unsqueeze(-1), h[..., None, None])[..., 0]
+    noise = torch.view_as_complex(torch.empty(*y.shape, 2).normal_(0.0, math.sqrt(0.5), generator=config.torch_rng("cpu")))
+    y = y + no_b.sqrt() * noise
     return y, h, no_b
 
 

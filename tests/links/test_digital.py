@@ -113,7 +113,7 @@ def test_monte_carlo_averages_the_metric_over_chunks_of_draws(monkeypatch):
     no = snr_db_to_noise_var(torch.tensor([0.0, 3.0]))
     expected = link.dequantize(link.quantize(payload), payload.dtype)
 
-    def wrong_vectors(p_hat):  # [S, r]: the share of vectors decoded wrong, per draw
+    def wrong_vectors(p_hat, _draws):  # [S, r]: the share of vectors decoded wrong, per draw
         return {"wrong": (p_hat != expected).any(-1).double().mean((-2, -1))}
 
     monkeypatch.setattr(dig, "DEMAPPER_ENTRIES_PER_CHUNK", 1)  # one draw per chunk
@@ -132,10 +132,11 @@ def test_coded_ber_falls_with_snr_to_zero_and_beats_uncoded():
     assert ber[0] > 0.1  # below the code's threshold
     assert all(a > b for a, b in zip(ber, ber[1:]) if a > 0)
     assert ber[-2:] == [0.0, 0.0] and rates["bler"][-1] == 0
-    # rate 1/2 on QPSK carries one information bit per symbol: Eb/N0 = Es/N0
+    # rate 1/2 on QPSK carries one information bit per symbol: Eb/N0 = Es/N0. At 2 dB the coded BER
+    # spread over channel seeds 0-11 from 0.05 to 0.38 x uncoded QPSK's (60 codewords, one draw)
     for s, b in zip(snr_db.tolist(), ber):
         if s >= 2:
-            assert b < 0.25 * _ber_theory(2, s + 10 * math.log10(2))
+            assert b < 0.5 * _ber_theory(2, s + 10 * math.log10(2))
     # a codeword is in error iff its de-quantised vector differs from the quantised payload
     expected = link.dequantize(link.quantize(payload), payload.dtype)
     wrong_vectors = (payload_hat != expected).any(-1).sum((1, 2, 3))
