@@ -170,5 +170,10 @@ def test_latent_summary_with_sampled_queries():
             assert abs(got[k] - p) <= 3 * math.sqrt(p * (1 - p) / 400) + 1e-12
     assert 0.5 < whole["cross_modal_retrieval"]["image->text"]["r1"] < 0.95
     assert abs(sampled["uniformity"]["text"] - whole["uniformity"]["text"]) < 0.02
+    # k-means clusters the sampled instances only: the scores of those rows, near the whole set's
+    from semcom_sim.latent import clustering_scores
+
+    assert sampled["clustering"] == clustering_scores({m: v[queries] for m, v in z.items()}, labels[queries])
+    assert all(abs(sampled["clustering"][k] - whole["clustering"][k]) < 0.02 for k in ("ari", "nmi", "v_measure"))
     # the linear measures use every instance
-    assert sampled["clustering"] == whole["clustering"] and sampled["gap"] == whole["gap"]
+    assert sampled["gap"] == whole["gap"] and sampled["fisher_ratio"] == whole["fisher_ratio"]
