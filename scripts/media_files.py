@@ -3,11 +3,13 @@ top-1 on the decoded media (no channel); docs/guide/media.md.
 
 Run: python scripts/media_files.py SCENARIO.yaml   (the guide used scenarios/tiny.yaml)
 """
+import math
 import sys
 import time
 
 import torch
 
+from semcom_sim.links import LINKS
 from semcom_sim.pipeline import default_cache_dir, load_data
 from semcom_sim.receiver.heads import HEADS
 from semcom_sim.runtime import Runtime
@@ -17,7 +19,7 @@ from semcom_sim.transmitter.media import MediaOptions, send_media
 
 SETTINGS = [{}, {"image": {"codec": "jpeg", "quality": 50}, "audio": {"codec": "opus", "bitrate_kbps": 16},
                  "text": {"codec": "brotli"}},
-            {"image": {"codec": "webp", "quality": 20}, "audio": {"codec": "opus", "bitrate_kbps": 6},
+            {"image": {"codec": "webp", "quality": 20}, "audio": {"codec": "opus", "bitrate_kbps": 8},
              "text": {"codec": "zstd"}}]
 
 
@@ -48,6 +50,12 @@ def main() -> None:
               "undecodable", int(f.undecodable.sum()), "s %.1f" % (time.perf_counter() - t))
         for m, st in f.stats.items():
             print("  ", m, {k: round(v, 3) for k, v in st.items()})
+        # the allocations over the nr link at its defaults (MCS 13), as carry_files cuts them
+        nr = LINKS["nr"]
+        per = [nr.files_cost(nr.Options(), [int(st["alloc_bytes"])]).uses for st in f.stats.values()]
+        # a capacity-achieving code delivers a file once log2(1 + SNR) >= its bits per channel use
+        cap_db = max(10 * math.log10(2 ** (8 * st["alloc_bytes"] / u) - 1) for st, u in zip(f.stats.values(), per))
+        print("   nr channel uses per instance", sum(per), per, "AWGN capacity SNR of the worst file %.2f dB" % cap_db)
 
 
 if __name__ == "__main__":

@@ -259,7 +259,7 @@ def test_plan_sizes_follow_the_transmission_plan(tiny_raw, write_scenario):
     tiny_raw["transmitter"].update(links=["analog", {"name": "digital", "options": {"code_rate": 0.75}}],
                                    equal_bandwidth=["rfs", "bits", "code_rate"])
     sc = load_scenario(write_scenario(tiny_raw))
-    sizes = budget.plan_sizes(sc)
+    sizes = budget.plan_sizes(sc, {m: (1,) for m in sc.data.modalities})
     assert [x.tx for x in sizes] == transmissions(sc)
     # the analog link has no bits or code-rate variant; the digital one spends the bandwidth its way
     eq = {(t.scheme, t.link.label): t.link.options for t in transmissions(sc) if t.scheme.startswith("centroid_eq")}

@@ -93,6 +93,12 @@ class Link:
         raise NotImplementedError(f"{cls.__name__} carries no files")
 
     @classmethod
+    def files_cost(cls, options: LinkOptions, file_bytes: list[int]) -> LinkCost:
+        """What ``carry_files`` would cost per instance for one file per modality of these sizes in
+        bytes, counted without building it (the budgets)."""
+        raise NotImplementedError(f"{cls.__name__} carries no files")
+
+    @classmethod
     def check_channel(cls, options: LinkOptions, preset) -> None:
         """Raise ValueError where this link cannot cross the channel preset ``preset`` (a
         :class:`~semcom_sim.scenario.ChannelPreset`), before any work."""

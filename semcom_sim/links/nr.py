@@ -59,7 +59,7 @@ from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
 from .nr_abstraction import BlerTable, bler_table, eesm, highest_meeting
-from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, fits_one_block, mcs, tb_layout
+from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, file_segments, mcs, tb_layout
 
 
 class NROptions(LinkOptions):
@@ -93,7 +93,8 @@ class NROptions(LinkOptions):
             raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
                              "nothing, so there are no decoded bits to use)")
         return self
-
+# the abstraction's peak per chunk symbol, measured (float32, 13 M symbols): 8 bytes awgn, 15 rayleigh_block, 29.5 rayleigh_fast
+ABSTRACTION_VALUES_PER_SYMBOL = 16
 
 @LINKS.register("nr")
 class NR(Link):
@@ -141,6 +142,8 @@ class NR(Link):
         qm = mcs(options.mcs_table, MAX_MCS[options.mcs_table] if options.bler_target is not None else options.mcs_index)[0]
         entries = symbols_per_draw * 2 ** qm
         chunk = max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
+        if options.mode == "abstraction":  # no demapper nor decoder: the channel's output and SINR per symbol
+            return (chunk // 2 ** qm * ABSTRACTION_VALUES_PER_SYMBOL + decoded_values * 2) * value_bytes
         return ((chunk * DEMAPPER_VALUES_PER_ENTRY + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE)
                 * value_bytes + decoded_values * value_bytes * 2)
 
@@ -186,18 +189,25 @@ class NR(Link):
         slot and layer), one block per segment, a byte per payload value (``links/files.py``)."""
         from .files import Files
 
-        qm, rate = mcs(options.mcs_table, options.mcs_index)
         per_byte = options.model_copy(update={"bits": 8})
         blocks, segments = [], []
         for f in files:
-            b = 1
-            while not fits_one_block(8 * math.ceil(f.shape[1] / b), qm, rate):
-                b += 1
-            length = math.ceil(f.shape[1] / b)
+            b, length = file_segments(f.shape[1], *mcs(options.mcs_table, options.mcs_index))
             segments.append(torch.nn.functional.pad(f, (0, b * length - f.shape[1])).reshape(f.shape[0], b, length))
             # the quantiser over [0, 256) with 8 bits has unit cells: byte value k is code k exactly
             blocks.append(cls(length, 0.0, 256.0, torch.zeros(b, length), per_byte))
         return Files(options, blocks, segments, mean, lost)
+
+    @classmethod
+    def files_cost(cls, options: NROptions, file_bytes: list[int]) -> LinkCost:
+        """Per instance, files of these sizes as ``carry_files`` cuts them: every segment's block."""
+        per_byte = options.model_copy(update={"bits": 8})
+        uses = decoded = 0
+        for n in file_bytes:
+            b, length = file_segments(n, *mcs(options.mcs_table, options.mcs_index))
+            one = cls.cost(per_byte, length)
+            uses, decoded = uses + b * one.uses, decoded + b * one.decoded_bits
+        return LinkCost(uses, decoded, options.ldpc_iterations if decoded else 0)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":

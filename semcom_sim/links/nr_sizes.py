@@ -83,3 +83,12 @@ def fits_one_block(k: int, qm: int, rate: float) -> bool:
         return True
     except ValueError:
         return False
+
+
+def file_segments(n_bytes: int, qm: int, rate: float) -> tuple[int, int]:
+    """(segments, bytes each): the fewest equal segments of an ``n_bytes`` file that each fit one
+    transport block at Qm, R (a file that does not fit one slot goes in several)."""
+    b = 1
+    while not fits_one_block(8 * math.ceil(n_bytes / b), qm, rate):
+        b += 1
+    return b, math.ceil(n_bytes / b)

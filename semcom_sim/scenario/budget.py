@@ -13,11 +13,14 @@ R = ``channel.mc_draws``, P channel presets. Each transmission of the plan
 sends V vectors (M conventional, 1 centroid) of T = round(keep * D) values each; each link counts
 what a vector costs it (``Link.cost``): L channel uses (ceil(T / 2) on the analog link, n /
 bits_per_symbol on the digital one) and, where it decodes a code, n coded bits through a decoder of
-some iterations (``LinkCost``).
+some iterations (``LinkCost``); an instance costs V times that. A scheme that sends files (media)
+costs what its files cost the link (``Link.files_cost``), each file at the bound its codec gives
+from the input's shape (``Media.max_file_bytes``: the files do not exist before the run).
 
 Work:
 
-- ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L.
+- ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L (V * L: the
+  instance's channel uses).
 - ``ldpc_bit_iterations`` = sum over transmissions and presets of S * R * N_test * V * n *
   iterations (coded bits through belief propagation, times its iterations: LDPC decoding is about
   100 times slower per symbol than the analog link; 0 for a link that decodes nothing).
@@ -123,24 +126,32 @@ class Sent:
     """What one transmission puts on the channel for one test instance and draw."""
 
     tx: "Transmission"
-    vectors: int  # V
+    vectors: int  # V of the payload (a files scheme's: the embeddings the receiver reads)
     values: int  # T per vector
-    cost: "LinkCost"  # per vector, as the link counts it
+    cost: "LinkCost"  # per instance, as the link counts it
 
     @property
-    def uses(self) -> int:  # L channel uses per vector
+    def uses(self) -> int:  # channel uses per instance
         return self.cost.uses
 
 
-def plan_sizes(scenario: "Scenario") -> list[Sent]:
+def plan_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> list[Sent]:
+    """What each transmission sends per instance; ``shapes``: the modalities' input shapes (a
+    files scheme's file sizes are bounded from them)."""
+    from ..links.base import LinkCost
     from ..transmitter.payload import rfs_size
     from ..transmitter.plan import transmissions
 
     m, d = len(scenario.data.modalities), scenario.embedding_dim
     out = []
     for tx in transmissions(scenario):
-        t = rfs_size(d, tx.keep)
-        out.append(Sent(tx, tx.payload.scheme.vectors(m), t, tx.link.cls.cost(tx.link.options, t)))
+        t, scheme, link = rfs_size(d, tx.keep), tx.payload.scheme, tx.link
+        if scheme.sends_files:
+            cost = link.cls.files_cost(link.options, scheme.max_file_bytes({k: shapes[k] for k in scenario.data.modalities}))
+        else:
+            one, v = link.cls.cost(link.options, t), scheme.vectors(m)
+            cost = LinkCost(v * one.uses, v * one.decoded_bits, one.iterations)
+        out.append(Sent(tx, scheme.vectors(m), t, cost))
     return out
 
 
@@ -158,14 +169,14 @@ def training_passes(scenario: "Scenario") -> int:
 def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
     passes = training_passes(scenario)
-    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.uses for x in sizes)
+    return sum((s * r * p * counts.test + passes * counts.train) * x.uses for x in sizes)
 
 
 def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
     s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
     passes = training_passes(scenario)
-    return sum((s * r * p * counts.test + passes * counts.train) * x.vectors * x.cost.decoded_bits
-               * x.cost.iterations for x in sizes)
+    return sum((s * r * p * counts.test + passes * counts.train) * x.cost.decoded_bits * x.cost.iterations
+               for x in sizes)
 
 
 def payload_variants(sizes: list[Sent]) -> list[Sent]:
@@ -216,7 +227,7 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     copies = scenario.receiver.train_draws if scenario.receiver.train_snr_db is not None else 1
     parts["classifier fit"] = float(max((copies * n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE
                                          for x in variants), default=0))
-    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.vectors * x.uses, r,
+    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.uses, r,
                                                              s * r * n_te * x.vectors * x.values, b)
                                   for x in sizes), default=0))
     if scenario.receiver.reconstruction.decoders:
@@ -246,6 +257,7 @@ class Estimate:
     training_samples: int
     decoder_samples: int
     snr_points: int
+    ldpc_iterations: int = 0  # the most decoder iterations of any transmission
 
     @property
     def memory_bytes(self) -> float:
@@ -254,7 +266,7 @@ class Estimate:
 
 def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
              enc_params: dict[str, int | None] | None = None) -> Estimate:
-    sizes = plan_sizes(scenario)
+    sizes = plan_sizes(scenario, shapes)
     if enc_params is None:
         enc_params = encoder_parameters(scenario, shapes)
     has_decoders = bool(scenario.receiver.reconstruction.decoders)
@@ -263,7 +275,7 @@ def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, 
     return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes), enc_params,
                     channel_symbols(scenario, counts, sizes), ldpc_bit_iterations(scenario, counts, sizes),
                     training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),
-                    len(scenario.channel.snr_values()))
+                    len(scenario.channel.snr_values()), max((x.cost.iterations for x in sizes), default=0))
 
 
 def _over(source: str, field: str, what: str, limit: float, name: str) -> UserError:
@@ -287,7 +299,7 @@ def check(scenario: "Scenario", est: Estimate, source: str) -> None:
         raise _over(source, _blame(factors), f"the run would send {_fmt(est.channel_symbols)} channel symbols",
                     lim.channel_symbols, "channel_symbols")
     if est.ldpc_bit_iterations > lim.ldpc_bit_iterations:
-        factors["transmitter.links"] = max(x.cost.iterations for x in plan_sizes(scenario))
+        factors["transmitter.links"] = est.ldpc_iterations
         raise _over(source, _blame(factors), f"the links would decode {_fmt(est.ldpc_bit_iterations)} "
                     "coded bits x LDPC iterations", lim.ldpc_bit_iterations, "ldpc_bit_iterations")
     if est.training_samples > lim.training_samples:

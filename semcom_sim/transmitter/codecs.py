@@ -25,6 +25,16 @@ TEXT_CODECS = ("utf8", "zstd", "brotli")
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 OPUS_KBPS = (6.0, 256.0)
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+# Bounds on one file's bytes from the input's shape alone, for the budgets (before any data is read).
+# Measured on white noise, the least compressible input (tests/transmitter/test_media.py): PNG stores it
+# as raw rows plus 68 bytes of chunks and zlib framing; JPEG/WebP at quality 100 stay under 1.5
+# bytes a sample plus their headers (JPEG: about 340 grey, 680 RGB); FLAC falls back to verbatim
+# 16-bit frames, 2 bytes a sample plus about 100; Ogg/Opus spends its nominal bitrate plus Ogg pages
+# and the codec's floor (1 s at 8 kHz: 2.4 kB at 6 kbit/s, 33.6 kB at 256 kbit/s); a caption has at most
+# as many BPE tokens as the context, each at most 32 UTF-8 bytes (open_clip's vocabulary).
+LOSSY_IMAGE_BYTES_PER_SAMPLE, LOSSY_IMAGE_HEADER = 2, 700
+OPUS_SLACK_KBPS, OPUS_PAGES_BYTES = 12.0, 1000
+TOKEN_BYTES, TEXT_FRAME_BYTES = 32, 32
 
 
 def opus_available() -> bool:
@@ -32,6 +42,28 @@ def opus_available() -> bool:
     import soundfile
 
     return "OPUS" in soundfile.available_subtypes("OGG")
+
+
+def max_image_bytes(codec: str, shape: tuple[int, ...]) -> int:
+    """At most this many bytes for an image input of ``shape`` [C, H, W] (see the bounds above)."""
+    samples = shape[0] * shape[1] * shape[2]
+    if codec == "png":
+        return samples + shape[1] + 68  # one filter byte a row
+    return LOSSY_IMAGE_BYTES_PER_SAMPLE * samples + LOSSY_IMAGE_HEADER
+
+
+def max_audio_bytes(codec: str, samples: int, bitrate_kbps: float) -> int:
+    """At most this many bytes for ``samples`` audio samples; Opus's duration is bounded at its
+    lowest sample rate, 8 kHz, so the bound needs no sample rate."""
+    if codec == "flac":
+        return 2 * samples + 128 + samples // 256
+    seconds = samples / OPUS_RATES[0]
+    return int((bitrate_kbps + OPUS_SLACK_KBPS) * 125 * seconds) + OPUS_PAGES_BYTES
+
+
+def max_text_bytes(tokens: int) -> int:
+    """At most this many bytes for a caption of ``tokens`` token ids (start and end included)."""
+    return TOKEN_BYTES * max(0, tokens - 2) + TEXT_FRAME_BYTES
 
 
 def encode_image(x: np.ndarray, codec: str, quality: int | None) -> bytes:

@@ -98,6 +98,15 @@ class Media(Conventional):
             if m not in ("image", "audio", "text"):
                 raise ValueError(f"modality {m!r} has no codec (image, audio, text)")
 
+    def max_file_bytes(self, shapes: dict[str, tuple[int, ...]]) -> list[int]:
+        """Per modality (in ``shapes``' order), a bound on one instance's file: what the budgets count
+        before the files exist (the run's allocation, the largest file, is at most this)."""
+        o = self.options
+        bound = {"image": lambda s: codecs.max_image_bytes(o.image.codec, s),
+                 "audio": lambda s: codecs.max_audio_bytes(o.audio.codec, s[-1], o.audio.bitrate_kbps or 24.0),
+                 "text": lambda s: codecs.max_text_bytes(s[-1])}
+        return [bound[m](s) for m, s in shapes.items()]
+
 
 @dataclass
 class MediaFiles:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import semcom_sim.links.nr_abstraction as tables
 from semcom_sim.channel import CHANNELS, snr_db_to_noise_var
 from semcom_sim.cli import app
-from semcom_sim.links import LINKS
+from semcom_sim.links import LINKS, LinkCost
 from semcom_sim.links.nr_sizes import fits_one_block
 from semcom_sim.report import read_results
 from semcom_sim.transmitter import codecs
@@ -128,6 +128,47 @@ def test_media_rows_beside_the_conventional_scheme(tiny_raw, write_scenario, tmp
     assert media[40.0]["media_bytes"] == pytest.approx(sum(s["mean_bytes"] for s in summary.values()), rel=1e-4)
     assert summary["text"]["distortion"] == 0 and summary["image"]["distortion"] > 40  # CER; PSNR of 8-bit pixels
     assert media[40.0]["acc_top1_capacity"] == pytest.approx(media[float("inf")]["acc_top1"])
+    # the budgets' bound on the channel uses holds for the files the run made
+    from semcom_sim.scenario import budget, load_scenario
+
+    sc = load_scenario(write_scenario(raw))
+    bound = next(x.uses for x in budget.plan_sizes(sc, {"image": (1, 8, 8), "audio": (8000,), "text": (16,)})
+                 if x.tx.scheme == "media" and x.tx.link.label == "nr")
+    assert media[40.0]["channel_uses"] <= bound
+
+
+def test_file_bounds_hold_on_white_noise():
+    """The bounds the budgets count (codecs.max_*_bytes) against the least compressible input."""
+    import open_clip
+
+    rng = np.random.default_rng(0)
+    for shape in [(1, 8, 8), (1, 8, 16), (3, 16, 16)]:
+        x = rng.random(shape).astype(np.float32)
+        assert len(codecs.encode_image(x, "png", None)) <= codecs.max_image_bytes("png", shape)
+        for codec in ("jpeg", "webp"):
+            assert len(codecs.encode_image(x, codec, 100)) <= codecs.max_image_bytes(codec, shape)
+    for n in (8000, 14000):
+        x = rng.uniform(-1, 1, n).astype(np.float32)
+        assert len(codecs.encode_audio(x, "flac", None, 8000)) <= codecs.max_audio_bytes("flac", n, 0)
+        for kbps in (6.0, 16.0, 256.0):
+            assert len(codecs.encode_audio(x, "opus", kbps, 8000)) <= codecs.max_audio_bytes("opus", n, kbps)
+    tok = open_clip.tokenizer._tokenizer
+    assert max(len(tok.decode([i]).encode()) for i in range(len(tok.encoder))) <= codecs.TOKEN_BYTES
+
+
+def test_budgets_count_the_media_allocation(tiny_raw, write_scenario):
+    from semcom_sim.scenario import budget, load_scenario
+
+    raw = dict(tiny_raw)
+    raw["transmitter"] = {"schemes": ["conventional", "media"], "rfs_keep": [1.0],
+                          "links": [{"name": "nr", "options": {"mode": "abstraction"}}]}
+    sc = load_scenario(write_scenario(raw))
+    sizes = {x.tx.scheme: x.cost for x in budget.plan_sizes(sc, {"image": (1, 8, 8), "audio": (8000,), "text": (16,)})}
+    # files of at most 140 (PNG), 16 159 (FLAC, in two blocks of 8 080) and 480 bytes (caption) at MCS 13:
+    # 561 + 2 x 33 985 + 1 998 resource elements; the conventional scheme: 3 blocks of 16 x 4 bits, 34 each
+    assert sizes["media"].uses == 70_529 and sizes["conventional"].uses == 3 * 34
+    # decoded, the same blocks are 4 coded bits a resource element (16-QAM) through 20 BP iterations
+    assert LINKS["nr"].files_cost(LINKS["nr"].Options(), [140, 16_159, 480]) == LinkCost(70_529, 4 * 70_529, 20)
 
 
 @pytest.mark.parametrize("scheme,links,expected", [
