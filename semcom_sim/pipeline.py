@@ -129,7 +129,8 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
     def measure(payload_hat: torch.Tensor, receiver: Receiver, at: range | None = None) -> dict[str, torch.Tensor]:
         """The receiver's metrics and payload_mse: mean squared error per value of what the head
         reads; ``at``: the draws payload_hat holds (None: one payload, no draw dimension)."""
-        out = receiver.measure(payload_hat, at, scenario.channel.mc_draws)
+        # the noiseless row is one payload: its budget is the pairs of one draw
+        out = receiver.measure(payload_hat, at, 1 if at is None else scenario.channel.mc_draws)
         # the norm reads the difference once: square().mean() would write a second tensor its size
         diff = reads(payload_hat) - clean_read
         out["payload_mse"] = torch.linalg.vector_norm(diff, dim=(-3, -2, -1)).square_() / math.prod(diff.shape[-3:])
@@ -237,7 +238,9 @@ def run(scenario: Scenario, out_dir: str | Path, *, scenario_path: Path | None =
     recon = None
     if scenario.receiver.reconstruction.decoders:
         with rep.stage("reconstruction targets"):  # targets and the classifiers that score reconstructions
-            recon = ReconstructionTargets.fit(scenario, train, test, trained.encoders, cache_dir)
+            recon = ReconstructionTargets.fit(
+                scenario, train, test, trained.encoders, cache_dir,
+                plan=QueryPlan.draw(len(test), scenario.receiver.reconstruction.pairs, runtime.np_rng("reconstruction_plan")))
     payloads: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
     receivers: dict[tuple, Receiver] = {}
     links: dict[Transmission, Link] = {}

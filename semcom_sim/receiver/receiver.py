@@ -37,6 +37,8 @@ class Receiver:
     queries: QueryPlan | None = None
     # the scheme's head_reads: what the head and decoders read of the vectors that arrive
     reads: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # which test instances the decoders score in each draw; None: all of them
+    recon_plan: QueryPlan | None = None
     # modality -> ((metrics, targets, labels), the metrics bound to them): built on first use
     _bound: dict[str, tuple[tuple, BoundMetrics]] = field(default_factory=dict, init=False, repr=False,
                                                           compare=False)
@@ -51,7 +53,8 @@ class Receiver:
     def measure(self, payload: torch.Tensor, draws: range | None = None, total: int = 1) -> dict[str, torch.Tensor]:
         """payload [..., N, V, T] as it arrives -> every results.csv metric, each of shape [...].
         ``draws``: which of ``total`` draws per SNR point the payload's dimension -4 holds (they
-        choose the retrieval queries, ``QueryPlan``); None: one payload without a draw dimension."""
+        choose the retrieval queries and the instances the decoders score, each a ``QueryPlan``);
+        None: one payload without a draw dimension."""
         if self.reads is not None:
             payload = self.reads(payload)
         out = score(self.head.logits(payload.flatten(-2)), self.labels)
@@ -60,23 +63,41 @@ class Receiver:
             if rows is not None and draws is None:
                 rows = rows[0]
             out.update(identification(payload, self.gallery, rows))
-        if not self.decoders:
-            return out
+        if self.decoders:
+            out.update(self._reconstruction(payload, draws, total))
+        return out
+
+    def _reconstruction(self, payload: torch.Tensor, draws: range | None, total: int) -> dict[str, torch.Tensor]:
+        """Every decoder's metrics of payload [..., N, V, T] (as ``measure``), each [...]: where
+        ``recon_plan`` samples, each draw decodes its own rows only."""
         lead, (n, v, t) = payload.shape[:-3], payload.shape[-3:]
-        slices = payload.reshape(-1, n, v, t)
+        rows = None if self.recon_plan is None else self.recon_plan.rows(draws or range(1), total)
+        if rows is None:
+            out = self._decoded(payload.reshape(-1, n, v, t), None)
+        elif draws is None:
+            out = self._decoded(payload[..., rows[0].to(payload.device), :, :].reshape(-1, rows.shape[1], v, t), rows[0])
+        else:
+            by_draw = payload.reshape(-1, len(draws), n, v, t)
+            per_draw = [self._decoded(by_draw[:, j, r.to(payload.device)], r) for j, r in enumerate(rows)]
+            out = {k: torch.stack([d[k] for d in per_draw], -1) for k in per_draw[0]}
+        return {k: val.reshape(lead) for k, val in out.items()}
+
+    def _decoded(self, slices: torch.Tensor, rows: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """slices [B, n, V, T] of the test instances ``rows`` [n] (None: all, in order) -> every
+        decoder's metrics [B], in chunks of whole slices: every decoder and metric runs batched over
+        a chunk."""
         widest = max(decoder.output_values for _, decoder, _, _ in self.decoders.values())
-        step = max(1, DECODER_VALUES_PER_CHUNK // (n * widest))
+        step = max(1, DECODER_VALUES_PER_CHUNK // (slices.shape[1] * widest))
         parts: dict[str, list[torch.Tensor]] = {}
         with torch.no_grad():
-            # chunks of whole slices: every decoder and metric runs batched over the chunk
-            for start in range(0, slices.shape[0], step):
-                p = slices[start:start + step]
-                for m, (vector, decoder, metrics, targets) in self.decoders.items():
-                    bound = self._metrics(m, metrics, targets)
-                    for k, val in bound(decoder(p[..., vector, :]), overwrite=True).items():
+            for m, (vector, decoder, metrics, targets) in self.decoders.items():
+                bound = (self._metrics(m, metrics, targets) if rows is None
+                         else metrics.bind(targets[rows.to(targets.device)], self.labels[rows.to(self.labels.device)]))
+                for start in range(0, slices.shape[0], step):
+                    p = slices[start:start + step, :, vector, :]
+                    for k, val in bound(decoder(p), overwrite=True).items():
                         parts.setdefault(k, []).append(val)
-        out.update({k: torch.cat(val).reshape(lead) for k, val in parts.items()})
-        return out
+        return {k: torch.cat(val) for k, val in parts.items()}
 
     @torch.no_grad()
     def reconstruct(self, payload: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -88,19 +109,22 @@ class Receiver:
 
 @dataclass(frozen=True)
 class ReconstructionTargets:
-    """Per-modality decoder targets of both splits and the metrics fixed on the training split."""
+    """Per-modality decoder targets of both splits, the metrics fixed on the training split and
+    which test instances the decoders score in each draw (``plan``; None: all)."""
 
     train: dict[str, torch.Tensor]
     test: dict[str, torch.Tensor]
     metrics: dict[str, ReconstructionMetrics]
+    plan: QueryPlan | None = None
 
     @classmethod
     def fit(cls, scenario, train, test, encoders: Mapping[str, nn.Module],
-            cache_dir: Path | None = None) -> "ReconstructionTargets":
+            cache_dir: Path | None = None, plan: QueryPlan | None = None) -> "ReconstructionTargets":
         """Each decoder's targets of its modality (its ``target_for``), from the raw inputs and
         ``encoders`` (modality -> trained encoder: the audio's log-mel comes from its front end),
         and the metrics its ``metrics`` kind fixes on the training targets (their classifiers
-        through the cache in ``cache_dir``, receiver/fit_cache.py; None: not cached)."""
+        through the cache in ``cache_dir``, receiver/fit_cache.py; None: not cached); ``plan``: the
+        test instances the decoders score in each draw (None: all)."""
         tr, te, metrics = {}, {}, {}
         for m, spec in scenario.receiver.reconstruction.decoders.items():
             decoder = DECODERS[spec.name]
@@ -112,7 +136,7 @@ class ReconstructionTargets:
                                 field=f"receiver.reconstruction.decoders.{m}") from None
             metrics[m] = decoder.metrics.fit(m, tr[m], train.labels,
                                              fit_head=partial(cached_head, cache_dir, fit_linear_head))
-        return cls(tr, te, metrics)
+        return cls(tr, te, metrics, plan)
 
 
 def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torch.Tensor,
@@ -144,4 +168,5 @@ def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torc
         decoder = cached_decoder(cache_dir, spec.name, p_train[:, vector, :], targets, options=spec.options,
                                  epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, generator=gen)
         receiver.decoders[m] = (vector, decoder, recon.metrics[m], recon.test[m])
+    receiver.recon_plan = recon.plan
     return receiver

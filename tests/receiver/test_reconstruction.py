@@ -126,6 +126,36 @@ def test_receiver_scores_a_sweep_in_chunks_as_slice_by_slice(monkeypatch):
             assert float(clean[k]) == pytest.approx(float(v), abs=1e-6), k
 
 
+def test_planned_decoders_score_each_draws_own_instances(monkeypatch):
+    """With a pairs budget the decoders score, in each draw, exactly the plan's rows of that draw
+    (every metric equal to scoring those instances alone); the head still reads every instance."""
+    import numpy as np
+
+    import semcom_sim.receiver.receiver as receiver_module
+    from semcom_sim.receiver.retrieval import QueryPlan
+
+    rx, p_test = _receiver_with_decoders()
+    payload = p_test + 0.3 * torch.randn(3, 4, *p_test.shape, generator=torch.Generator().manual_seed(1))
+    whole = rx.measure(payload, range(2, 6), 8)
+    rx.recon_plan = QueryPlan.draw(30, 80, np.random.default_rng(4))  # 30 x 8 draws > 80: 10 per draw
+    monkeypatch.setattr(receiver_module, "DECODER_VALUES_PER_CHUNK", 2 * 10 * 6 * 9)  # chunks of 2 SNR points
+    got = rx.measure(payload, range(2, 6), 8)
+    rows = rx.recon_plan.rows(range(2, 6), 8)
+    assert rows.shape == (4, 10)
+    assert torch.equal(got["acc_top1"], whole["acc_top1"])
+    for vector, decoder, metrics, targets in rx.decoders.values():
+        for j, r in enumerate(rows):
+            for s in range(3):
+                ref = metrics(decoder(payload[s, j, r, vector]), targets[r], rx.labels[r])
+                for k, v in ref.items():
+                    assert float(got[k][s, j]) == pytest.approx(float(v), abs=1e-6), k
+    assert any(not torch.allclose(got[k], whole[k]) for k in whole if k.startswith("mse_"))
+    clean = rx.measure(p_test)  # the noiseless payload: 30 instances fit in the budget of one draw
+    for vector, decoder, metrics, targets in rx.decoders.values():
+        for k, v in metrics(decoder(p_test[:, vector]), targets, rx.labels).items():
+            assert float(clean[k]) == pytest.approx(float(v), abs=1e-6), k
+
+
 def test_audio_decoder_rebuilds_the_encoders_own_log_mel(tiny_raw, write_scenario, tmp_path):
     """An audio encoder with 40 mel bands and another hop: the scenario validates, and the audio
     decoder's targets are that encoder's front end on the same waveforms, not the defaults."""
