@@ -1,5 +1,5 @@
-"""Fitted decoders and linear heads (the reconstruction classifiers) kept in the cache beside the
-encoders, so that a run, a sweep's next cell or a rerun that fits the same model on the same data
+"""Fitted decoders and linear heads (the receiver's heads and the reconstruction classifiers) kept
+in the cache beside the encoders, so that a run, a sweep's next cell or a rerun that fits the same model on the same data
 loads it instead of fitting it again.
 
 An entry is keyed by the SHA-256 of everything its fit reads: the exact training features and

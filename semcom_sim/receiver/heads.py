@@ -12,8 +12,11 @@ import torch
 
 from ..registry import Registry
 
-# name -> fit(features [N, F], labels, l2) -> a head with ``logits``; ``receiver.head`` names one
+# name -> fit(features [N, F], labels, l2, tol) -> a head with ``logits``; ``receiver.head`` names one
 HEADS: Registry = Registry("head")
+
+# the receiver's heads' stopping tolerance (the reconstruction classifiers have their own, PROBE_TOL)
+HEAD_TOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class LinearHead:
 
 
 @HEADS.register("logistic")
-def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol: float = 1e-6) -> LinearHead:
+def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol: float = HEAD_TOL) -> LinearHead:
     """Logistic regression on [N, F] features; ``l2`` is the ridge penalty (sklearn C = 1/l2),
     ``tol`` the solver's stopping tolerance.
 

@@ -14,7 +14,7 @@ from ..errors import UserError
 from ..transmitter.schemes import Scheme
 from .decoders import DECODERS, Decoder
 from .fit_cache import cached_decoder, cached_head
-from .heads import HEADS, LinearHead, fit_linear_head, score
+from .heads import HEAD_TOL, HEADS, LinearHead, fit_linear_head, score
 from .reconstruction import BoundMetrics, ReconstructionMetrics
 from .retrieval import QueryPlan, identification, unit_rows
 
@@ -151,10 +151,11 @@ def build_receiver(scheme: Scheme, stream: str, payload_dims: int, p_train: torc
     scheme and RFS set, is the retrieval gallery (r1, r5); without it the receiver reports no
     retrieval; ``queries`` the test instances that query it in each draw (None: all). The
     head and decoders are fitted on what they read of the payloads (the scheme's ``head_reads``).
-    The decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py; None: fitted, not
-    cached)."""
+    The head and the decoders go through the cache in ``cache_dir`` (receiver/fit_cache.py; None:
+    fitted, not cached)."""
     p_train = scheme.head_reads(p_train)
-    head = HEADS[scenario.receiver.head](p_train.flatten(1), train_labels, scenario.receiver.l2)
+    head = cached_head(cache_dir, HEADS[scenario.receiver.head], p_train.flatten(1), train_labels,
+                       scenario.receiver.l2, HEAD_TOL)
     gallery = None if p_test is None else unit_rows(scheme.head_reads(p_test).flatten(1))
     receiver = Receiver(head, test_labels, gallery=gallery, queries=queries, reads=scheme.head_reads)
     if recon is None:

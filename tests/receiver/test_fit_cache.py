@@ -88,6 +88,9 @@ def test_a_run_with_cached_decoders_writes_the_same_results(tiny_raw, write_scen
         assert res.exit_code == 0, res.output + res.stderr
         entries.append(sorted(p.name for p in (*cache.glob("decoders/*.pt"), *cache.glob("heads/*.pt"))))
     assert entries[0] == entries[1]  # the second run added nothing: it loaded every entry
+    # the receiver's heads too: one per scheme (the tiny scenario's RFS 1.0), besides the classifiers
+    heads = [e for e in entries[0] if not e.startswith(("image_mlp-", "caption_tokens-"))]
+    assert len(heads) >= 2 + 2
     assert sum(e.startswith("image_mlp-") for e in entries[0]) >= 2  # both schemes
     assert sum(e.startswith("caption_tokens-") for e in entries[0]) >= 2
     assert (outs[0] / "results.csv").read_bytes() == (outs[1] / "results.csv").read_bytes()
