@@ -3,7 +3,8 @@
 For each N_test (training set 4 x N_test, as COCO-like splits have it), a generated embeddings file
 (``scripts/make_embeddings_example.py``: D = 512, 100 classes by default) runs through
 ``scenarios/embeddings_example.yaml`` (2 presets x 7 SNR points x 20 draws x 3 RFS fractions, both
-schemes, nothing trained). Each run is a fresh process; the figures are the median over
+schemes, nothing trained). Each run is a fresh process with an empty cache of its own (so it fits
+its heads, as a first run does); the figures are the median over
 ``--repeats`` runs of its wall time, of each stage's time (``summary.json``) and of its peak RSS,
 with the cost ratio of each doubling of N_test.
 
@@ -96,7 +97,8 @@ def main() -> None:
             data, scenario = tmp / f"n{n_test}.npz", tmp / f"n{n_test}.yaml"
             write_data(data, n_test, args.dim, args.classes)
             write_scenario(scenario, data, args.dim, args.smoke)
-            runs = [run_once(scenario, tmp / f"out{n_test}_{i}", tmp / "cache") for i in range(args.repeats)]
+            # a cache of its own per run: every run fits its heads (a rerun would load them, fit cache)
+            runs = [run_once(scenario, tmp / f"out{n_test}_{i}", tmp / f"cache{n_test}_{i}") for i in range(args.repeats)]
             wall, rss = statistics.median(r[0] for r in runs), statistics.median(r[2] for r in runs)
             stages = {k: statistics.median(r[1].get(k, 0.0) for r in runs) for k in runs[0][1]}
             ratio = f"  x{wall / previous[1]:.2f} over N_test {previous[0]}" if previous else ""

@@ -36,7 +36,7 @@ import numbers
 
 import torch
 
-from .base import Channel, add_noise
+from .base import Channel, add_noise, gaussian_
 
 MAX_RX_ANTENNAS = 64
 MAX_PILOTS = 1024
@@ -91,7 +91,7 @@ class FlatFadingChannel(Channel):
         if self.fading == "block":
             return self._gen(count).squeeze(-1)  # Sionna's layout [count, N receive, 1 transmit]
         parts = torch.empty(count, self.num_rx_ant, 2, dtype=self._gen.dtype, device=self._gen.device)
-        return torch.view_as_complex(parts.normal_(0.0, math.sqrt(0.5), generator=self._gen.torch_rng))
+        return torch.view_as_complex(gaussian_(parts, math.sqrt(0.5), self._gen.torch_rng))
 
     def _through(self, x: torch.Tensor, h: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         """y = h x + n [..., L, N] for symbols x [..., L], h [..., 1 or L, N] and N0 of y's rank."""

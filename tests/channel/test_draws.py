@@ -1,0 +1,49 @@
+"""Large Gaussian draws in two seeded streams (channel/base.py ``gaussian_``)."""
+import pytest
+import torch
+
+import semcom_sim.channel.base as base
+from semcom_sim.channel.base import gaussian_
+
+
+def _draw(n: int, threads: int, seed: int = 3, std: float = 0.5) -> torch.Tensor:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return gaussian_(torch.empty(n), std, torch.Generator().manual_seed(seed))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_a_large_draw_is_the_same_on_one_or_two_threads_and_has_the_asked_distribution():
+    n = base.PARALLEL_DRAW_VALUES + 1001  # an odd size: the parts differ by one value
+    one, two = _draw(n, 1), _draw(n, 2)
+    assert torch.equal(one, two)
+    assert not torch.equal(one, _draw(n, 2, seed=4))
+    # 4.2 M values of N(0, 0.25): the mean's standard error 2.4e-4, the variance's 1.7e-4
+    assert abs(float(one.mean())) < 5 * 0.5 / n**0.5
+    assert float(one.var()) == pytest.approx(0.25, abs=5 * 0.25 * (2 / n) ** 0.5)
+    half = n // 2 + 1  # the two parts are not the same stream, nor one stream's continuation
+    assert not torch.equal(one[:100], one[half:half + 100])
+    assert abs(float(torch.corrcoef(torch.stack([one[:half - 1], one[half:2 * half - 1]]))[0, 1])) < 5 / n**0.5
+
+
+def test_a_small_draw_is_one_normal_call():
+    n = 1000
+    plain = torch.empty(n).normal_(0.0, 0.5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(_draw(n, 2), plain)
+
+
+def test_a_part_that_fails_raises_instead_of_leaving_values_undrawn(monkeypatch):
+    calls = []
+    original = torch.Tensor.normal_
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("no memory for the second part")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "normal_", failing)
+    with pytest.raises(RuntimeError, match="second part"):
+        _draw(base.PARALLEL_DRAW_VALUES, 2)
