@@ -1,6 +1,6 @@
 """Fitted decoders and linear heads (the receiver's heads and the reconstruction classifiers) kept
-in the cache beside the encoders, so that a run, a sweep's next cell or a rerun that fits the same model on the same data
-loads it instead of fitting it again.
+in the cache beside the encoders, so that a run, a sweep's next cell or a rerun that fits the same
+model on the same data loads it instead of fitting it again.
 
 An entry is keyed by the SHA-256 of everything its fit reads: the exact training features and
 targets (or labels), bytes, shape and dtype, hence everything upstream of them (the data, the
