@@ -104,6 +104,24 @@ def test_abstraction_draws_follow_the_seed():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_the_tables_chain_decodes_in_chunks_what_sionnas_channel_decodes_at_once(monkeypatch):
+    """_coded_awgn is CodedAWGNChannelNR's chain with the decoder fed a few blocks at a time: from
+    the same seed, a batch gives the same bits and the same decoded bits (on the waterfall, so some
+    blocks fail and some pass)."""
+    from sionna.phy import config
+    from sionna.phy.nr.utils import CodedAWGNChannelNR
+
+    monkeypatch.setattr(tables, "TABLE_DECODE_LLRS", 3 * 420)  # 3 blocks per call: 34 calls for 100
+    qm, k, n, ebno = 2, 200, 420, torch.tensor(1.5)
+    config.seed = 11
+    ours = tables._coded_awgn(qm, k, k / n, 20)(100, ebno)
+    config.seed = 11
+    theirs = CodedAWGNChannelNR(qm, k, k / n, num_iter_decoder=20, precision="single", device="cpu")(100, ebno)
+    assert torch.equal(ours[0], theirs[0]) and torch.equal(ours[1], theirs[1])
+    failed = (ours[0] != ours[1]).any(-1).float().mean()
+    assert 0.05 < failed < 0.95, failed
+
+
 def test_a_table_entry_is_computed_once_verified_and_healed(tmp_path, monkeypatch):
     built = []
 
