@@ -97,6 +97,44 @@ def test_abstraction_bler_matches_decoding(channel, snr_db):
     assert math.isclose(float(erased.double().mean()), q, abs_tol=1e-9)
 
 
+def test_abstraction_over_a_sinr_per_symbol_slices_the_instances(monkeypatch):
+    """Where the SINR varies within a block the channel and the EESM get at most
+    ABSTRACTION_SYMBOLS_PER_CALL symbols at a time (instances in slices, or SNR points where each is
+    one instance); the failures are those of one call over everything, from the same seed."""
+    from sionna.phy import config
+
+    class Varying:  # a deterministic SINR per symbol, its calls recorded
+        options: dict = {}
+        shapes: list = []
+
+        @staticmethod
+        def one_sinr_per_block(**_):
+            return False
+
+        def sinr(self, shape, no, dtype):
+            self.shapes.append((shape, no.shape))
+            pos = torch.arange(shape[-1], dtype=torch.float64)
+            return (1.0 / no.double()).reshape(-1, *[1] * (len(shape) - 1)) * (1.0 + 0.5 * torch.cos(pos))
+
+    link = LINKS["nr"].fit(_payloads()[0], LINKS["nr"].Options(mcs_index=5, mode="abstraction"))
+    shape, no = (2, 3, 10, 2, link.n_re), snr_db_to_noise_var(torch.tensor([2.0, 4.0]))
+    config.seed = 4
+    whole = link._abstract(Varying(), shape, no, torch.float32)
+    monkeypatch.setattr(nr, "ABSTRACTION_SYMBOLS_PER_CALL", 4 * 2 * 3 * 2 * link.n_re)  # 4 instances a call
+    Varying.shapes = []
+    config.seed = 4
+    assert torch.equal(link._abstract(Varying(), shape, no, torch.float32), whole)
+    assert [s[2] for s, _ in Varying.shapes] == [4, 4, 2] and 0 < whole.double().mean() < 1
+    # one instance at each of 10 SNR points (receive_each): slices of the points and of their noise
+    Varying.shapes = []
+    per_point = snr_db_to_noise_var(torch.linspace(0, 6, 10))
+    link._abstract(Varying(), (10, 1, 1, 2, link.n_re), per_point, torch.float32)
+    monkeypatch.setattr(nr, "ABSTRACTION_SYMBOLS_PER_CALL", 3 * 2 * link.n_re)
+    Varying.shapes = []
+    link._abstract(Varying(), (10, 1, 1, 2, link.n_re), per_point, torch.float32)
+    assert [(s[0], n[0]) for s, n in Varying.shapes] == [(3, 3), (3, 3), (3, 3), (1, 1)]
+
+
 def test_abstraction_draws_follow_the_seed():
     a = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]
     b = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]

@@ -11,6 +11,10 @@ from .capacity import awgn_delivery
 class AWGNChannel(Channel):
     """y = x + n, n ~ CN(0, N0); no equaliser is needed."""
 
+    @classmethod
+    def one_sinr_per_block(cls, **options) -> bool:
+        return True
+
     def __init__(self, *, device, precision: str):
         """Nothing to build: the noise takes the symbols' device and dtype (base.add_noise)."""
 

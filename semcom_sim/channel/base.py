@@ -41,6 +41,24 @@ class Channel:
     # channel uses a model spends per transmitted vector besides the link's own (pilots for channel
     # estimation): monte_carlo reports them as results.csv's ``pilot_uses``, outside ``channel_uses``
     pilot_uses_per_vector: int = 0
+    options: dict = {}  # the model options it was built with, where one_sinr_per_block reads them
+
+    @classmethod
+    def one_sinr_per_block(cls, **options) -> bool:
+        """Whether every symbol of a transmitted vector sees the same post-equaliser SINR with these
+        options (AWGN, block fading; not fast fading nor OFDM): then :meth:`sinr` needs one symbol
+        per vector, and the budgets count the nr link's abstraction at one symbol per block."""
+        return False
+
+    def sinr(self, shape: tuple[int, ...], no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Post-equaliser SINR 1 / no_eff (float64) of unit-energy symbols sent as vectors of shape
+        [S, ..., L] (complex ``dtype``), broadcastable to ``shape``: [..., 1] where the channel has
+        one SINR per vector. The channel is run on zeros, on one symbol per vector where that
+        suffices: the equaliser's error variance does not depend on the symbols."""
+        if self.one_sinr_per_block(**self.options):
+            shape = (*shape[:-1], 1)
+        zeros = torch.zeros((), dtype=dtype, device=no.device).expand(shape)
+        return 1.0 / self(zeros, no)[1].to(torch.float64)
 
     @classmethod
     def check(cls, **options) -> None:

@@ -71,9 +71,16 @@ class FlatFadingChannel(Channel):
             raise ValueError(f"pilot_snr_offset_db must be a number in [-{PILOT_OFFSET_DB:g}, {PILOT_OFFSET_DB:g}] "
                              f"dB, got {pilot_snr_offset_db!r}")
 
+    @classmethod
+    def one_sinr_per_block(cls, *, fading: str = "", **_) -> bool:
+        return fading == "block"  # the equaliser's SINR is |h|^2 / N0 (or its estimate's): one per h
+
     def _setup(self, *, fading: str, num_rx_ant: int, csi: str, pilots: int | None,
                pilot_snr_offset_db: float | None, device, precision: str) -> None:
         from sionna.phy.channel import GenerateFlatFadingChannel
+
+        self.options = {"fading": fading, "num_rx_ant": num_rx_ant, "csi": csi, "pilots": pilots,
+                        "pilot_snr_offset_db": pilot_snr_offset_db}
 
         self.fading, self.num_rx_ant, self.csi = fading, num_rx_ant, csi
         self.pilots = pilots or 0

@@ -22,6 +22,9 @@ class LinkCost:
     uses: int  # complex channel uses
     decoded_bits: int = 0  # coded bits through an iterative decoder (0: nothing is decoded)
     iterations: int = 0  # that decoder's iterations
+    # symbols the link pushes through a channel with one SINR per vector (``Channel.one_sinr_per_block``)
+    # where it needs only each block's SINR (the nr link's abstraction: one per block); None: every use
+    sinr_symbols: int | None = None
 
 
 class Link:

@@ -19,8 +19,10 @@ passed. ``ber`` counts the decoded payload bits that are wrong (before any erasu
 blocks whose CRC failed.
 
 Receiver, ``mode: abstraction``. No block is decoded: the channel is run to get each block's
-post-equaliser SINR per symbol, 1 / no_eff (unit-energy symbols); where it varies within the block
-(fast fading, OFDM) Sionna's ``EESM`` maps it to one effective SINR for the MCS; the code-block
+post-equaliser SINR, 1 / no_eff (unit-energy symbols; ``Channel.sinr``), on one symbol per block
+where it is the same over the block (AWGN, block fading), else on every symbol, a slice of the
+instances at a time; where it varies within the block (fast fading, OFDM) Sionna's ``EESM`` maps it
+to one effective SINR for the MCS; the code-block
 BLER at that SINR is read off an AWGN BLER table of the block's own code (Qm, code-block size with
 its CRC, coded bits per code block, decoder iterations), the TB's error probability is 1 - (1 - BLER)^C for C code blocks (as Sionna's
 ``PHYAbstraction`` computes it), and a Bernoulli draw from Sionna's seeded generator says whether
@@ -93,8 +95,11 @@ class NROptions(LinkOptions):
             raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
                              "nothing, so there are no decoded bits to use)")
         return self
-# the abstraction's peak per chunk symbol, measured (float32, 13 M symbols): 8 bytes awgn, 15 rayleigh_block, 29.5 rayleigh_fast
+# the abstraction's peak per channel symbol, measured (float32, 13 M symbols): 8 bytes awgn, 15 rayleigh_block,
+# 29.5 rayleigh_fast; and the most symbols it puts through the channel at once where the SINR varies within a
+# block (with one SINR per block it puts one symbol per block: see NR._abstract)
 ABSTRACTION_VALUES_PER_SYMBOL = 16
+ABSTRACTION_SYMBOLS_PER_CALL = 1 << 24
 
 @LINKS.register("nr")
 class NR(Link):
@@ -133,7 +138,7 @@ class NR(Link):
         except ValueError:  # larger than the standard allows: check() refuses it; the budgets get the size it asks
             n_re = math.ceil(payload_len * options.bits / (qm * rate))
         if options.mode == "abstraction":
-            return LinkCost(n_re)
+            return LinkCost(n_re, sinr_symbols=1)
         return LinkCost(n_re, qm * n_re, options.ldpc_iterations)
 
     @classmethod
@@ -143,7 +148,8 @@ class NR(Link):
         entries = symbols_per_draw * 2 ** qm
         chunk = max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // max(1, entries))) * entries
         if options.mode == "abstraction":  # no demapper nor decoder: the channel's output and SINR per symbol
-            return (chunk // 2 ** qm * ABSTRACTION_VALUES_PER_SYMBOL + decoded_values * 2) * value_bytes
+            symbols = min(chunk // 2 ** qm, ABSTRACTION_SYMBOLS_PER_CALL)
+            return (symbols * ABSTRACTION_VALUES_PER_SYMBOL + decoded_values * 2) * value_bytes
         return ((chunk * DEMAPPER_VALUES_PER_ENTRY + DECODER_MESSAGES_PER_CHUNK * DECODER_VALUES_PER_MESSAGE)
                 * value_bytes + decoded_values * value_bytes * 2)
 
@@ -202,12 +208,13 @@ class NR(Link):
     def files_cost(cls, options: NROptions, file_bytes: list[int]) -> LinkCost:
         """Per instance, files of these sizes as ``carry_files`` cuts them: every segment's block."""
         per_byte = options.model_copy(update={"bits": 8})
-        uses = decoded = 0
+        uses = decoded = blocks = 0
         for n in file_bytes:
             b, length = file_segments(n, *mcs(options.mcs_table, options.mcs_index))
             one = cls.cost(per_byte, length)
-            uses, decoded = uses + b * one.uses, decoded + b * one.decoded_bits
-        return LinkCost(uses, decoded, options.ldpc_iterations if decoded else 0)
+            uses, decoded, blocks = uses + b * one.uses, decoded + b * one.decoded_bits, blocks + b
+        return LinkCost(uses, decoded, options.ldpc_iterations if decoded else 0,
+                        blocks if options.mode == "abstraction" else None)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":
@@ -275,17 +282,28 @@ class NR(Link):
         return bits, ok
 
     def _abstract(self, channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [..., N_RE]."""
+        """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [S, r, N, ..., N_RE]
+        (``no`` [S]). Where the channel's SINR varies within a block, the channel and the EESM see at
+        most ABSTRACTION_SYMBOLS_PER_CALL symbols at a time: a slice of the instances (dimension 2),
+        or of the SNR points when there is one instance a point (``receive_each``)."""
         from sionna.phy import config
 
         cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
-        zeros = torch.zeros((), dtype=cplx, device=no.device).expand(symbols_shape)
-        _, no_eff = channel(zeros, no)  # only the equaliser's error variance is needed
-        sinr = 1.0 / no_eff.to(torch.float64)
-        if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
-            sinr_eff = sinr[..., 0].expand(symbols_shape[:-1])
-        else:
-            sinr_eff = eesm(self.options.mcs_table, self.mcs_index, sinr.expand(symbols_shape))
+        per_symbol = not channel.one_sinr_per_block(**channel.options)
+        dim = 2 if symbols_shape[2] > 1 else 0
+        size = symbols_shape[dim]
+        one = math.prod(symbols_shape) // size if per_symbol else 0  # symbols of one slice entry
+        step = max(1, ABSTRACTION_SYMBOLS_PER_CALL // one) if one else size
+        parts = []
+        for i in range(0, size, step):
+            shape = list(symbols_shape)
+            shape[dim] = min(step, size - i)
+            sinr = channel.sinr(tuple(shape), no[i: i + step] if dim == 0 else no, cplx)
+            if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
+                parts.append(sinr[..., 0].expand(shape[:-1]))
+            else:
+                parts.append(eesm(self.options.mcs_table, self.mcs_index, sinr.expand(shape)))
+        sinr_eff = parts[0] if len(parts) == 1 else torch.cat(parts, dim)
         tbler = self.tb_bler(10.0 * torch.log10(sinr_eff))
         draw = torch.rand(tbler.shape, dtype=torch.float64, device=tbler.device,
                           generator=config.torch_rng(str(tbler.device)))

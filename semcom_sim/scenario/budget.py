@@ -20,7 +20,9 @@ from the input's shape (``Media.max_file_bytes``: the files do not exist before 
 Work:
 
 - ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L (V * L: the
-  instance's channel uses).
+  instance's channel uses), but a link that needs only each block's SINR (the nr link's
+  abstraction, ``LinkCost.sinr_symbols``) over a preset with one SINR per vector (AWGN, block
+  fading: ``Channel.one_sinr_per_block``) counts one symbol per block.
 - ``ldpc_bit_iterations`` = sum over transmissions and presets of S * R * N_test * V * n *
   iterations (coded bits through belief propagation, times its iterations: LDPC decoding is about
   100 times slower per symbol than the analog link; 0 for a link that decodes nothing).
@@ -43,7 +45,8 @@ Memory (bytes; the parts are added although some are transient, so the sum over-
   the whole channel stage).
 - head: the largest N_train * V * T * 8 * 3 (scikit-learn fits in float64 and copies).
 - channel (the largest transmission): each link's ``chunk_bytes`` for S * N_test * V * L symbols
-  per draw, following its own chunking rule. The analog link pushes chunks of r draws, r = max(1,
+  per draw (one per block as above where every preset has one SINR per vector), following its own
+  chunking rule. The analog link pushes chunks of r draws, r = max(1,
   min(R, 2^24 // (S * N_test * V * L))); measured peak: 7.2 complex values per chunk symbol
   (Rayleigh fast fading), counted as 8 * 2b. The digital link demaps chunks of
   max(2^24, S * N_test * V * L * 2^bits_per_symbol) constellation distances (measured about 24 b
@@ -134,6 +137,11 @@ class Sent:
     def uses(self) -> int:  # channel uses per instance
         return self.cost.uses
 
+    def symbols(self, one_sinr: bool) -> int:
+        """Channel symbols per instance through a preset with (``one_sinr``) or without one SINR per
+        vector: the link's ``sinr_symbols`` where it needs only the SINR, else every use."""
+        return self.cost.sinr_symbols if one_sinr and self.cost.sinr_symbols is not None else self.uses
+
 
 def plan_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> list[Sent]:
     """What each transmission sends per instance; ``shapes``: the modalities' input shapes (a
@@ -150,7 +158,8 @@ def plan_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> list
             cost = link.cls.files_cost(link.options, scheme.max_file_bytes({k: shapes[k] for k in scenario.data.modalities}))
         else:
             one, v = link.cls.cost(link.options, t), scheme.vectors(m)
-            cost = LinkCost(v * one.uses, v * one.decoded_bits, one.iterations)
+            cost = LinkCost(v * one.uses, v * one.decoded_bits, one.iterations,
+                            None if one.sinr_symbols is None else v * one.sinr_symbols)
         out.append(Sent(tx, scheme.vectors(m), t, cost))
     return out
 
@@ -166,10 +175,11 @@ def training_passes(scenario: "Scenario") -> int:
     return rx.train_draws * (1 if rx.train_channel else len(scenario.channel.presets))
 
 
-def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
-    s, r, p = len(scenario.channel.snr_values()), scenario.channel.mc_draws, len(scenario.channel.presets)
+def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent], one_sinr: tuple[bool, ...]) -> int:
+    s, r = len(scenario.channel.snr_values()), scenario.channel.mc_draws
     passes = training_passes(scenario)
-    return sum((s * r * p * counts.test + passes * counts.train) * x.uses for x in sizes)
+    return sum(s * r * counts.test * x.symbols(flag) for x in sizes for flag in one_sinr) + \
+        sum(passes * counts.train * x.uses for x in sizes)
 
 
 def ldpc_bit_iterations(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> int:
@@ -211,7 +221,7 @@ def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> 
 
 def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
                  enc_params: dict[str, int | None], dec_params: dict[str, int | None],
-                 sizes: list[Sent]) -> dict[str, float]:
+                 sizes: list[Sent], one_sinr: tuple[bool, ...]) -> dict[str, float]:
     """Bytes of each part of the estimate (see the module docstring)."""
     b = 8 if scenario.dtype == "float64" else 4
     n, n_tr, n_te = counts.total, counts.train, counts.test
@@ -227,8 +237,8 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     copies = scenario.receiver.train_draws if scenario.receiver.train_snr_db is not None else 1
     parts["classifier fit"] = float(max((copies * n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE
                                          for x in variants), default=0))
-    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.uses, r,
-                                                             s * r * n_te * x.vectors * x.values, b)
+    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.symbols(all(one_sinr)),
+                                                             r, s * r * n_te * x.vectors * x.values, b)
                                   for x in sizes), default=0))
     if scenario.receiver.reconstruction.decoders:
         targets = sum(math.prod(decoder_target_shape(spec.name, shapes[m], scenario.encoders.get(m)))
@@ -265,15 +275,19 @@ class Estimate:
 
 
 def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
-             enc_params: dict[str, int | None] | None = None) -> Estimate:
+             enc_params: dict[str, int | None] | None = None, one_sinr: tuple[bool, ...] | None = None) -> Estimate:
+    """``one_sinr``: per preset of channel.presets, whether its channel has one SINR per vector
+    (:func:`preset_one_sinr`); None counts every preset without (every use a symbol: a bound)."""
     sizes = plan_sizes(scenario, shapes)
+    if one_sinr is None:
+        one_sinr = (False,) * len(scenario.channel.presets)
     if enc_params is None:
         enc_params = encoder_parameters(scenario, shapes)
     has_decoders = bool(scenario.receiver.reconstruction.decoders)
     widest = max((x.values for x in payload_variants(sizes)), default=1)
     dec_params = decoder_parameters(scenario, shapes, counts.train, counts.tokens, widest) if has_decoders else {}
-    return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes), enc_params,
-                    channel_symbols(scenario, counts, sizes), ldpc_bit_iterations(scenario, counts, sizes),
+    return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes, one_sinr), enc_params,
+                    channel_symbols(scenario, counts, sizes, one_sinr), ldpc_bit_iterations(scenario, counts, sizes),
                     training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),
                     len(scenario.channel.snr_values()), max((x.cost.iterations for x in sizes), default=0))
 
@@ -355,4 +369,15 @@ def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     if sizes is None:
         return None
     counts = Counts(*sizes, source_tokens(source, scenario))
-    return estimate(scenario, counts, source.input_shapes())
+    return estimate(scenario, counts, source.input_shapes(), one_sinr=preset_one_sinr(scenario))
+
+
+def preset_one_sinr(scenario: "Scenario", path=None) -> tuple[bool, ...]:
+    """Per preset of channel.presets (resolved beside the scenario file ``path``), whether its
+    channel has one SINR per vector (``Channel.one_sinr_per_block``); the presets must have passed
+    their checks."""
+    from ..channel import CHANNELS
+    from .presets import channel_preset_path, read_channel_preset
+
+    presets = (read_channel_preset(channel_preset_path(ref, path)) for ref in scenario.channel.presets)
+    return tuple(CHANNELS[p.model].one_sinr_per_block(**p.options) for p in presets)

@@ -169,6 +169,19 @@ def test_budgets_count_the_media_allocation(tiny_raw, write_scenario):
     assert sizes["media"].uses == 70_529 and sizes["conventional"].uses == 3 * 34
     # decoded, the same blocks are 4 coded bits a resource element (16-QAM) through 20 BP iterations
     assert LINKS["nr"].files_cost(LINKS["nr"].Options(), [140, 16_159, 480]) == LinkCost(70_529, 4 * 70_529, 20)
+    # the abstraction needs each block's SINR: over AWGN or block fading one symbol per block (image 1,
+    # audio 2, text 1; the conventional scheme's 3), over fast fading every symbol for the EESM
+    assert sizes["media"].sinr_symbols == 4 and sizes["conventional"].sinr_symbols == 3
+    s, r, n = len(sc.channel.snr_values()), sc.channel.mc_draws, 100
+    counts = budget.Counts(300, n)
+    shapes = {"image": (1, 8, 8), "audio": (8000,), "text": (16,)}
+    for one_sinr, per_instance in [((True,), 4 + 3), ((False,), 70_529 + 102), ((True, False), 4 + 3 + 70_529 + 102)]:
+        sc_p = sc.model_copy(update={"channel": sc.channel.model_copy(update={"presets": ["p"] * len(one_sinr)})})
+        assert budget.estimate(sc_p, counts, shapes, {}, one_sinr).channel_symbols == s * r * n * per_instance
+    # and what validation reads off the presets
+    assert budget.preset_one_sinr(sc.model_copy(update={"channel": sc.channel.model_copy(
+        update={"presets": ["awgn", "rayleigh_block", "rayleigh_block_est", "rayleigh_fast", "tdl_c"]})})) == \
+        (True, True, True, False, False)
 
 
 @pytest.mark.parametrize("scheme,links,expected", [

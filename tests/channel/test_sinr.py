@@ -1,0 +1,39 @@
+"""The post-equaliser SINR the nr link's abstraction reads: one symbol per vector where the channel
+has one SINR per vector (AWGN, block fading), every symbol otherwise, with the right distribution."""
+import pytest
+import torch
+
+from semcom_sim.channel import CHANNELS
+
+NO = torch.tensor([0.5, 0.1])
+
+
+def _channel(name: str, **options):
+    from sionna.phy import config
+
+    config.seed = 5
+    return CHANNELS[name](device="cpu", precision="single", **options)
+
+
+@pytest.mark.parametrize("name,options", [("awgn", {}), ("rayleigh", {"fading": "block"}),
+                                          ("rayleigh", {"fading": "block", "num_rx_ant": 2}),
+                                          ("rayleigh", {"fading": "block", "csi": "estimated", "pilots": 4}),
+                                          ("rician", {"k_factor_db": 10.0, "fading": "block"})])
+def test_one_sinr_per_vector_takes_one_symbol_per_vector(name, options):
+    ch = _channel(name, **options)
+    assert type(ch).one_sinr_per_block(**options)
+    # 2 x 4000 x 3 vectors of 10^7 symbols: 2.4e11 symbols (2 TB) were every symbol pushed through
+    sinr = ch.sinr((2, 4000, 3, 10**7), NO, torch.complex64)
+    assert sinr.dtype == torch.float64 and sinr.shape[-1] == 1 and sinr.numel() <= 2 * 4000 * 3
+
+
+def test_the_sinr_has_the_channels_distribution():
+    awgn = _channel("awgn").sinr((2, 100, 50), NO, torch.complex64)
+    assert torch.allclose(awgn.broadcast_to(2, 100, 1), (1 / NO).double().reshape(2, 1, 1).expand(2, 100, 1))
+    block = _channel("rayleigh", fading="block").sinr((2, 20_000, 50), NO, torch.complex64)  # |h|^2 / N0, |h|^2 ~ Exp(1)
+    mean = block.mean((1, 2)) * NO.double()
+    assert block.shape == (2, 20_000, 1) and torch.allclose(mean, torch.ones(2, dtype=torch.float64), atol=0.03), mean
+    fast = _channel("rayleigh", fading="fast")
+    assert not type(fast).one_sinr_per_block(**fast.options)
+    sinr = fast.sinr((2, 10, 50), NO, torch.complex64)
+    assert sinr.shape == (2, 10, 50) and sinr[0, 0].std() > 0  # a SINR per symbol: EESM maps it
