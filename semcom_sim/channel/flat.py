@@ -134,6 +134,15 @@ class FlatFadingChannel(Channel):
         g = _energy(h)
         return torch.linalg.vecdot(h, y).div_(g), no_b / g  # vecdot(h, y) = h^H y: maximum-ratio combining
 
+    def sinr(self, shape: tuple[int, ...], no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """With perfect CSI the equalised SINR is ||h||^2 / N0: only the coefficients are drawn (no
+        noise, no symbols); estimated CSI's also depends on the pilots' noise (the generic form)."""
+        if self.csi != "perfect":
+            return super().sinr(shape, no, dtype)
+        lead = (*shape[:-1], 1) if self.fading == "block" else tuple(shape)
+        h = self._coefficients(math.prod(lead)).reshape(*lead, self.num_rx_ant)
+        return _energy(h).to(torch.float64).div_(self._per_snr(no.to(torch.float64), len(lead)))
+
     def mmse(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y, h, no_b = self._receive(x, no)
         track = torch.is_grad_enabled() and x.requires_grad  # in place would overwrite what backward needs

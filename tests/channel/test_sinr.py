@@ -35,5 +35,12 @@ def test_the_sinr_has_the_channels_distribution():
     assert block.shape == (2, 20_000, 1) and torch.allclose(mean, torch.ones(2, dtype=torch.float64), atol=0.03), mean
     fast = _channel("rayleigh", fading="fast")
     assert not type(fast).one_sinr_per_block(**fast.options)
-    sinr = fast.sinr((2, 10, 50), NO, torch.complex64)
-    assert sinr.shape == (2, 10, 50) and sinr[0, 0].std() > 0  # a SINR per symbol: EESM maps it
+    sinr = fast.sinr((2, 10, 5000), NO, torch.complex64)
+    assert sinr.shape == (2, 10, 5000) and sinr[0, 0].std() > 0  # a SINR per symbol: EESM maps it
+    assert torch.allclose(sinr.mean((1, 2)) * NO.double(), torch.ones(2, dtype=torch.float64), atol=0.03)
+    # two receive antennas, maximum-ratio combined: ||h||^2 ~ Gamma(2, 1), mean 2
+    two = _channel("rayleigh", fading="fast", num_rx_ant=2).sinr((2, 10, 5000), NO, torch.complex64)
+    assert torch.allclose(two.mean((1, 2)) * NO.double(), torch.full((2,), 2.0, dtype=torch.float64), atol=0.06)
+    # the SINR of the equaliser's own output, 1 / no_eff, has the same law (means within 3 %)
+    _, no_eff = _channel("rayleigh", fading="fast").__call__(torch.zeros(2, 10, 5000, dtype=torch.complex64), NO)
+    assert torch.allclose((1 / no_eff.double()).mean((1, 2)) * NO.double(), torch.ones(2, dtype=torch.float64), atol=0.03)
