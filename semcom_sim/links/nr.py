@@ -249,14 +249,15 @@ class NR(Link):
         return {"precision": SIONNA_PRECISION[dtype], "device": str(device)}
 
     def send(self, payload: torch.Tensor):
-        """payload [N, V, T] -> (payload bits u [N, V, k], QAM symbols x [N, V, N_RE] or, in
-        abstraction mode, the quantised payload [N, V, T] in x's place: no symbol is needed)."""
+        """payload [N, V, T] -> (payload bits u [N, V, k], QAM symbols x [N, V, N_RE]) or, in
+        abstraction mode, (None, the quantised payload [N, V, T]): no symbol is needed, and no bit,
+        since nothing is decoded to compare them with (a file's bits would be 8 values a byte)."""
         t = payload.shape[-1]
         if t != self.payload_len:
             raise ValueError(f"payload has {t} values per vector, the link was fitted for {self.payload_len}")
-        u = self.quantiser.to_bits(self.quantiser.quantize(payload)).to(payload.dtype)
         if self.options.mode == "abstraction":
-            return u, self.clean(payload)
+            return None, self.clean(payload)
+        u = self.quantiser.to_bits(self.quantiser.quantize(payload)).to(payload.dtype)
         encoder = tb_blocks(self.tb_size, self.coded_bits, self.rate, self.qm, self.options.ldpc_iterations,
                             **self._opts(payload.dtype, payload.device))[0]
         tb = torch.nn.functional.pad(u, (0, self.tb_size - self.info_bits))  # zero padding up to the TB size
@@ -265,7 +266,7 @@ class NR(Link):
     # ----------------------------------------------------------------- receiver half
 
     def draws_per_chunk(self, sent, snr_points: int, draws: int) -> int:
-        per_draw = snr_points * sent[0].shape[0] * sent[0].shape[1] * self.n_re * 2 ** self.qm
+        per_draw = snr_points * sent[1].shape[0] * sent[1].shape[1] * self.n_re * 2 ** self.qm
         return max(1, min(draws, DEMAPPER_ENTRIES_PER_CHUNK // per_draw))
 
     def _decode(self, x_u: torch.Tensor, no_eff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -359,9 +360,9 @@ class NR(Link):
         u, x = sent
         s = no.shape[0]
         if self.options.mode == "abstraction":
-            failed = self._abstract(channel, (s, draws, *u.shape[:-1], self.n_re), no, u.dtype)
+            failed = self._abstract(channel, (s, draws, *x.shape[:-1], self.n_re), no, x.dtype)
             counts = {"block_errors": failed.sum((1, 2, 3))}
-            return self._deliver(None, x.expand(s, draws, *x.shape), failed, u.dtype), counts
+            return self._deliver(None, x.expand(s, draws, *x.shape), failed, x.dtype), counts
         x_u, no_eff = channel(x.expand(s, draws, *x.shape), no)
         bits, ok = self._decode(x_u, no_eff)  # [S, r, N, V, k], [S, r, N, V]
         counts = {"bit_errors": (bits != u).sum((1, 2, 3, 4)), "block_errors": (~ok).sum((1, 2, 3))}
@@ -372,15 +373,15 @@ class NR(Link):
         caller that needs no payload back (whole files, ``links/files.py``)."""
         u, x = sent
         if self.options.mode == "abstraction":
-            return self._abstract(channel, (no.shape[0], draws, *u.shape[:-1], self.n_re), no, u.dtype)
+            return self._abstract(channel, (no.shape[0], draws, *x.shape[:-1], self.n_re), no, x.dtype)
         x_u, no_eff = channel(x.expand(no.shape[0], draws, *x.shape), no)
         return ~self._decode(x_u, no_eff)[1]
 
     def receive_each(self, channel, sent, no: torch.Tensor) -> torch.Tensor:
         u, x = sent  # each instance as its own SNR point of one draw
         if self.options.mode == "abstraction":
-            failed = self._abstract(channel, (u.shape[0], 1, 1, u.shape[1], self.n_re), no, u.dtype)[:, 0, 0]
-            return self._deliver(None, x, failed, u.dtype)
+            failed = self._abstract(channel, (x.shape[0], 1, 1, x.shape[1], self.n_re), no, x.dtype)[:, 0, 0]
+            return self._deliver(None, x, failed, x.dtype)
         x_u, no_eff = channel(x[:, None, None], no)
         bits, ok = self._decode(x_u, no_eff)
         return self._deliver(bits[:, 0, 0], None, ~ok[:, 0, 0], u.dtype)
