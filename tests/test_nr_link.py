@@ -120,7 +120,7 @@ def test_abstraction_over_a_sinr_per_symbol_slices_the_instances(monkeypatch):
     shape, no = (2, 3, 10, 2, link.n_re), snr_db_to_noise_var(torch.tensor([2.0, 4.0]))
     config.seed = 4
     whole = link._abstract(Varying(), shape, no, torch.float32)
-    monkeypatch.setattr(nr, "ABSTRACTION_SYMBOLS_PER_CALL", 4 * 2 * 3 * 2 * link.n_re)  # 4 instances a call
+    monkeypatch.setattr(tables, "ABSTRACTION_SYMBOLS_PER_CALL", 4 * 2 * 3 * 2 * link.n_re)  # 4 instances a call
     Varying.shapes = []
     config.seed = 4
     assert torch.equal(link._abstract(Varying(), shape, no, torch.float32), whole)
@@ -129,7 +129,7 @@ def test_abstraction_over_a_sinr_per_symbol_slices_the_instances(monkeypatch):
     Varying.shapes = []
     per_point = snr_db_to_noise_var(torch.linspace(0, 6, 10))
     link._abstract(Varying(), (10, 1, 1, 2, link.n_re), per_point, torch.float32)
-    monkeypatch.setattr(nr, "ABSTRACTION_SYMBOLS_PER_CALL", 3 * 2 * link.n_re)
+    monkeypatch.setattr(tables, "ABSTRACTION_SYMBOLS_PER_CALL", 3 * 2 * link.n_re)
     Varying.shapes = []
     link._abstract(Varying(), (10, 1, 1, 2, link.n_re), per_point, torch.float32)
     assert [(s[0], n[0]) for s, n in Varying.shapes] == [(3, 3), (3, 3), (3, 3), (1, 1)]

@@ -60,7 +60,7 @@ from . import LINKS
 from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
-from .nr_abstraction import BlerTable, bler_table, eesm, highest_meeting
+from .nr_abstraction import ABSTRACTION_SYMBOLS_PER_CALL, BlerTable, bler_table, effective_sinr, highest_meeting
 from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, file_segments, mcs, tb_layout
 
 
@@ -96,10 +96,8 @@ class NROptions(LinkOptions):
                              "nothing, so there are no decoded bits to use)")
         return self
 # the abstraction's peak per channel symbol, measured (float32, 13 M symbols): 8 bytes awgn, 15 rayleigh_block,
-# 29.5 rayleigh_fast; and the most symbols it puts through the channel at once where the SINR varies within a
-# block (with one SINR per block it puts one symbol per block: see NR._abstract)
+# 29.5 rayleigh_fast (at most ABSTRACTION_SYMBOLS_PER_CALL symbols at once: nr_abstraction.effective_sinr)
 ABSTRACTION_VALUES_PER_SYMBOL = 16
-ABSTRACTION_SYMBOLS_PER_CALL = 1 << 24
 
 @LINKS.register("nr")
 class NR(Link):
@@ -283,28 +281,10 @@ class NR(Link):
         return bits, ok
 
     def _abstract(self, channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [S, r, N, ..., N_RE]
-        (``no`` [S]). Where the channel's SINR varies within a block, the channel and the EESM see at
-        most ABSTRACTION_SYMBOLS_PER_CALL symbols at a time: a slice of the instances (dimension 2),
-        or of the SNR points when there is one instance a point (``receive_each``)."""
+        """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [S, r, N, ..., N_RE]."""
         from sionna.phy import config
 
-        cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
-        per_symbol = not channel.one_sinr_per_block(**channel.options)
-        dim = 2 if symbols_shape[2] > 1 else 0
-        size = symbols_shape[dim]
-        one = math.prod(symbols_shape) // size if per_symbol else 0  # symbols of one slice entry
-        step = max(1, ABSTRACTION_SYMBOLS_PER_CALL // one) if one else size
-        parts = []
-        for i in range(0, size, step):
-            shape = list(symbols_shape)
-            shape[dim] = min(step, size - i)
-            sinr = channel.sinr(tuple(shape), no[i: i + step] if dim == 0 else no, cplx)
-            if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
-                parts.append(sinr[..., 0].expand(shape[:-1]))
-            else:
-                parts.append(eesm(self.options.mcs_table, self.mcs_index, sinr.expand(shape)))
-        sinr_eff = parts[0] if len(parts) == 1 else torch.cat(parts, dim)
+        sinr_eff = effective_sinr(channel, symbols_shape, no, dtype, self.options.mcs_table, self.mcs_index)
         tbler = self.tb_bler(10.0 * torch.log10(sinr_eff))
         draw = torch.rand(tbler.shape, dtype=torch.float64, device=tbler.device,
                           generator=config.torch_rng(str(tbler.device)))

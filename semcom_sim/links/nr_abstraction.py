@@ -23,6 +23,8 @@ TABLE_DECODE_LLRS = 1 << 17  # the decoder's input per call while building a tab
 TABLE_EDGE_LOW = 0.99  # the lowest SNR point must fail (almost) every block: below it BLER is held there
 TABLE_SEED = 20260423  # tables are deterministic whatever the run's seed: one per key, shared by runs
 TABLE_VERSION = 1  # bump when the table's recipe changes: older entries are then not read
+# the most symbols put through the channel (and the EESM) at once where the SINR varies within a block
+ABSTRACTION_SYMBOLS_PER_CALL = 1 << 24
 
 
 @lru_cache(maxsize=4)
@@ -44,6 +46,31 @@ def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
     flat = sinr.reshape(-1, sinr.shape[-1], 1, 1, 1)  # [B, OFDM symbols = L, subcarriers, users, streams]
     mcs_index = torch.full((flat.shape[0], 1), index, dtype=torch.int32, device=sinr.device)
     return block(flat, mcs_index, mcs_table_index=table, mcs_category=1).reshape(lead)
+
+
+def effective_sinr(channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype, mcs_table: int,
+                   mcs_index: int) -> torch.Tensor:
+    """Effective SINR (float64) of each block [S, r, N, ...] whose symbols have shape ``symbols_shape``
+    [S, r, N, ..., L] (``no`` [S]), from the channel's ``sinr``: the block's own where the channel has
+    one SINR per vector, else the EESM of its symbols'. Those go through the channel and the EESM at
+    most ABSTRACTION_SYMBOLS_PER_CALL at a time: a slice of the instances (dimension 2), or of the
+    SNR points where there is one instance a point (``receive_each``)."""
+    cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
+    per_symbol = not channel.one_sinr_per_block(**channel.options)
+    dim = 2 if symbols_shape[2] > 1 else 0
+    size = symbols_shape[dim]
+    one = math.prod(symbols_shape) // size if per_symbol else 0  # symbols of one slice entry
+    step = max(1, ABSTRACTION_SYMBOLS_PER_CALL // one) if one else size
+    parts = []
+    for i in range(0, size, step):
+        shape = list(symbols_shape)
+        shape[dim] = min(step, size - i)
+        sinr = channel.sinr(tuple(shape), no[i: i + step] if dim == 0 else no, cplx)
+        if sinr.shape[-1] == 1:  # one SINR per block (AWGN, block fading): it is the effective one
+            parts.append(sinr[..., 0].expand(shape[:-1]))
+        else:
+            parts.append(eesm(mcs_table, mcs_index, sinr.expand(shape)))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim)
 
 
 # --------------------------------------------------------------------------------------- BLER tables
