@@ -3,9 +3,9 @@
 Run: python scripts/stubbed_tables_run.py run SCENARIO [options]
 
 The nr link's abstraction costs the same whatever its tables say (it reads one value per block), so
-a run whose tables are not built yet (the long code blocks of the media scheme's audio: about 30
-minutes each on a 2-core CPU) can be timed with each table a step: BLER 1 up to 1 dB above the code
-block's capacity SNR, 0 from 1.25 dB. Its accuracy columns mean nothing. The stubs replace the
+a run whose tables are not built yet (the long code blocks of the media scheme's audio: about an
+hour each on a 2-core CPU) can be timed with each table a step: BLER 1 up to 0.25 dB above the
+code block's capacity SNR, 0 from 0.5 dB. Its accuracy columns mean nothing. The stubs replace the
 link's table lookup itself, so they are never cached and no real run ever reads one. Used for the
 cost figures in docs/guide/media.md.
 """
