@@ -27,7 +27,7 @@ T, TARGET = 16, 0.1  # 16 values x 4 bits: 64-bit TBs, one code block; the MCSs 
 GRID = [-6.0 + 1.5 * i for i in range(21)]  # -6 .. 24 dB
 
 
-def _waterfall(qm, cb_size, cb_coded_bits, iterations):
+def _waterfall(qm, cb_size, cb_coded_bits, iterations, device="cpu"):
     capacity = 10.0 * math.log10(2.0 ** (qm * cb_size / cb_coded_bits) - 1.0)
     snr = [capacity - 4.0 + 0.25 * i for i in range(57)]
     return {"snr_db": snr, "bler": [1.0 / (1.0 + math.exp((s - capacity - 1.5) / 0.7 * 4.0)) for s in snr]}
@@ -35,7 +35,8 @@ def _waterfall(qm, cb_size, cb_coded_bits, iterations):
 
 @pytest.fixture(autouse=True)
 def synthetic_tables(monkeypatch, tmp_path):
-    monkeypatch.setattr(tables, "_simulate_table", _waterfall)
+    monkeypatch.setattr(tables, "simulate_table", _waterfall)
+    monkeypatch.setattr(tables, "SHIPPED_TABLES", tmp_path / "no-shipped-tables")  # the synthetic ones only
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path / "nr-cache"))
     tables.bler_table.cache_clear()
     yield

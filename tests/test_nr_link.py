@@ -160,14 +160,38 @@ def test_the_tables_chain_decodes_in_chunks_what_sionnas_channel_decodes_at_once
     assert 0.05 < failed < 0.95, failed
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_tables_chain_on_a_gpu_decides_every_block_as_on_the_cpu():
+    """Tables built with the chain on a GPU (scripts/build_bler_tables.py --device cuda) are the CPU's:
+    the same draws, and on the waterfall the same block decided in error or not."""
+    from sionna.phy import config
+
+    qm, k, n = 4, 1144, 2244
+    capacity_db = 10.0 * math.log10(2.0 ** (qm * k / n) - 1.0)
+    for above in (0.5, 1.0, 1.5):
+        ebno = torch.tensor(capacity_db + above - 10.0 * math.log10(qm * k / n))
+        out = []
+        for device in ("cpu", "cuda"):
+            config.seed = 5
+            out.append(tables._coded_awgn(qm, k, k / n, 20, device)(500, ebno))
+        (bits, cpu), (gpu_bits, gpu) = out
+        assert torch.equal(bits, gpu_bits)
+        failed_cpu, failed_gpu = (bits != cpu).any(-1), (bits != gpu).any(-1)
+        print(f"+{above} dB: BLER {float(failed_cpu.float().mean()):.3f} (cpu) {float(failed_gpu.float().mean()):.3f} "
+              f"(cuda), blocks decided differently {int((failed_cpu != failed_gpu).sum())}, bits differing "
+              f"{int((cpu != gpu).sum())}")
+        assert torch.equal(failed_cpu, failed_gpu)
+
+
 def test_a_table_entry_is_computed_once_verified_and_healed(tmp_path, monkeypatch):
     built = []
 
-    def simulate(qm, cb_size, cb_coded_bits, iterations):  # the entry's machinery, not Sionna's numbers
+    def simulate(qm, cb_size, cb_coded_bits, iterations, device):  # the entry's machinery, not Sionna's numbers
         built.append(cb_size)
         return {"snr_db": [0.0, 0.25, 0.5], "bler": [1.0, 0.5, 0.0]}
 
-    monkeypatch.setattr(tables, "_simulate_table", simulate)
+    monkeypatch.setattr(tables, "simulate_table", simulate)
+    monkeypatch.setattr(tables, "SHIPPED_TABLES", tmp_path / "no-shipped-tables")
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
     tables.bler_table.cache_clear()
     first = tables.bler_table(2, 40, 44, 20)
@@ -183,7 +207,8 @@ def test_a_table_entry_is_computed_once_verified_and_healed(tmp_path, monkeypatc
 
 
 def test_a_table_that_does_not_start_at_bler_one_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [0.7, 0.0]})
+    monkeypatch.setattr(tables, "simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [0.7, 0.0]})
+    monkeypatch.setattr(tables, "SHIPPED_TABLES", tmp_path / "no-shipped-tables")
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
     tables.bler_table.cache_clear()
     with pytest.raises(ValueError, match="starts at BLER 0.700 < 0.99 at 0.00 dB"):
@@ -219,7 +244,8 @@ def test_receive_each_takes_each_instance_at_its_own_snr(mode, tmp_path, monkeyp
     (the abstraction on a step table: BLER 1 below 0 dB, 0 above; its numbers are tested above)."""
     from sionna.phy import config
 
-    monkeypatch.setattr(tables, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setattr(tables, "simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setattr(tables, "SHIPPED_TABLES", tmp_path / "no-shipped-tables")
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path))
     tables.bler_table.cache_clear()
     train, test = _payloads()

@@ -97,10 +97,43 @@ def table_dir() -> Path:
     return (Path(env) if env else Path.home() / ".cache" / "semcom-sim") / "nr-bler"
 
 
+# tables built ahead and shipped with the package (scripts/build_bler_tables.py), read before the cache
+SHIPPED_TABLES = Path(__file__).with_name("nr_tables")
+
+
+def table_key(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> str:
+    """The file name (without .json) of a table: its code, the recipe's budget and version, Sionna's
+    version (whose chain it simulates)."""
+    import sionna
+
+    return (f"q{qm}-k{cb_size}-n{cb_coded_bits}-it{iterations}-b{TABLE_BATCH}x{TABLE_MAX_BATCHES}e{TABLE_ERRORS}"
+            f"-v{TABLE_VERSION}-sionna{sionna.__version__}")
+
+
+def read_table(f) -> dict:
+    """A table's JSON value from a binary file (a cache entry or a shipped table)."""
+    value = json.loads(f.read().decode())
+    if not isinstance(value, dict) or len(value.get("bler", ())) < 2 or \
+            len(value["bler"]) != len(value.get("snr_db", ())) or not all(0.0 <= b <= 1.0 for b in value["bler"]):
+        raise ValueError("not a BLER table")
+    return value
+
+
+def _check_code(value: dict, qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> None:
+    """A shipped table must say it is this code's, on the recipe's SNR grid (its name could lie)."""
+    if (value.get("qm"), value.get("cb_size"), value.get("iterations"), value.get("rate")) != \
+            (qm, cb_size, iterations, cb_size / cb_coded_bits) or \
+            value["snr_db"] != _snr_grid(qm, cb_size / cb_coded_bits)[: len(value["snr_db"])]:
+        raise ValueError(f"not the BLER table of {cb_size}-bit code blocks in {cb_coded_bits} bits, Qm {qm}, "
+                         f"{iterations} iterations, on the recipe's SNR grid")
+
+
 @lru_cache(maxsize=64)
 def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> BlerTable:
     """The AWGN BLER curve of one code block (Qm-QAM, ``cb_size`` bits with their CRC coded into
-    ``cb_coded_bits``, BP ``iterations``), computed once by Sionna's own routine and cached (entries verified and healed by ``semcom_sim.cache``).
+    ``cb_coded_bits``, BP ``iterations``): the shipped one (``nr_tables/``) where the package has it,
+    else computed once by Sionna's own routine and cached (entries verified and healed by
+    ``semcom_sim.cache``), the decoder on Sionna's configured device (the run's).
 
     The routine is the one ``PHYAbstraction.new_bler_table`` runs, ``sim_ber`` over
     ``CodedAWGNChannelNR``'s chain (:func:`_coded_awgn`), called directly: ``new_bler_table``
@@ -108,25 +141,26 @@ def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> Bl
     errors (the high-BLER points cost one batch instead of TABLE_MAX_BATCHES).
     """
     from ..cache import load_or_build
-    import sionna
+    from sionna.phy import config
 
-    key = (f"q{qm}-k{cb_size}-n{cb_coded_bits}-it{iterations}-b{TABLE_BATCH}x{TABLE_MAX_BATCHES}e{TABLE_ERRORS}"
-           f"-v{TABLE_VERSION}-sionna{sionna.__version__}")
+    key = table_key(qm, cb_size, cb_coded_bits, iterations)
 
-    def build() -> dict:
-        return _simulate_table(qm, cb_size, cb_coded_bits, iterations)
+    shipped = SHIPPED_TABLES / f"{key}.json"
+    if shipped.is_file():
+        with open(shipped, "rb") as f:  # a broken shipped table is a broken install: say so, never fall back
+            try:
+                value = read_table(f)
+                _check_code(value, qm, cb_size, cb_coded_bits, iterations)
+            except ValueError as e:
+                raise RuntimeError(f"{shipped}: {e}; reinstall semcom-sim") from None
+    else:
+        def build() -> dict:
+            return simulate_table(qm, cb_size, cb_coded_bits, iterations, str(config.device))
 
-    def save(value: dict, f) -> None:
-        f.write(json.dumps(value).encode())
+        def save(value: dict, f) -> None:
+            f.write(json.dumps(value).encode())
 
-    def load(f) -> dict:
-        value = json.loads(f.read().decode())
-        if not isinstance(value, dict) or len(value.get("bler", ())) < 2 or \
-                len(value["bler"]) != len(value.get("snr_db", ())):
-            raise ValueError("not a BLER table")
-        return value
-
-    value, _ = load_or_build(table_dir() / f"{key}.json", build, save, load)
+        value, _ = load_or_build(table_dir() / f"{key}.json", build, save, read_table)
     if value["bler"][0] < TABLE_EDGE_LOW:
         raise ValueError(f"the BLER table of {cb_size}-bit code blocks in {cb_coded_bits} bits ({2 ** qm}-QAM) starts at "
                          f"BLER {value['bler'][0]:.3f} < {TABLE_EDGE_LOW} at {value['snr_db'][0]:.2f} dB: below it the "
@@ -134,15 +168,21 @@ def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> Bl
     return BlerTable(value["snr_db"], value["bler"])
 
 
-def _simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> dict:
+def _snr_grid(qm: int, rate: float) -> list[float]:
+    capacity_db = 10.0 * math.log10(2.0 ** (qm * rate) - 1.0)  # where AWGN capacity equals the MCS's efficiency
+    first = TABLE_STEP_DB * math.floor((capacity_db - TABLE_BELOW_DB) / TABLE_STEP_DB)
+    return [first + i * TABLE_STEP_DB for i in range(int((TABLE_BELOW_DB + TABLE_ABOVE_DB) / TABLE_STEP_DB) + 1)]
+
+
+def simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int, device: str = "cpu") -> dict:
+    """A table's JSON value, simulated: the random draws and the chain up to the LLRs on the CPU from
+    TABLE_SEED (the same whatever ``device``), the decoder on ``device``."""
     from sionna.phy import config
     from sionna.phy.utils import sim_ber
 
     rate = cb_size / cb_coded_bits
-    capacity_db = 10.0 * math.log10(2.0 ** (qm * rate) - 1.0)  # where AWGN capacity equals the MCS's efficiency
-    first = TABLE_STEP_DB * math.floor((capacity_db - TABLE_BELOW_DB) / TABLE_STEP_DB)
-    snr_db = [first + i * TABLE_STEP_DB for i in range(int((TABLE_BELOW_DB + TABLE_ABOVE_DB) / TABLE_STEP_DB) + 1)]
-    channel = _coded_awgn(qm, cb_size, rate, iterations)
+    snr_db = _snr_grid(qm, rate)
+    channel = _coded_awgn(qm, cb_size, rate, iterations, device)
     rng = config.torch_rng("cpu")
     state = rng.get_state()
     rng.manual_seed(TABLE_SEED)
@@ -154,37 +194,43 @@ def _simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) 
         rng.set_state(state)
     return {"snr_db": snr_db, "bler": [float(b) for b in bler], "qm": qm, "rate": rate, "cb_size": cb_size,
             "iterations": iterations, "blocks_per_point_max": TABLE_BATCH * TABLE_MAX_BATCHES,
-            "target_block_errors": TABLE_ERRORS}
+            "target_block_errors": TABLE_ERRORS, "chain_device": torch.device(device).type}
 
 
-def _coded_awgn(qm: int, cb_size: int, rate: float, iterations: int) -> Callable:
+def _coded_awgn(qm: int, cb_size: int, rate: float, iterations: int, device: str = "cpu") -> Callable:
     """``sim_ber``'s Monte-Carlo function: Sionna's ``CodedAWGNChannelNR`` chain (random bits, 5G LDPC
-    encoder, QAM, AWGN, APP demapper, BP decoder), its blocks built as its ``call`` builds them but once,
-    and the decoder run on TABLE_DECODE_LLRS LLRs at a time. Written out because ``CodedAWGNChannelNR``
-    decodes its whole batch at once: on 16,992-bit code blocks that costs 224 ms a block against 80 ms in
-    chunks of 5 to 10 (BP is memory-bound, one core's cache). The random draws are the same, in the same
-    order, and decoding is per block, so a batch gives the same bits as ``CodedAWGNChannelNR``'s
-    (``tests/test_nr_link.py``)."""
+    encoder, QAM, AWGN, APP demapper, BP decoder), its blocks built as its ``call`` builds them but once.
+    The random draws (bits, noise) come from the CPU generator, so they are the same on any machine;
+    the encoder, mapper, demapper and decoder run on ``device``. On the CPU the decoder takes
+    TABLE_DECODE_LLRS LLRs at a time, since ``CodedAWGNChannelNR`` decodes its whole batch at once and on
+    16,992-bit code blocks that costs 224 ms a block against 80 ms in chunks of 5 to 10 (BP is
+    memory-bound, one core's cache); elsewhere the whole batch. The draws are the same, in the same
+    order, and decoding is per block, so a batch gives the same bits as ``CodedAWGNChannelNR``'s on the
+    CPU, and on a GPU the same up to its floating-point arithmetic (``tests/test_nr_link.py``)."""
     from sionna.phy.channel import AWGN
     from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
     from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
     from sionna.phy.nr.utils import CodedAWGNChannelNR
     from sionna.phy.utils import ebnodb2no
 
-    opts = {"precision": "single", "device": "cpu"}
-    sizes = CodedAWGNChannelNR(qm, cb_size, rate, num_iter_decoder=iterations, **opts)  # its coded bits and rate
+    if torch.device(device).type == "cuda" and torch.device(device).index is None:  # Sionna names the GPU
+        device = f"cuda:{torch.cuda.current_device()}"
+    cpu, opts = {"precision": "single", "device": "cpu"}, {"precision": "single", "device": device}
+    sizes = CodedAWGNChannelNR(qm, cb_size, rate, num_iter_decoder=iterations, **cpu)  # its coded bits and rate
+    source, awgn = BinarySource(**cpu), AWGN(**cpu)
     constellation = Constellation("qam", qm, **opts)
     mapper, demapper = Mapper(constellation=constellation, **opts), Demapper("app", constellation=constellation, **opts)
-    source, awgn = BinarySource(**opts), AWGN(**opts)
     encoder = LDPC5GEncoder(cb_size, int(sizes.num_coded_bits), num_bits_per_symbol=qm, **opts)
     decoder = LDPC5GDecoder(encoder, hard_out=True, num_iter=iterations, cn_update="boxplus-phi", **opts)
-    chunk = max(1, TABLE_DECODE_LLRS // int(sizes.num_coded_bits))
+    on_cpu = torch.device(device).type == "cpu"
+    chunk = max(1, TABLE_DECODE_LLRS // int(sizes.num_coded_bits)) if on_cpu else TABLE_BATCH
 
     def run(batch_size: int, ebno_db) -> tuple[torch.Tensor, torch.Tensor]:
         no = ebnodb2no(ebno_db, num_bits_per_symbol=qm, coderate=sizes.target_coderate)
         bits = source([batch_size, cb_size])
-        llr = demapper(awgn(mapper(encoder(bits)), no), no)
-        return bits, torch.cat([decoder(part) for part in llr.split(chunk)])
+        y = awgn(mapper(encoder(bits.to(device))).cpu(), no)
+        llr = demapper(y.to(device), no.to(device))
+        return bits, torch.cat([decoder(part).cpu() for part in llr.split(chunk)])
 
     return run
 

@@ -63,7 +63,8 @@ def test_random_bytes_are_an_erasure_never_a_crash(modality, like, seed):
 @pytest.fixture
 def step_table(monkeypatch, tmp_path):
     """BLER 1 below 0 dB, 0 above: the abstraction without minutes of table building."""
-    monkeypatch.setattr(tables, "_simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setattr(tables, "simulate_table", lambda *a: {"snr_db": [0.0, 0.25], "bler": [1.0, 0.0]})
+    monkeypatch.setattr(tables, "SHIPPED_TABLES", tmp_path / "no-shipped-tables")  # the synthetic ones only
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path / "tables"))
     tables.bler_table.cache_clear()
     yield
