@@ -50,6 +50,14 @@ class Channel:
         per vector, and the budgets count the nr link's abstraction at one symbol per block."""
         return False
 
+    @classmethod
+    def iid_sinr_per_symbol(cls, **options) -> bool:
+        """Whether the symbols of a vector see independent, identically distributed SINRs with these
+        options (fast flat fading: a coefficient per symbol; not OFDM, whose subcarriers correlate):
+        then the nr abstraction may map a long block's SINRs through the EESM by their law
+        (``nr_abstraction.effective_sinr``) instead of symbol by symbol."""
+        return False
+
     def sinr(self, shape: tuple[int, ...], no: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Post-equaliser SINR 1 / no_eff (float64) of unit-energy symbols sent as vectors of shape
         [S, ..., L] (complex ``dtype``), broadcastable to ``shape``: [..., 1] where the channel has

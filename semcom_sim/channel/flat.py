@@ -75,6 +75,10 @@ class FlatFadingChannel(Channel):
     def one_sinr_per_block(cls, *, fading: str = "", **_) -> bool:
         return fading == "block"  # the equaliser's SINR is |h|^2 / N0 (or its estimate's): one per h
 
+    @classmethod
+    def iid_sinr_per_symbol(cls, *, fading: str = "", **_) -> bool:
+        return fading == "fast"  # a coefficient per symbol, drawn independently (perfect CSI only)
+
     def _setup(self, *, fading: str, num_rx_ant: int, csi: str, pilots: int | None,
                pilot_snr_offset_db: float | None, device, precision: str) -> None:
         from sionna.phy.channel import GenerateFlatFadingChannel

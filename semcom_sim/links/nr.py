@@ -22,7 +22,8 @@ Receiver, ``mode: abstraction``. No block is decoded: the channel is run to get 
 post-equaliser SINR, 1 / no_eff (unit-energy symbols; ``Channel.sinr``), on one symbol per block
 where it is the same over the block (AWGN, block fading), else on every symbol, a slice of the
 instances at a time; where it varies within the block (fast fading, OFDM) Sionna's ``EESM`` maps it
-to one effective SINR for the MCS; the code-block
+to one effective SINR for the MCS (over fast fading's i.i.d. SINRs and blocks of 4096 symbols or
+more, with ``eesm: law``, drawn from the SINRs' law: ``nr_abstraction.eesm_by_law``); the code-block
 BLER at that SINR is read off an AWGN BLER table of the block's own code (Qm, code-block size with
 its CRC, coded bits per code block, decoder iterations), the TB's error probability is 1 - (1 - BLER)^C for C code blocks (as Sionna's
 ``PHYAbstraction`` computes it), and a Bernoulli draw from Sionna's seeded generator says whether
@@ -81,6 +82,10 @@ class NROptions(LinkOptions):
     on_crc_failure: Literal["erase", "use_decoded"] = Field("erase", description=(
         "a block whose CRC failed delivers the training mean of its payload (erase) or the decoder's bits "
         "as they are (use_decoded, monte_carlo only)"))
+    eesm: Literal["law", "symbols"] = Field("law", description=(
+        "abstraction over i.i.d. per-symbol SINRs (fast flat fading), blocks of 4096 symbols or more: the EESM "
+        "drawn from the SINR's law (central limit theorem: one draw per block, nr_abstraction.eesm_by_law), or "
+        "computed over every symbol's SINR (exact, and slow on long blocks)"))
     ldpc_iterations: int = Field(20, ge=1, le=10_000, description=(
         "belief-propagation iterations of the decoder (and of the decoder the abstraction's tables simulate)"))
 
@@ -284,7 +289,8 @@ class NR(Link):
         """Block failures [...] of blocks whose symbols have shape ``symbols_shape`` [S, r, N, ..., N_RE]."""
         from sionna.phy import config
 
-        sinr_eff = effective_sinr(channel, symbols_shape, no, dtype, self.options.mcs_table, self.mcs_index)
+        sinr_eff = effective_sinr(channel, symbols_shape, no, dtype, self.options.mcs_table, self.mcs_index,
+                                  by_law=self.options.eesm == "law")
         tbler = self.tb_bler(10.0 * torch.log10(sinr_eff))
         draw = torch.rand(tbler.shape, dtype=torch.float64, device=tbler.device,
                           generator=config.torch_rng(str(tbler.device)))

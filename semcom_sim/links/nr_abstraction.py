@@ -25,6 +25,9 @@ TABLE_SEED = 20260423  # tables are deterministic whatever the run's seed: one p
 TABLE_VERSION = 1  # bump when the table's recipe changes: older entries are then not read
 # the most symbols put through the channel (and the EESM) at once where the SINR varies within a block
 ABSTRACTION_SYMBOLS_PER_CALL = 1 << 24
+# the EESM by the SINR's law (eesm_by_law): blocks of at least this many symbols, each SNR point's law
+# estimated from this many symbols
+EESM_LAW_MIN_SYMBOLS, EESM_LAW_SAMPLE = 4096, 1 << 20
 
 
 @lru_cache(maxsize=4)
@@ -48,15 +51,49 @@ def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
     return block(flat, mcs_index, mcs_table_index=table, mcs_category=1).reshape(lead)
 
 
+def eesm_by_law(channel, symbols_shape: tuple, no: torch.Tensor, cplx: torch.dtype, table: int,
+                index: int) -> torch.Tensor:
+    """The EESM of blocks whose L symbols see i.i.d. SINRs (``Channel.iid_sinr_per_symbol``), drawn from
+    its law instead of from every symbol: SINR_eff = -beta ln(mean of exp(-SINR_i / beta)), and the
+    mean of L i.i.d. terms in (0, 1] is normal by the central limit theorem, with the mean and variance
+    of one term, which EESM_LAW_SAMPLE symbols of each SNR point estimate. One normal draw per block
+    (Sionna's generator) and Sionna's beta and clipping to [-30, 30] dB; [S, r, N, ...] like
+    :func:`eesm`. Its error against the symbol-by-symbol EESM is measured in tests/test_nr_link.py."""
+    from sionna.phy import config
+
+    block = _eesm(str(no.device))
+    if table not in block.beta_table["index"]:
+        eesm(table, index, torch.ones(1, 1, dtype=torch.float64, device=no.device))  # its refusal
+    beta = float(block.beta_table["index"][table][index])
+    step = max(1, ABSTRACTION_SYMBOLS_PER_CALL // EESM_LAW_SAMPLE)  # SNR points sampled at once
+    laws = []
+    for i in range(0, symbols_shape[0], step):
+        part = no[i: i + step]
+        terms = torch.exp(-channel.sinr((part.shape[0], *(1,) * (len(symbols_shape) - 2), EESM_LAW_SAMPLE), part,
+                                        cplx) / beta)  # [s, 1, ..., sample]
+        laws.append(torch.stack([terms.mean(-1), terms.var(-1)]))
+    mean, var = torch.cat(laws, 1)
+    z = torch.randn(symbols_shape[:-1], dtype=torch.float64, device=no.device,
+                    generator=config.torch_rng(str(no.device)))
+    m = (mean + (var / symbols_shape[-1]).sqrt() * z).clamp(torch.finfo(torch.float64).tiny, 1.0)
+    return (-beta * m.log()).clamp(float(block._sinr_eff_min), float(block._sinr_eff_max))
+
+
 def effective_sinr(channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype, mcs_table: int,
-                   mcs_index: int) -> torch.Tensor:
+                   mcs_index: int, by_law: bool = True) -> torch.Tensor:
     """Effective SINR (float64) of each block [S, r, N, ...] whose symbols have shape ``symbols_shape``
     [S, r, N, ..., L] (``no`` [S]), from the channel's ``sinr``: the block's own where the channel has
-    one SINR per vector, else the EESM of its symbols'. Those go through the channel and the EESM at
-    most ABSTRACTION_SYMBOLS_PER_CALL at a time: a slice of the instances (dimension 2), or of the
-    SNR points where there is one instance a point (``receive_each``)."""
+    one SINR per vector; with ``by_law``, over i.i.d. SINRs, blocks of at least EESM_LAW_MIN_SYMBOLS
+    symbols and fewer symbols sampled than the blocks hold, :func:`eesm_by_law`; else the EESM of its
+    symbols'. Those go through the channel and the EESM at most ABSTRACTION_SYMBOLS_PER_CALL at a time:
+    a slice of the instances (dimension 2), or of the SNR points where there is one instance a point
+    (``receive_each``)."""
     cplx = torch.complex128 if dtype == torch.float64 else torch.complex64
     per_symbol = not channel.one_sinr_per_block(**channel.options)
+    if per_symbol and by_law and channel.iid_sinr_per_symbol(**channel.options) and \
+            symbols_shape[-1] >= EESM_LAW_MIN_SYMBOLS and \
+            symbols_shape[0] * EESM_LAW_SAMPLE < math.prod(symbols_shape):
+        return eesm_by_law(channel, symbols_shape, no, cplx, mcs_table, mcs_index)
     dim = 2 if symbols_shape[2] > 1 else 0
     size = symbols_shape[dim]
     one = math.prod(symbols_shape) // size if per_symbol else 0  # symbols of one slice entry

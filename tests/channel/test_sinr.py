@@ -44,3 +44,17 @@ def test_the_sinr_has_the_channels_distribution():
     # the SINR of the equaliser's own output, 1 / no_eff, has the same law (means within 3 %)
     _, no_eff = _channel("rayleigh", fading="fast").__call__(torch.zeros(2, 10, 5000, dtype=torch.complex64), NO)
     assert torch.allclose((1 / no_eff.double()).mean((1, 2)) * NO.double(), torch.ones(2, dtype=torch.float64), atol=0.03)
+
+
+@pytest.mark.parametrize("name,options,iid", [("awgn", {}, False), ("rayleigh", {"fading": "block"}, False),
+                                              ("rayleigh", {"fading": "fast"}, True),
+                                              ("rayleigh", {"fading": "fast", "num_rx_ant": 2}, True),
+                                              ("rician", {"k_factor_db": 10.0, "fading": "fast"}, True),
+                                              ("tdl", {}, False)])
+def test_only_fast_flat_fading_gives_iid_sinrs_per_symbol(name, options, iid):
+    """What lets the nr abstraction draw a long block's EESM from the SINRs' law (nr_abstraction.eesm_by_law):
+    independent symbols; block fading has one SINR per block, TDL's OFDM subcarriers are correlated."""
+    assert CHANNELS[name].iid_sinr_per_symbol(**options) is iid
+    if iid:  # independent: the SINRs of neighbouring symbols are uncorrelated
+        s = _channel(name, **options).sinr((1, 1, 200_000), NO[:1], torch.complex64)[0, 0]
+        assert abs(float(torch.corrcoef(torch.stack([s[:-1], s[1:]]))[0, 1])) < 0.015
