@@ -7,9 +7,10 @@ Run: python scripts/media_headline.py scenarios/three_modality.yaml [--out DIR] 
 
 It runs ``semcom-sim run SCENARIO`` with the schemes, links, channels and SNR grid below set by
 ``--set`` (one seed, the scenario's), then reads results.csv; ``--reuse`` reads DIR/results.csv of an
-earlier run instead. ``--without-media`` runs the semantic schemes alone (the media rows need the
-BLER tables of their files' code blocks, built on a first run: about an hour each for the audio's
-long code blocks on a 2-core CPU, docs/guide/media.md); further ``--set`` go to the run. The SNR is
+earlier run instead. ``--without-media`` runs the semantic schemes alone (the media rows read the
+BLER tables of their files' code blocks: shipped for digits and numbers, elsewhere built on a first
+run, about an hour each for the audio's long code blocks on a 2-core CPU, docs/guide/media.md);
+further ``--set`` go to the run. The SNR is
 per channel use (the scenario's ``snr_reference``); the SNR at 90 % is
 interpolated linearly in dB between the grid points around the last upward crossing (empty: the
 scheme never gets there on the grid).
