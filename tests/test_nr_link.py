@@ -247,6 +247,7 @@ def test_a_table_that_does_not_start_at_bler_one_is_refused(tmp_path, monkeypatc
     ({"mcs_index": 29}, "mcs_index 29 is outside TS 38.214 MCS table 1 (0..28)"),
     ({"mcs_index": 27, "mcs_table": 4}, "mcs_index 27 is outside TS 38.214 MCS table 4 (0..26)"),
     ({"mode": "abstraction", "on_crc_failure": "use_decoded"}, "on_crc_failure: use_decoded needs mode: monte_carlo"),
+    ({"eesm": "symbols"}, "eesm applies to mode: abstraction"),
     ({"mcs_index": 1}, "< 1/5"),
     ({"mcs_index": 5, "bits": 16, "mode": "abstraction", "__dim__": 2048}, "needs more than 42900 resource elements"),
 ])

@@ -96,6 +96,8 @@ class NROptions(LinkOptions):
                              f"(0..{MAX_MCS[self.mcs_table]})")
         if self.bler_target is not None and "mcs_index" in self.model_fields_set:
             raise ValueError("give mcs_index or bler_target, not both: bler_target chooses the MCS at each SNR point")
+        if "eesm" in self.model_fields_set and self.mode != "abstraction":
+            raise ValueError("eesm applies to mode: abstraction (monte_carlo decodes every symbol, no EESM)")
         if self.on_crc_failure == "use_decoded" and self.mode == "abstraction":
             raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
                              "nothing, so there are no decoded bits to use)")
