@@ -29,13 +29,8 @@ its CRC, coded bits per code block, decoder iterations), the TB's error probabil
 ``PHYAbstraction`` computes it), and a Bernoulli draw from Sionna's seeded generator says whether
 the block failed. Blocks that pass deliver the quantised payload.
 
-The tables are computed once per code and cached (see :func:`bler_table`) rather than read from the
-ones Sionna ships: those start at MCS 3 (2 in table 2), stop at code-block size 2000 (beyond it
-``PHYAbstraction`` clamps to the 2000 curve, an extrapolation this link must not make), sample the
-SNR every 1.8 dB, too coarse for a BLER curve that falls from 90 % to 1 % within about 1 dB, and
-are simulated at the MCS's target rate R: a small TB's CRC makes its code blocks' actual rate
-higher (a 32-bit TB with its 16-bit CRC is coded at 1.5 R), which is why the tables here are keyed
-by the code block's own rate (coded bits per block), not by the MCS.
+The tables are this package's own, per code block (``nr_abstraction``, whose docstring says why
+not Sionna's).
 
 Link adaptation, ``bler_target``: at each SNR point the highest candidate MCS (:func:`.nr_sizes.candidates`)
 whose TB BLER on the AWGN tables at the point's nominal per-symbol SNR meets the target (see
@@ -83,9 +78,8 @@ class NROptions(LinkOptions):
         "a block whose CRC failed delivers the training mean of its payload (erase) or the decoder's bits "
         "as they are (use_decoded, monte_carlo only)"))
     eesm: Literal["law", "symbols"] = Field("law", description=(
-        "abstraction over i.i.d. per-symbol SINRs (fast flat fading), blocks of 4096 symbols or more: the EESM "
-        "drawn from the SINR's law (central limit theorem: one draw per block, nr_abstraction.eesm_by_law), or "
-        "computed over every symbol's SINR (exact, and slow on long blocks)"))
+        "abstraction over fast flat fading, blocks of 4096 symbols or more: the EESM drawn from the i.i.d. SINRs' "
+        "law (one draw per block, nr_abstraction.eesm_by_law), or over every symbol's SINR (exact, slow)"))
     ldpc_iterations: int = Field(20, ge=1, le=10_000, description=(
         "belief-propagation iterations of the decoder (and of the decoder the abstraction's tables simulate)"))
 

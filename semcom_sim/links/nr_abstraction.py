@@ -1,7 +1,13 @@
 """The 5G NR link's PHY abstraction (``mode: abstraction`` of ``links/nr.py``): Sionna's EESM for a
-SINR that varies within a block, and the AWGN BLER tables of each code block's own code, computed
-once by Sionna's routine and cached (see :func:`bler_table`; why not the tables Sionna ships: the
-``links/nr.py`` module docstring)."""
+SINR that varies within a block, and the AWGN BLER tables of each code block's own code, shipped
+(``nr_tables/``) or computed once by Sionna's routine and cached (see :func:`bler_table`).
+
+Why not the tables Sionna ships: those start at MCS 3 (2 in table 2), stop at code-block size 2000
+(beyond it ``PHYAbstraction`` clamps to the 2000 curve, an extrapolation this link must not make),
+sample the SNR every 1.8 dB, too coarse for a BLER curve that falls from 90 % to 1 % within about
+1 dB, and are simulated at the MCS's target rate R: a small TB's CRC makes its code blocks' actual
+rate higher (a 32-bit TB with its 16-bit CRC is coded at 1.5 R), which is why the tables here are
+keyed by the code block's own rate (coded bits per block), not by the MCS."""
 from __future__ import annotations
 
 import json
