@@ -160,6 +160,14 @@ def test_the_eesm_by_law_draws_what_the_eesm_over_every_symbol_gives(length):
         assert 0.8 < float(a.std() / b.std()) < 1.25
 
 
+def test_the_eesm_refuses_mcs_tables_without_beta_parameters_symbol_by_symbol_and_by_law():
+    ch = CHANNELS["rayleigh"](device="cpu", precision="single", fading="fast")
+    no = snr_db_to_noise_var(torch.tensor([10.0]))
+    for by_law in (False, True):
+        with pytest.raises(ValueError, match="no beta parameters for MCS table 3"):
+            tables.effective_sinr(ch, (1, 1, 300, 1, 4096), no, torch.float32, 3, 5, by_law=by_law)
+
+
 def test_abstraction_draws_follow_the_seed():
     a = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]
     b = _run("abstraction", [6.0], 2, seed=7)[3]["bler"]

@@ -43,14 +43,19 @@ def _eesm(device: str):
     return EESM(precision="double", device=device)
 
 
-def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
-    """Sionna's EESM over the last dimension (a block's symbols): [..., L] -> [...]; refuses the MCS
-    tables its shipped beta parameters do not calibrate."""
-    block = _eesm(str(sinr.device))
+def _calibrated(table: int, device: str):
+    """Sionna's EESM, refusing the MCS tables its shipped beta parameters do not calibrate."""
+    block = _eesm(device)
     if table not in block.beta_table["index"]:
         raise ValueError(f"Sionna's EESM has no beta parameters for MCS table {table} (only "
                          f"{sorted(block.beta_table['index'])}): the abstraction cannot map a SINR that varies "
                          "within a block; use mode: monte_carlo or another mcs_table")
+    return block
+
+
+def eesm(table: int, index: int, sinr: torch.Tensor) -> torch.Tensor:
+    """Sionna's EESM over the last dimension (a block's symbols): [..., L] -> [...]."""
+    block = _calibrated(table, str(sinr.device))
     lead = sinr.shape[:-1]
     flat = sinr.reshape(-1, sinr.shape[-1], 1, 1, 1)  # [B, OFDM symbols = L, subcarriers, users, streams]
     mcs_index = torch.full((flat.shape[0], 1), index, dtype=torch.int32, device=sinr.device)
@@ -67,9 +72,7 @@ def eesm_by_law(channel, symbols_shape: tuple, no: torch.Tensor, cplx: torch.dty
     :func:`eesm`. Its error against the symbol-by-symbol EESM is measured in tests/test_nr_link.py."""
     from sionna.phy import config
 
-    block = _eesm(str(no.device))
-    if table not in block.beta_table["index"]:
-        eesm(table, index, torch.ones(1, 1, dtype=torch.float64, device=no.device))  # its refusal
+    block = _calibrated(table, str(no.device))
     beta = float(block.beta_table["index"][table][index])
     step = max(1, ABSTRACTION_SYMBOLS_PER_CALL // EESM_LAW_SAMPLE)  # SNR points sampled at once
     laws = []
@@ -176,7 +179,7 @@ def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> Bl
     """The AWGN BLER curve of one code block (Qm-QAM, ``cb_size`` bits with their CRC coded into
     ``cb_coded_bits``, BP ``iterations``): the shipped one (``nr_tables/``) where the package has it,
     else computed once by Sionna's own routine and cached (entries verified and healed by
-    ``semcom_sim.cache``), the decoder on Sionna's configured device (the run's).
+    ``semcom_sim.cache``), the chain on Sionna's configured device (the run's).
 
     The routine is the one ``PHYAbstraction.new_bler_table`` runs, ``sim_ber`` over
     ``CodedAWGNChannelNR``'s chain (:func:`_coded_awgn`), called directly: ``new_bler_table``
@@ -218,8 +221,8 @@ def _snr_grid(qm: int, rate: float) -> list[float]:
 
 
 def simulate_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int, device: str = "cpu") -> dict:
-    """A table's JSON value, simulated: the random draws and the chain up to the LLRs on the CPU from
-    TABLE_SEED (the same whatever ``device``), the decoder on ``device``."""
+    """A table's JSON value, simulated: the random draws from the CPU generator seeded by TABLE_SEED
+    (the same whatever ``device``), the chain (encoder to decoder) on ``device``."""
     from sionna.phy import config
     from sionna.phy.utils import sim_ber
 
@@ -249,7 +252,8 @@ def _coded_awgn(qm: int, cb_size: int, rate: float, iterations: int, device: str
     16,992-bit code blocks that costs 224 ms a block against 80 ms in chunks of 5 to 10 (BP is
     memory-bound, one core's cache); elsewhere the whole batch. The draws are the same, in the same
     order, and decoding is per block, so a batch gives the same bits as ``CodedAWGNChannelNR``'s on the
-    CPU, and on a GPU the same up to its floating-point arithmetic (``tests/test_nr_link.py``)."""
+    CPU, and on a GPU the same up to its floating-point arithmetic, which decided no block differently
+where tested (``tests/test_nr_link.py``)."""
     from sionna.phy.channel import AWGN
     from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
     from sionna.phy.mapping import BinarySource, Constellation, Demapper, Mapper
