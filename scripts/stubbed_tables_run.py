@@ -6,9 +6,9 @@ The nr link's abstraction costs the same whatever its tables say (it reads one v
 a run whose tables are not built yet (the long code blocks of the media scheme's audio: about an
 hour each on a 2-core CPU) can be timed with each table a step: BLER 1 up to 0.25 dB above the
 code block's capacity SNR, 0 from 0.5 dB. Its accuracy columns mean nothing. The stubs replace the
-link's table lookup itself, so they are never cached and no real run ever reads one. Used for the
-cost figures in docs/guide/media.md. On exit it prints the tables the run read (Qm, code-block
-size, coded bits, iterations), the list ``scripts/build_bler_tables.py`` takes; with link
+link's table lookup itself, so they are never cached and no real run ever reads one. On exit it
+prints the tables the run read (Qm, code-block size, coded bits, iterations), the list
+``scripts/build_bler_tables.py`` takes (how the shipped tables' codes were found); with link
 adaptation the bisection visits tables by their values, so that list may differ from a real run's.
 """
 import atexit
