@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__
-from .errors import TrainingDiverged, UserError
+from .errors import BrokenInstall, TrainingDiverged, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Multimodal semantic communication simulator.")
@@ -59,7 +59,7 @@ def run(
             rep.close()
     except UserError as e:
         _fail(str(e))
-    except TrainingDiverged as e:
+    except (TrainingDiverged, BrokenInstall) as e:
         _fail(f"{scenario}: {e}", code=1)
     from rich.console import Console
     from rich.table import Table
@@ -103,7 +103,7 @@ def sweep(
                            executor=executor, cache=cache, **options)
     except UserError as e:
         _fail(str(e))
-    except TrainingDiverged as e:
+    except (TrainingDiverged, BrokenInstall) as e:
         _fail(f"{experiment}: {e}", code=1)
     except SweepFailed as e:
         _fail(f"{experiment}: {e}", code=1)

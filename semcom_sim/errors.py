@@ -21,3 +21,8 @@ class UserError(Exception):
 
 class TrainingDiverged(RuntimeError):
     """Raised when a loss becomes NaN or infinite during training."""
+
+
+class BrokenInstall(RuntimeError):
+    """A file the package ships is not what it should be (edited or truncated since installing): the
+    run cannot go on and reinstalling mends it. The CLI prints one line naming the file, exit code 1."""

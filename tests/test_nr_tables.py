@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import semcom_sim.links.nr_abstraction as tables
+from semcom_sim.errors import BrokenInstall
 
 
 def _shipped() -> list[tuple[tuple[int, int, int, int], Path]]:
@@ -53,11 +54,11 @@ def test_a_shipped_table_that_is_not_its_names_code_is_a_broken_install(tmp_path
     monkeypatch.setenv("SEMCOM_SIM_CACHE", str(tmp_path / "cache"))
     (tmp_path / f"{tables.table_key(*other)}.json").write_bytes(path.read_bytes())
     tables.bler_table.cache_clear()
-    with pytest.raises(RuntimeError, match=f"{tables.table_key(*other)}.json: not the BLER table of {other[1]}-bit"):
+    with pytest.raises(BrokenInstall, match=f"{tables.table_key(*other)}.json: not the BLER table of {other[1]}-bit"):
         tables.bler_table(*other)
     (tmp_path / f"{tables.table_key(*other)}.json").write_text("{")
     tables.bler_table.cache_clear()
-    with pytest.raises(RuntimeError, match="reinstall"):
+    with pytest.raises(BrokenInstall, match="reinstall"):
         tables.bler_table(*other)
     tables.bler_table.cache_clear()
 
@@ -72,3 +73,21 @@ def test_a_shipped_table_built_on_a_gpu_is_the_one_the_cpu_builds():
         shipped = tables.read_table(f)
     built = tables.simulate_table(*code, device="cpu")
     assert built["bler"] == shipped["bler"] and built["snr_db"] == shipped["snr_db"]
+
+
+def test_a_broken_install_is_one_line_and_exit_1_not_a_traceback(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import semcom_sim.pipeline as pipeline
+    from semcom_sim.cli import app
+
+    def broken(*a, **k):
+        raise BrokenInstall("/site/semcom_sim/links/nr_tables/x.json: not a BLER table; reinstall semcom-sim")
+
+    monkeypatch.setattr(pipeline, "run", broken)
+    res = CliRunner().invoke(app, ["run", "scenarios/tiny.yaml", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.stderr.strip().splitlines() == [
+        "semcom-sim: scenarios/tiny.yaml: /site/semcom_sim/links/nr_tables/x.json: not a BLER table; reinstall semcom-sim"]
+    assert not (tmp_path / "out").exists()
+

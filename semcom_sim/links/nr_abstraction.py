@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch
 
+from ..errors import BrokenInstall
+
 # tables: AWGN code-block BLER every TABLE_STEP_DB from the capacity SNR of the code block's own rate
 # (Qm x its code rate) - TABLE_BELOW_DB up to
 # + TABLE_ABOVE_DB (stopping after the first point without errors); each point runs batches of
@@ -198,7 +200,7 @@ def bler_table(qm: int, cb_size: int, cb_coded_bits: int, iterations: int) -> Bl
                 value = read_table(f)
                 _check_code(value, qm, cb_size, cb_coded_bits, iterations)
             except ValueError as e:
-                raise RuntimeError(f"{shipped}: {e}; reinstall semcom-sim") from None
+                raise BrokenInstall(f"{shipped}: {e}; reinstall semcom-sim") from None
     else:
         def build() -> dict:
             return simulate_table(qm, cb_size, cb_coded_bits, iterations, str(config.device))
