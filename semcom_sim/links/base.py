@@ -25,6 +25,9 @@ class LinkCost:
     # symbols the link pushes through a channel with one SINR per vector (``Channel.one_sinr_per_block``)
     # where it needs only each block's SINR (the nr link's abstraction: one per block); None: every use
     sinr_symbols: int | None = None
+    # the same through a channel with i.i.d. SINRs per symbol (``Channel.iid_sinr_per_symbol``), where it
+    # draws long blocks' EESM from their law (nr_abstraction.law_symbols); None: every use
+    law_symbols: int | None = None
 
 
 class Link:

@@ -27,10 +27,8 @@ more, with ``eesm: law``, drawn from the SINRs' law: ``nr_abstraction.eesm_by_la
 BLER at that SINR is read off an AWGN BLER table of the block's own code (Qm, code-block size with
 its CRC, coded bits per code block, decoder iterations), the TB's error probability is 1 - (1 - BLER)^C for C code blocks (as Sionna's
 ``PHYAbstraction`` computes it), and a Bernoulli draw from Sionna's seeded generator says whether
-the block failed. Blocks that pass deliver the quantised payload.
-
-The tables are this package's own, per code block (``nr_abstraction``, whose docstring says why
-not Sionna's).
+the block failed. Blocks that pass deliver the quantised payload. The tables are this package's
+own, per code block (``nr_abstraction``, whose docstring says why not Sionna's).
 
 Link adaptation, ``bler_target``: at each SNR point the highest candidate MCS (:func:`.nr_sizes.candidates`)
 whose TB BLER on the AWGN tables at the point's nominal per-symbol SNR meets the target (see
@@ -56,7 +54,8 @@ from . import LINKS
 from .base import Link, LinkCost, LinkOptions
 from .digital import (DECODER_MESSAGES_PER_CHUNK, DECODER_VALUES_PER_MESSAGE, DEMAPPER_ENTRIES_PER_CHUNK,
                       DEMAPPER_VALUES_PER_ENTRY, Quantiser)
-from .nr_abstraction import ABSTRACTION_SYMBOLS_PER_CALL, BlerTable, bler_table, effective_sinr, highest_meeting
+from .nr_abstraction import (ABSTRACTION_SYMBOLS_PER_CALL, BlerTable, bler_table, effective_sinr, highest_meeting,
+                             law_symbols)
 from .nr_sizes import MAX_MCS, MIN_CB_RATE, candidates, file_segments, mcs, tb_layout
 
 
@@ -93,8 +92,7 @@ class NROptions(LinkOptions):
         if "eesm" in self.model_fields_set and self.mode != "abstraction":
             raise ValueError("eesm applies to mode: abstraction (monte_carlo decodes every symbol, no EESM)")
         if self.on_crc_failure == "use_decoded" and self.mode == "abstraction":
-            raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes "
-                             "nothing, so there are no decoded bits to use)")
+            raise ValueError("on_crc_failure: use_decoded needs mode: monte_carlo (the abstraction decodes nothing)")
         return self
 # the abstraction's peak per channel symbol, measured (float32, 13 M symbols): 8 bytes awgn, 15 rayleigh_block,
 # 29.5 rayleigh_fast (at most ABSTRACTION_SYMBOLS_PER_CALL symbols at once: nr_abstraction.effective_sinr)
@@ -137,7 +135,7 @@ class NR(Link):
         except ValueError:  # larger than the standard allows: check() refuses it; the budgets get the size it asks
             n_re = math.ceil(payload_len * options.bits / (qm * rate))
         if options.mode == "abstraction":
-            return LinkCost(n_re, sinr_symbols=1)
+            return LinkCost(n_re, sinr_symbols=1, law_symbols=law_symbols(n_re, options.eesm == "law"))
         return LinkCost(n_re, qm * n_re, options.ldpc_iterations)
 
     @classmethod
@@ -207,13 +205,15 @@ class NR(Link):
     def files_cost(cls, options: NROptions, file_bytes: list[int]) -> LinkCost:
         """Per instance, files of these sizes as ``carry_files`` cuts them: every segment's block."""
         per_byte = options.model_copy(update={"bits": 8})
-        uses = decoded = blocks = 0
+        uses = decoded = blocks = law = 0
         for n in file_bytes:
             b, length = file_segments(n, *mcs(options.mcs_table, options.mcs_index))
             one = cls.cost(per_byte, length)
-            uses, decoded, blocks = uses + b * one.uses, decoded + b * one.decoded_bits, blocks + b
-        return LinkCost(uses, decoded, options.ldpc_iterations if decoded else 0,
-                        blocks if options.mode == "abstraction" else None)
+            uses, decoded, blocks, law = (uses + b * one.uses, decoded + b * one.decoded_bits, blocks + b,
+                                          law + b * (one.law_symbols or 0))
+        if options.mode != "abstraction":
+            return LinkCost(uses, decoded, options.ldpc_iterations if decoded else 0)
+        return LinkCost(uses, sinr_symbols=blocks, law_symbols=law)
 
     @classmethod
     def fit(cls, train_payload: torch.Tensor, options: NROptions | None = None) -> "NR":

@@ -90,6 +90,13 @@ def eesm_by_law(channel, symbols_shape: tuple, no: torch.Tensor, cplx: torch.dty
     return (-beta * m.log()).clamp(float(block._sinr_eff_min), float(block._sinr_eff_max))
 
 
+def law_symbols(block_symbols: int, by_law: bool) -> int:
+    """Symbols of a block of ``block_symbols`` that :func:`effective_sinr` pushes through a channel with
+    i.i.d. SINRs: one draw where it maps the block by its law, else every symbol (for the budgets; the
+    law's sample, EESM_LAW_SAMPLE per SNR point and call, aside)."""
+    return 1 if by_law and block_symbols >= EESM_LAW_MIN_SYMBOLS else block_symbols
+
+
 def effective_sinr(channel, symbols_shape: tuple, no: torch.Tensor, dtype: torch.dtype, mcs_table: int,
                    mcs_index: int, by_law: bool = True) -> torch.Tensor:
     """Effective SINR (float64) of each block [S, r, N, ...] whose symbols have shape ``symbols_shape``

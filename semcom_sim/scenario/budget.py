@@ -22,7 +22,9 @@ Work:
 - ``channel_symbols`` = sum over transmissions and presets of S * R * N_test * V * L (V * L: the
   instance's channel uses), but a link that needs only each block's SINR (the nr link's
   abstraction, ``LinkCost.sinr_symbols``) over a preset with one SINR per vector (AWGN, block
-  fading: ``Channel.one_sinr_per_block``) counts one symbol per block.
+  fading: ``Channel.one_sinr_per_block``) counts one symbol per block, and one that draws long
+  blocks' EESM from the SINRs' law (``LinkCost.law_symbols``) over a preset with i.i.d. SINRs per
+  symbol (fast fading: ``Channel.iid_sinr_per_symbol``) one symbol per such block (:func:`preset_sinr_kinds`).
 - ``ldpc_bit_iterations`` = sum over transmissions and presets of S * R * N_test * V * n *
   iterations (coded bits through belief propagation, times its iterations: LDPC decoding is about
   100 times slower per symbol than the analog link; 0 for a link that decodes nothing).
@@ -137,10 +139,12 @@ class Sent:
     def uses(self) -> int:  # channel uses per instance
         return self.cost.uses
 
-    def symbols(self, one_sinr: bool) -> int:
-        """Channel symbols per instance through a preset with (``one_sinr``) or without one SINR per
-        vector: the link's ``sinr_symbols`` where it needs only the SINR, else every use."""
-        return self.cost.sinr_symbols if one_sinr and self.cost.sinr_symbols is not None else self.uses
+    def symbols(self, kind: str) -> int:
+        """Channel symbols per instance through a preset of this SINR ``kind`` (:func:`preset_sinr_kinds`):
+        the link's ``sinr_symbols`` (one SINR per vector) or ``law_symbols`` (i.i.d. SINRs) where it
+        counts them, else every use."""
+        fewer = {"block": self.cost.sinr_symbols, "iid": self.cost.law_symbols}.get(kind)
+        return self.uses if fewer is None else fewer
 
 
 def plan_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> list[Sent]:
@@ -159,7 +163,8 @@ def plan_sizes(scenario: "Scenario", shapes: dict[str, tuple[int, ...]]) -> list
         else:
             one, v = link.cls.cost(link.options, t), scheme.vectors(m)
             cost = LinkCost(v * one.uses, v * one.decoded_bits, one.iterations,
-                            None if one.sinr_symbols is None else v * one.sinr_symbols)
+                            None if one.sinr_symbols is None else v * one.sinr_symbols,
+                            None if one.law_symbols is None else v * one.law_symbols)
         out.append(Sent(tx, scheme.vectors(m), t, cost))
     return out
 
@@ -175,10 +180,10 @@ def training_passes(scenario: "Scenario") -> int:
     return rx.train_draws * (1 if rx.train_channel else len(scenario.channel.presets))
 
 
-def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent], one_sinr: tuple[bool, ...]) -> int:
+def channel_symbols(scenario: "Scenario", counts: Counts, sizes: list[Sent], kinds: tuple[str, ...]) -> int:
     s, r = len(scenario.channel.snr_values()), scenario.channel.mc_draws
     passes = training_passes(scenario)
-    return sum(s * r * counts.test * x.symbols(flag) for x in sizes for flag in one_sinr) + \
+    return sum(s * r * counts.test * x.symbols(kind) for x in sizes for kind in kinds) + \
         sum(passes * counts.train * x.uses for x in sizes)
 
 
@@ -221,7 +226,7 @@ def decoder_samples(scenario: "Scenario", counts: Counts, sizes: list[Sent]) -> 
 
 def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
                  enc_params: dict[str, int | None], dec_params: dict[str, int | None],
-                 sizes: list[Sent], one_sinr: tuple[bool, ...]) -> dict[str, float]:
+                 sizes: list[Sent], kinds: tuple[str, ...]) -> dict[str, float]:
     """Bytes of each part of the estimate (see the module docstring)."""
     b = 8 if scenario.dtype == "float64" else 4
     n, n_tr, n_te = counts.total, counts.train, counts.test
@@ -237,7 +242,8 @@ def memory_parts(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[i
     copies = scenario.receiver.train_draws if scenario.receiver.train_snr_db is not None else 1
     parts["classifier fit"] = float(max((copies * n_tr * x.vectors * x.values * HEAD_BYTES_PER_VALUE
                                          for x in variants), default=0))
-    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.symbols(all(one_sinr)),
+    every = "block" if all(k == "block" for k in kinds) else "symbol"  # chunk_bytes bounds the per-symbol slices
+    parts["channel"] = float(max((x.tx.link.cls.chunk_bytes(x.tx.link.options, s * n_te * x.symbols(every),
                                                              r, s * r * n_te * x.vectors * x.values, b)
                                   for x in sizes), default=0))
     if scenario.receiver.reconstruction.decoders:
@@ -275,19 +281,19 @@ class Estimate:
 
 
 def estimate(scenario: "Scenario", counts: Counts, shapes: dict[str, tuple[int, ...]],
-             enc_params: dict[str, int | None] | None = None, one_sinr: tuple[bool, ...] | None = None) -> Estimate:
-    """``one_sinr``: per preset of channel.presets, whether its channel has one SINR per vector
-    (:func:`preset_one_sinr`); None counts every preset without (every use a symbol: a bound)."""
+             enc_params: dict[str, int | None] | None = None, kinds: tuple[str, ...] | None = None) -> Estimate:
+    """``kinds``: per preset of channel.presets, how its channel's SINR varies within a vector
+    (:func:`preset_sinr_kinds`); None counts every preset as "symbol" (every use a symbol: a bound)."""
     sizes = plan_sizes(scenario, shapes)
-    if one_sinr is None:
-        one_sinr = (False,) * len(scenario.channel.presets)
+    if kinds is None:
+        kinds = ("symbol",) * len(scenario.channel.presets)
     if enc_params is None:
         enc_params = encoder_parameters(scenario, shapes)
     has_decoders = bool(scenario.receiver.reconstruction.decoders)
     widest = max((x.values for x in payload_variants(sizes)), default=1)
     dec_params = decoder_parameters(scenario, shapes, counts.train, counts.tokens, widest) if has_decoders else {}
-    return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes, one_sinr), enc_params,
-                    channel_symbols(scenario, counts, sizes, one_sinr), ldpc_bit_iterations(scenario, counts, sizes),
+    return Estimate(counts, memory_parts(scenario, counts, shapes, enc_params, dec_params, sizes, kinds), enc_params,
+                    channel_symbols(scenario, counts, sizes, kinds), ldpc_bit_iterations(scenario, counts, sizes),
                     training_samples(scenario, counts), decoder_samples(scenario, counts, sizes),
                     len(scenario.channel.snr_values()), max((x.cost.iterations for x in sizes), default=0))
 
@@ -369,15 +375,21 @@ def estimate_scenario(scenario: "Scenario") -> Estimate | None:
     if sizes is None:
         return None
     counts = Counts(*sizes, source_tokens(source, scenario))
-    return estimate(scenario, counts, source.input_shapes(), one_sinr=preset_one_sinr(scenario))
+    return estimate(scenario, counts, source.input_shapes(), kinds=preset_sinr_kinds(scenario))
 
 
-def preset_one_sinr(scenario: "Scenario", path=None) -> tuple[bool, ...]:
-    """Per preset of channel.presets (resolved beside the scenario file ``path``), whether its
-    channel has one SINR per vector (``Channel.one_sinr_per_block``); the presets must have passed
-    their checks."""
+def preset_sinr_kinds(scenario: "Scenario", path=None) -> tuple[str, ...]:
+    """Per preset of channel.presets (resolved beside the scenario file ``path``), how its channel's
+    SINR varies within a vector: "block" (one SINR per vector, ``Channel.one_sinr_per_block``),
+    "iid" (i.i.d. per symbol, ``Channel.iid_sinr_per_symbol``) or "symbol"; the presets must have
+    passed their checks."""
     from ..channel import CHANNELS
     from .presets import channel_preset_path, read_channel_preset
 
-    presets = (read_channel_preset(channel_preset_path(ref, path)) for ref in scenario.channel.presets)
-    return tuple(CHANNELS[p.model].one_sinr_per_block(**p.options) for p in presets)
+    def kind(model: str, options: dict) -> str:
+        if CHANNELS[model].one_sinr_per_block(**options):
+            return "block"
+        return "iid" if CHANNELS[model].iid_sinr_per_symbol(**options) else "symbol"
+
+    return tuple(kind(p.model, p.options) for p in (read_channel_preset(channel_preset_path(ref, path))
+                                                     for ref in scenario.channel.presets))

@@ -94,13 +94,13 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
                             source=src, field=f"encoders.{m}.name")
     _check_decoders(scenario, src, shapes)
     _check_presets(scenario, path, src)
-    one_sinr = budget.preset_one_sinr(scenario, path)
+    kinds = budget.preset_sinr_kinds(scenario, path)
     # budgets before anything big is built (big parameter tensors are counted on the meta device)
     counts = _instance_counts(source, scenario, src)
     enc_params: dict[str, int | None] = {}
     if counts is not None:
         enc_params = parameters.encoder_parameters(scenario, shapes)
-        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params, one_sinr), src)
+        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params, kinds), src)
     uncounted = [m for m, n in enc_params.items() if n is None]
     for m, spec in scenario.encoders.items():
         if m in shapes:
@@ -112,7 +112,7 @@ def check_scenario(scenario: Scenario, path: Path | None = None) -> None:
                 built = build_encoder(spec.name, scenario.embedding_dim, shapes[m], spec.options)
                 enc_params[m] = sum(p.numel() for p in built.parameters())
     if counts is not None and uncounted:
-        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params, one_sinr), src)
+        budget.check(scenario, budget.estimate(scenario, counts, shapes, enc_params, kinds), src)
     if scenario.receiver.train_channel is not None:
         check_channel_preset(channel_preset_path(scenario.receiver.train_channel, path, "receiver.train_channel"))
     ft = scenario.training.through_channel

@@ -173,16 +173,22 @@ def test_budgets_count_the_media_allocation(tiny_raw, write_scenario):
     # the abstraction needs each block's SINR: over AWGN or block fading one symbol per block (image 1,
     # audio 2, text 1; the conventional scheme's 3), over fast fading every symbol for the EESM
     assert sizes["media"].sinr_symbols == 4 and sizes["conventional"].sinr_symbols == 3
+    # over fast fading (i.i.d. SINRs) blocks of 4096 symbols or more go by the EESM's law, one draw
+    # each (the audio's two), the shorter ones every symbol (image 561, text 1 998; the conventional 3 x 34)
+    assert sizes["media"].law_symbols == 561 + 2 + 1_998 and sizes["conventional"].law_symbols == 3 * 34
+    exact = LINKS["nr"].Options(mode="abstraction", eesm="symbols")
+    assert LINKS["nr"].files_cost(exact, [140, 16_159, 480]).law_symbols == 70_529
     s, r, n = len(sc.channel.snr_values()), sc.channel.mc_draws, 100
     counts = budget.Counts(300, n)
     shapes = {"image": (1, 8, 8), "audio": (8000,), "text": (16,)}
-    for one_sinr, per_instance in [((True,), 4 + 3), ((False,), 70_529 + 102), ((True, False), 4 + 3 + 70_529 + 102)]:
-        sc_p = sc.model_copy(update={"channel": sc.channel.model_copy(update={"presets": ["p"] * len(one_sinr)})})
-        assert budget.estimate(sc_p, counts, shapes, {}, one_sinr).channel_symbols == s * r * n * per_instance
+    for kinds, per_instance in [(("block",), 4 + 3), (("symbol",), 70_529 + 102), (("iid",), 2_561 + 102),
+                                (("block", "symbol", "iid"), 4 + 3 + 70_529 + 102 + 2_561 + 102)]:
+        sc_p = sc.model_copy(update={"channel": sc.channel.model_copy(update={"presets": ["p"] * len(kinds)})})
+        assert budget.estimate(sc_p, counts, shapes, {}, kinds).channel_symbols == s * r * n * per_instance
     # and what validation reads off the presets
-    assert budget.preset_one_sinr(sc.model_copy(update={"channel": sc.channel.model_copy(
+    assert budget.preset_sinr_kinds(sc.model_copy(update={"channel": sc.channel.model_copy(
         update={"presets": ["awgn", "rayleigh_block", "rayleigh_block_est", "rayleigh_fast", "tdl_c"]})})) == \
-        (True, True, True, False, False)
+        ("block", "block", "block", "iid", "symbol")
 
 
 @pytest.mark.parametrize("scheme,links,expected", [
