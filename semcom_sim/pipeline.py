@@ -5,6 +5,7 @@ the end, so a failed or interrupted run leaves nothing half written.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -131,9 +132,7 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
         reads; ``at``: the draws payload_hat holds (None: one payload, no draw dimension)."""
         # the noiseless row is one payload: its budget is the pairs of one draw
         out = receiver.measure(payload_hat, at, 1 if at is None else scenario.channel.mc_draws)
-        # the norm reads the difference once: square().mean() would write a second tensor its size
-        diff = reads(payload_hat) - clean_read
-        out["payload_mse"] = torch.linalg.vector_norm(diff, dim=(-3, -2, -1)).square_() / math.prod(diff.shape[-3:])
+        out["payload_mse"] = _mean_square_error(reads, payload_hat, clean_read)
         return out
 
     receiver = receiver_for(presets[0])
@@ -166,6 +165,20 @@ def evaluate(tx: Transmission, link: Link, p_test, receiver_for, presets, snr: S
         rows += [at[i] for i in sorted(at)]
         rep.channel_advance(f"{tx.scheme} keep={tx.keep:g} {tx.link.label} {preset.name}")
     return rows
+
+
+def _mean_square_error(reads, payload_hat: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """payload_hat [..., N, V, T] -> [...]: the mean squared error per value of what the head reads
+    (``reads``) against ``clean``, one (SNR point, draw) slice at a time into one buffer: a difference
+    the size of every slice at once would be a fresh block of memory, with its page faults, in every
+    chunk of draws. The values are those of the difference formed whole (the norm reads each slice
+    alike)."""
+    lead = payload_hat.shape[:-3]
+    out = torch.empty(lead, dtype=clean.dtype, device=clean.device)
+    diff = torch.empty_like(clean)
+    for at in itertools.product(*map(range, lead)):
+        out[at] = torch.linalg.vector_norm(torch.sub(reads(payload_hat[at]), clean, out=diff)).square_()
+    return out / clean.numel()
 
 
 def receiver_key(tx: Transmission, t: int, link: Link, preset: ChannelPreset, train_preset: ChannelPreset | None,

@@ -139,3 +139,21 @@ def test_rfs_streams_are_keyed_by_the_kept_coordinates(tiny_raw, write_scenario,
     eq, plain = rows[("centroid_eq_rfs", "none", 0.3)], rows[("centroid", "none", 0.3)]
     assert eq["payload_dims"] == plain["payload_dims"] == round(0.3 * tiny_raw["embedding_dim"])
     assert (eq["acc_top1"], eq["acc_top5"]) == (plain["acc_top1"], plain["acc_top5"])
+
+
+def test_payload_mse_slice_by_slice_equals_the_difference_formed_whole():
+    """pipeline._mean_square_error keeps one slice's difference at a time: the same values as the
+    norm of the whole difference, for the centroid's read (a mean over the vectors) too."""
+    import math
+
+    import torch
+
+    from semcom_sim.pipeline import _mean_square_error
+
+    g = torch.Generator().manual_seed(0)
+    received, clean = torch.randn(3, 4, 200, 3, 40, generator=g), torch.randn(200, 3, 40, generator=g)
+    for reads in (lambda p: p, lambda p: p.mean(-2, keepdim=True)):
+        diff = reads(received) - reads(clean)
+        whole = torch.linalg.vector_norm(diff, dim=(-3, -2, -1)).square_() / math.prod(diff.shape[-3:])
+        assert torch.equal(_mean_square_error(reads, received, reads(clean)), whole)
+    assert torch.equal(_mean_square_error(lambda p: p, clean, clean), torch.tensor(0.0))  # one payload, no draws

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 
@@ -129,24 +130,55 @@ def gaussian_(t: torch.Tensor, std: float, generator: torch.Generator) -> torch.
     return t
 
 
-def add_noise(x: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
-    """y = x + n, n ~ CN(0, N0) per complex symbol (``no`` broadcastable to x), drawn from Sionna's
-    seeded generator of x's device, as Sionna's ``AWGN`` block draws it.
+def add_noise(x: torch.Tensor, no: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+    """y = x + n, or y = h x + n with ``h`` (broadcastable to x), n ~ CN(0, N0) per complex symbol
+    (``no`` broadcastable to y), drawn from Sionna's seeded generator of x's device, as Sionna's
+    ``AWGN`` block draws it.
 
     Written here rather than calling the block: it makes five passes over the symbols (the real
     parts, the imaginary parts, interleaving them, scaling, adding), this two (one draw of the
     interleaved real and imaginary parts in place, one fused multiply-add into them): 2.2x faster
     on the 2-core CPU at 43 M symbols, and a real ``normal_`` on the interleaved parts draws 1.7x
     faster than ``randn`` of a complex dtype (docs/development/speed.md), in two streams at once
-    for large draws (:func:`gaussian_`). Same distribution, another sequence of draws."""
+    for large draws (:func:`gaussian_`). Same distribution, another sequence of draws.
+
+    h x is formed piece by piece (:func:`pieces`) into the noise's own buffer, never whole: a
+    fresh tensor the size of y would cost its page faults on every call (the allocator maps
+    large blocks anew), a piece's memory is reused. The values are those of h x + n formed whole."""
     from sionna.phy import config
 
-    noise = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    shape = x.shape if h is None else torch.broadcast_shapes(h.shape, x.shape)
+    noise = torch.empty(shape, dtype=x.dtype, device=x.device)
     gaussian_(torch.view_as_real(noise), math.sqrt(0.5), config.torch_rng(str(x.device)))
     scale = no.sqrt().to(x.real.dtype)
-    if torch.is_grad_enabled() and x.requires_grad:  # an out= result has no gradient
-        return torch.addcmul(x, noise, scale)
-    return torch.addcmul(x, noise, scale, out=noise)
+    if torch.is_grad_enabled() and (x.requires_grad or (h is not None and h.requires_grad)):
+        return torch.addcmul(x if h is None else h * x, noise, scale)  # an out= result has no gradient
+    if h is None:
+        return torch.addcmul(x, noise, scale, out=noise)
+    h, x, scale = (torch.broadcast_to(t, shape) for t in (h, x, scale))  # views: no copies
+    for at in pieces(shape, noise.element_size(), PIECE_BYTES):
+        torch.addcmul(h[at] * x[at], noise[at], scale[at], out=noise[at])
+    return noise
+
+
+# the bytes of one piece of :func:`pieces`: far below glibc's largest threshold for mapping a block
+# anew (32 MiB), so that freed pieces are reused
+PIECE_BYTES = 1 << 23
+
+
+def pieces(shape: torch.Size, itemsize: int, limit: int = PIECE_BYTES):
+    """Index tuples cutting a tensor of ``shape`` along its leading dimensions into pieces of at
+    most ``limit`` bytes each (or one index of the last dimension, where that is larger)."""
+    per = itemsize * math.prod(shape)
+    for d, n in enumerate(shape):
+        per //= max(n, 1)
+        if per <= limit or d == len(shape) - 1:
+            rows = max(1, limit // max(per, 1))
+            for lead in itertools.product(*(range(m) for m in shape[:d])):
+                for s in range(0, n, rows):
+                    yield (*lead, slice(s, s + rows))
+            return
+    yield ()
 
 
 def mmse_gain(no_eff: torch.Tensor) -> torch.Tensor:

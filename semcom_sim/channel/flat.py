@@ -106,7 +106,7 @@ class FlatFadingChannel(Channel):
 
     def _through(self, x: torch.Tensor, h: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
         """y = h x + n [..., L, N] for symbols x [..., L], h [..., 1 or L, N] and N0 of y's rank."""
-        return add_noise(h * x.unsqueeze(-1), no)
+        return add_noise(x.unsqueeze(-1), no, h)
 
     def _fade(self, x: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> y [..., L, N], h [..., 1 (block) or L (fast), N], N0 [S, 1, ..., 1] of x's rank."""

@@ -47,3 +47,30 @@ def test_a_part_that_fails_raises_instead_of_leaving_values_undrawn(monkeypatch)
     monkeypatch.setattr(torch.Tensor, "normal_", failing)
     with pytest.raises(RuntimeError, match="second part"):
         _draw(base.PARALLEL_DRAW_VALUES, 2)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (1, 1, 7), (2, 0, 3), (5,)])
+def test_pieces_cover_every_index_once(shape):
+    seen = torch.zeros(shape, dtype=torch.int64)
+    for at in base.pieces(torch.Size(shape), 4, limit=24):  # 24 bytes: 6 values a piece
+        seen[at] += 1
+        assert seen[at].numel() <= 6 or len(at) == len(shape)
+    assert bool((seen == 1).all())
+
+
+def test_faded_symbols_with_noise_formed_piece_by_piece_equal_h_x_formed_whole(monkeypatch):
+    """add_noise(x, no, h) forms h x piece by piece into the noise's buffer (no tensor the size of
+    y but the noise's): bit for bit add_noise(h * x, no) from the same generator state."""
+    from sionna.phy import config
+
+    monkeypatch.setattr(base, "PIECE_BYTES", 4096)  # many pieces, cut along three dimensions
+    g = torch.Generator().manual_seed(0)
+    for h_shape, x_shape in [((4, 3, 50, 2, 1, 1), (50, 2, 16, 1)),  # block fading: one h per vector
+                             ((4, 3, 50, 2, 16, 2), (50, 2, 16, 1))]:  # fast, two receive antennas
+        h = torch.randn(h_shape, dtype=torch.complex64, generator=g)
+        x = torch.randn(x_shape, dtype=torch.complex64, generator=g)
+        no = torch.rand(4, 1, 1, 1, 1, 1, generator=g) + 0.1
+        config.seed = 11
+        whole = base.add_noise(h * x, no)
+        config.seed = 11
+        assert torch.equal(base.add_noise(x, no, h), whole)
