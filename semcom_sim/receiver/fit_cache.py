@@ -26,7 +26,7 @@ import torch
 from ..cache import InvalidEntry, check_writable, entry_is_valid, load_or_build
 from ..errors import UserError
 from .decoders import DECODERS, Decoder, fit_decoder
-from .heads import LinearHead
+from .heads import HEAD_SOLVER, LinearHead
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,10 @@ def cached_head(cache_dir: Path | None, fit: Callable[..., LinearHead], features
     dtype), through the cache in ``cache_dir`` (None: fitted, not cached)."""
     if cache_dir is None:
         return fit(features, labels, l2, tol)
-    from sklearn import __version__ as sklearn_version
+    from scipy import __version__ as scipy_version
 
-    key = digest("head", sklearn_version, getattr(fit, "__qualname__", repr(fit)), l2, tol, str(features.device),
-                 features, labels)
+    key = digest("head", HEAD_SOLVER, scipy_version, torch.__version__, getattr(fit, "__qualname__", repr(fit)), l2, tol,
+                 str(features.device), features, labels)
 
     def save(head: LinearHead, f) -> None:
         torch.save({"weight": head.weight, "bias": head.bias}, f)

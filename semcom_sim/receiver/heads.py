@@ -1,10 +1,11 @@
-"""Linear classification heads, fitted with scikit-learn and applied with torch.
+"""Linear classification heads, fitted with SciPy's L-BFGS on a loss computed in torch, and applied with torch.
 
 The head is fitted once on clean training payloads; evaluation then runs on every channel
 output of the channel stage at once, so inference is a single batched matmul on the run's device.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,13 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
     (one-vs-rest), whose logits are then independent per class. The head has the features'
     dtype and device.
 
+    The model and its solver are scikit-learn's ``LogisticRegression(C=1/l2, tol=tol)`` with
+    L-BFGS: the same objective (mean log-loss + l2 / (2 N) ||W||^2, the intercept unpenalised; two
+    classes as one binomial logit), SciPy's L-BFGS-B from zero with scikit-learn's options. Only
+    the loss and its gradient are computed here, in float64 as scikit-learn's, but in torch on the
+    features' device and its threads (scikit-learn's softmax runs on one thread of the CPU); the
+    agreement measured is in docs/guide/receivers.md.
+
     >>> import torch
     >>> from semcom_sim.blocks import fit_linear_head
     >>> features = torch.tensor([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1]])
@@ -56,27 +64,97 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
     >>> head.logits(features).argmax(-1)
     tensor([0, 0, 1, 1])
     """
-    from sklearn.linear_model import LogisticRegression  # 0.1 s to import: not at start-up
-
-    x = features.detach().double().cpu().numpy()
-    y = labels.cpu().numpy()
-    c = 1.0 / l2 if l2 > 0 else np.inf
-    if y.ndim == 1:
-        clf = LogisticRegression(C=c, max_iter=2000, tol=tol).fit(x, y)
-        coef, intercept = clf.coef_, clf.intercept_
-        if coef.shape[0] == 1:  # two classes: sklearn keeps one logit, of class 1 against class 0
-            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    x = features.detach().to(torch.float64)
+    y = labels.to(x.device)
+    if y.dim() == 1:
+        classes = torch.unique(y)  # sorted: logit j is the j-th class present, as sklearn's classes_
+        if classes.numel() < 2:
+            raise ValueError(f"a head needs at least two classes in its training labels, got {classes.tolist()}")
+        if classes.numel() == 2:  # one binomial logit, of the second class against the first
+            coef, intercept = _fit_binomial(x, (y == classes[1]).to(torch.float64), l2, tol)
+            coef, intercept = torch.stack([torch.zeros_like(coef), coef]), torch.stack([intercept.new_zeros(()), intercept])
+        else:
+            coef, intercept = _fit_multinomial(x, torch.searchsorted(classes, y), classes.numel(), l2, tol)
     else:
-        coef, intercept = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+        coef = torch.zeros(y.shape[1], x.shape[1], dtype=torch.float64, device=x.device)
+        intercept = torch.zeros(y.shape[1], dtype=torch.float64, device=x.device)
         for j in range(y.shape[1]):
             if y[:, j].min() == y[:, j].max():
                 # a class that is always (or never) present in training: a constant logit says so
                 intercept[j] = 20.0 if y[0, j] else -20.0
                 continue
-            clf = LogisticRegression(C=c, max_iter=2000, tol=tol).fit(x, y[:, j])
-            coef[j], intercept[j] = clf.coef_[0], clf.intercept_[0]
-    return LinearHead(torch.as_tensor(coef, dtype=features.dtype, device=features.device),
-                      torch.as_tensor(intercept, dtype=features.dtype, device=features.device))
+            coef[j], intercept[j] = _fit_binomial(x, (y[:, j] > 0).to(torch.float64), l2, tol)
+    return LinearHead(coef.to(features.dtype).contiguous(), intercept.to(features.dtype).contiguous())
+
+
+# what fits a head, in the fit cache's key: SciPy's L-BFGS-B on the loss computed here
+HEAD_SOLVER = "scipy-lbfgsb+torch-loss"
+# scikit-learn's L-BFGS settings for LogisticRegression (max_iter as the receiver has always set it)
+HEAD_MAX_ITER = 2000
+_LBFGS_OPTIONS = {"maxiter": HEAD_MAX_ITER, "maxls": 50, "ftol": 64 * np.finfo(float).eps}
+
+
+def _lbfgs(loss_grad, size: int, tol: float) -> np.ndarray:
+    """Minimise ``loss_grad(w) -> (loss, gradient)`` over float64 w [size] from zero with SciPy's
+    L-BFGS-B, stopping where the gradient's largest component falls below ``tol``."""
+    from scipy.optimize import minimize  # not at start-up
+    from threadpoolctl import threadpool_limits
+
+    # L-BFGS-B's own vector work on one thread: SciPy's BLAS threads would contend with torch's
+    # (which compute the loss) for the same cores; a fit of 300 x 48 features took 18x as long
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(loss_grad, np.zeros(size), method="L-BFGS-B", jac=True, options={**_LBFGS_OPTIONS, "gtol": tol})
+    if res.status != 0:  # as scikit-learn's ConvergenceWarning: the head is used, and said to be so
+        warnings.warn(f"a receiver head's L-BFGS stopped before its tolerance {tol:g}: {res.message}", RuntimeWarning,
+                      stacklevel=3)
+    return res.x
+
+
+def _fit_multinomial(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, tol: float):
+    """Multinomial logistic regression of class indices y [N] on float64 x [N, F] -> (coef [C, F],
+    intercept [C]), float64 on x's device."""
+    n, f = x.shape
+    penalty = l2 / n  # scikit-learn's 1 / (C N)
+    rows = y.unsqueeze(1)
+
+    def loss_grad(w: np.ndarray):
+        w = torch.from_numpy(w).view(f + 1, classes).to(x.device)  # scikit-learn's layout: a feature's classes together
+        coef_t = w[:f]  # [F, C]
+        raw = torch.addmm(w[f], x, coef_t)  # [N, C]
+        own = raw.gather(1, rows).sum()
+        top = raw.amax(1, keepdim=True)
+        p = raw.sub_(top).exp_()  # one exp serves the log-sum-exp and the softmax
+        total = p.sum(1, keepdim=True)
+        loss = (top.sum() + total.log().sum() - own) / n + 0.5 * penalty * coef_t.square().sum()
+        p.div_(total).scatter_add_(1, rows, p.new_full(rows.shape, -1.0)).div_(n)  # softmax - one-hot
+        grad = torch.empty(f + 1, classes, dtype=torch.float64, device=x.device)
+        torch.add(torch.mm(x.T, p), coef_t, alpha=penalty, out=grad[:f])
+        torch.sum(p, 0, out=grad[f])
+        return float(loss), grad.view(-1).cpu().numpy()
+
+    w = torch.from_numpy(_lbfgs(loss_grad, classes * (f + 1), tol)).view(f + 1, classes).to(x.device)
+    return w[:f].T, w[f]
+
+
+def _fit_binomial(x: torch.Tensor, y: torch.Tensor, l2: float, tol: float):
+    """Binary logistic regression of y [N] (0 or 1, float64) on float64 x [N, F] -> (coef [F],
+    intercept []), float64 on x's device."""
+    n, f = x.shape
+    penalty = l2 / n
+
+    def loss_grad(w: np.ndarray):
+        w = torch.from_numpy(w).to(x.device)
+        coef = w[:f]
+        raw = torch.addmv(w[f], x, coef)  # [N]
+        loss = (torch.nn.functional.softplus(raw) - y * raw).sum() / n + 0.5 * penalty * coef.square().sum()
+        p = raw.sigmoid_().sub_(y).div_(n)
+        grad = torch.empty(f + 1, dtype=torch.float64, device=x.device)
+        torch.add(torch.mv(x.T, p), coef, alpha=penalty, out=grad[:f])
+        grad[f] = p.sum()
+        return float(loss), grad.cpu().numpy()
+
+    w = torch.from_numpy(_lbfgs(loss_grad, f + 1, tol)).to(x.device)
+    return w[:f], w[f]
 
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:

@@ -158,7 +158,7 @@ PROBE_TOL = 1e-4
 
 def fit_field_classifier(targets_train: torch.Tensor, labels_train: torch.Tensor, *,
                          l2: float = 1.0, fit_head: FitHead = fit_linear_head) -> ReconClassifier:
-    """Multinomial logistic regression (sklearn, via ``fit_linear_head``, or ``fit_head`` with its
+    """Multinomial logistic regression (``fit_linear_head``, or ``fit_head`` with its
     arguments: the receiver's cached form) on the flattened training targets [N, *target_shape],
     labels_train int64 [N]; the weights come back as torch tensors on the targets' device and in
     their dtype, so the classifier runs on batches of reconstructions."""
