@@ -65,6 +65,8 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
     tensor([0, 0, 1, 1])
     """
     x = features.detach().to(torch.float64)
+    if not bool(torch.isfinite(x).all()):  # as scikit-learn's input check: a NaN would end in NaN weights
+        raise ValueError("a head's training features hold a value that is not finite")
     y = labels.to(x.device)
     if y.dim() == 1:
         classes = torch.unique(y)  # sorted: logit j is the j-th class present, as sklearn's classes_

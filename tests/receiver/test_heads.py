@@ -80,6 +80,13 @@ def test_a_head_stopped_by_its_iteration_limit_says_so(monkeypatch):
         fit_linear_head(x, y, l2=1e-3)
 
 
+def test_features_that_are_not_finite_are_refused():
+    x, y = _separable(50, 4, 3, 8)
+    x[7, 2] = float("nan")
+    with pytest.raises(ValueError, match="not finite"):
+        fit_linear_head(x, y, l2=1e-3)
+
+
 def test_one_class_is_refused():
     with pytest.raises(ValueError, match="at least two classes"):
         fit_linear_head(torch.randn(10, 3), torch.zeros(10, dtype=torch.int64), l2=1e-3)
