@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
 import threading
@@ -144,11 +146,13 @@ def add_noise(x: torch.Tensor, no: torch.Tensor, h: torch.Tensor | None = None) 
 
     h x is formed piece by piece (:func:`pieces`) into the noise's own buffer, never whole: a
     fresh tensor the size of y would cost its page faults on every call (the allocator maps
-    large blocks anew), a piece's memory is reused. The values are those of h x + n formed whole."""
+    large blocks anew), a piece's memory is reused. The values are those of h x + n formed whole.
+    The noise's own buffer is :func:`scratch`'s: within a Monte Carlo loop, the memory of the
+    chunk before."""
     from sionna.phy import config
 
     shape = x.shape if h is None else torch.broadcast_shapes(h.shape, x.shape)
-    noise = torch.empty(shape, dtype=x.dtype, device=x.device)
+    noise = scratch(shape, x.dtype, x.device)
     gaussian_(torch.view_as_real(noise), math.sqrt(0.5), config.torch_rng(str(x.device)))
     scale = no.sqrt().to(x.real.dtype)
     if torch.is_grad_enabled() and (x.requires_grad or (h is not None and h.requires_grad)):
@@ -159,6 +163,54 @@ def add_noise(x: torch.Tensor, no: torch.Tensor, h: torch.Tensor | None = None) 
     for at in pieces(shape, noise.element_size(), PIECE_BYTES):
         torch.addcmul(h[at] * x[at], noise[at], scale[at], out=noise[at])
     return noise
+
+
+# buffers of :func:`scratch` within :func:`reused_buffers`: (buffer, its storage's use count when
+# nothing but the pool holds it); None outside
+_POOL: contextvars.ContextVar[list[tuple[torch.Tensor, int]] | None] = contextvars.ContextVar("scratch", default=None)
+# below this size a fresh tensor costs no page faults: glibc serves it from memory already mapped
+POOLED_BYTES = 1 << 25
+
+
+@contextlib.contextmanager
+def reused_buffers():
+    """Within it, :func:`scratch` hands out again the CPU buffers of its earlier calls that nothing
+    holds any more: a Monte Carlo loop's chunks of draws (``links.monte_carlo``) then write their
+    noise into the memory of the chunk before instead of a fresh block. glibc maps every block
+    above 32 MiB anew and unmaps it when freed, so a fresh one is faulted in page by page: 5.9 M
+    page faults and 11-12 s of system time in the N = 20,000 run of docs/development/speed.md."""
+    token = _POOL.set([])
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+
+
+def _use_count(t: torch.Tensor) -> int | None:
+    """How many holders t's memory has (every tensor viewing it counts); None where this torch
+    does not say (then nothing is reused)."""
+    count = getattr(torch._C, "_storage_Use_Count", None)
+    return None if count is None else count(t.untyped_storage()._cdata)
+
+
+def scratch(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An uninitialised tensor of ``shape``: ``torch.empty``, except within :func:`reused_buffers`
+    on the CPU, where a large one is a view of a buffer of the pool that no tensor views any more
+    (its storage's use count is back to what it was when only the pool held it), or a new buffer
+    the pool keeps. A buffer still viewed anywhere is never handed out: what it holds is not
+    overwritten."""
+    pool = _POOL.get()
+    numel = math.prod(shape)
+    if pool is None or torch.device(device).type != "cpu" or numel * dtype.itemsize < POOLED_BYTES:
+        return torch.empty(shape, dtype=dtype, device=device)
+    for buf, idle in pool:
+        if buf.dtype == dtype and buf.numel() >= numel and _use_count(buf) == idle:
+            return buf[:numel].view(shape)
+    buf = torch.empty(numel, dtype=dtype, device=device)
+    idle = _use_count(buf)
+    if idle is not None:
+        pool.append((buf, idle))
+    return buf.view(shape)
 
 
 # the bytes of one piece of :func:`pieces`: far below glibc's largest threshold for mapping a block

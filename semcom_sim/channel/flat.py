@@ -36,7 +36,7 @@ import numbers
 
 import torch
 
-from .base import Channel, add_noise, gaussian_
+from .base import Channel, add_noise, gaussian_, scratch
 
 MAX_RX_ANTENNAS = 64
 MAX_PILOTS = 1024
@@ -101,7 +101,7 @@ class FlatFadingChannel(Channel):
         """count channel vectors h ~ CN(0, I_N), [count, N] (see the module doc for the two draws)."""
         if self.fading == "block":
             return self._gen(count).squeeze(-1)  # Sionna's layout [count, N receive, 1 transmit]
-        parts = torch.empty(count, self.num_rx_ant, 2, dtype=self._gen.dtype, device=self._gen.device)
+        parts = scratch((count, self.num_rx_ant, 2), self._gen.dtype, self._gen.device)
         return torch.view_as_complex(gaussian_(parts, math.sqrt(0.5), self._gen.torch_rng))
 
     def _through(self, x: torch.Tensor, h: torch.Tensor, no: torch.Tensor) -> torch.Tensor:

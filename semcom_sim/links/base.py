@@ -6,6 +6,8 @@ from typing import Any, Callable, ClassVar
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from ..channel.base import reused_buffers
+
 
 class LinkOptions(BaseModel):
     """A link's options as the scenario writes them (``{name: NAME, options: {...}}``); a link with
@@ -235,13 +237,15 @@ def monte_carlo(link: Link, payload: torch.Tensor, channel, no: torch.Tensor, dr
     chunk = link.draws_per_chunk(sent, no.shape[0], draws)
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, torch.Tensor] = {}
-    for start in range(0, draws, chunk):
-        r = min(chunk, draws - start)
-        payload_hat, c = link.receive(channel, sent, no, r)
-        for k, v in measure(payload_hat, range(start, start + r)).items():
-            sums[k] = sums.get(k, 0.0) + v.sum(1)
-        for k, v in c.items():
-            counts[k] = counts.get(k, 0) + v
+    with reused_buffers():  # each chunk's channel output in the memory of the chunk before
+        for start in range(0, draws, chunk):
+            r = min(chunk, draws - start)
+            payload_hat, c = link.receive(channel, sent, no, r)
+            for k, v in measure(payload_hat, range(start, start + r)).items():
+                sums[k] = sums.get(k, 0.0) + v.sum(1)
+            for k, v in c.items():
+                counts[k] = counts.get(k, 0) + v
+            del payload_hat  # its memory free for the next chunk's
     out = {k: v / draws for k, v in sums.items()}
     out.update(link.error_rates(counts, draws, payload.shape))
     if channel.pilot_uses_per_vector:  # results.csv pilot_uses: per instance, besides the link's channel_uses

@@ -74,3 +74,65 @@ def test_faded_symbols_with_noise_formed_piece_by_piece_equal_h_x_formed_whole(m
         whole = base.add_noise(h * x, no)
         config.seed = 11
         assert torch.equal(base.add_noise(x, no, h), whole)
+
+
+def test_scratch_hands_out_a_buffer_again_only_once_nothing_views_it(monkeypatch):
+    monkeypatch.setattr(base, "POOLED_BYTES", 1024)
+    assert base.scratch((64, 8), torch.float32, "cpu").numel() == 512  # outside the scope: torch.empty
+    with base.reused_buffers():
+        first = base.scratch((64, 8), torch.float32, "cpu")
+        ptr = first.data_ptr()
+        view = torch.view_as_complex(first.view(64, 4, 2))[:3]  # a view of it is still held
+        del first
+        second = base.scratch((64, 8), torch.float32, "cpu")
+        assert second.data_ptr() != ptr  # never the memory a tensor still views
+        del view
+        again = base.scratch((32, 8), torch.float32, "cpu")  # smaller: a view of the first buffer
+        assert again.data_ptr() == ptr and again.shape == (32, 8)
+        assert base.scratch((64, 8), torch.float64, "cpu").data_ptr() not in (ptr, second.data_ptr())
+        tiny = base.scratch((4,), torch.float32, "cpu")  # below POOLED_BYTES: not pooled
+        assert tiny.data_ptr() not in (ptr, second.data_ptr())
+    with base.reused_buffers():  # each scope its own pool
+        assert base.scratch((64, 8), torch.float32, "cpu").data_ptr() != second.data_ptr()
+
+
+def test_monte_carlo_reuses_the_chunks_memory_and_draws_what_fresh_memory_would(monkeypatch):
+    """Chunks of draws write their noise into the memory of the chunk before (no fresh block, no
+    page faults): the metrics are those of fresh buffers to the bit, and a measure that keeps the
+    payload it was given still sees its own values."""
+    from sionna.phy import config
+
+    from semcom_sim.blocks import Analog, SnrPoints, channel_from_preset, monte_carlo
+    import semcom_sim.links.analog as analog
+
+    monkeypatch.setattr(analog, "SYMBOLS_PER_CHUNK", 1)  # one draw per chunk
+    monkeypatch.setattr(base, "POOLED_BYTES", 1024)
+    payload = torch.randn(40, 2, 16, generator=torch.Generator().manual_seed(0))
+    link, snr = Analog.fit(payload), SnrPoints.of([0.0, 10.0], torch.float32, "cpu")
+    kept, pointers = [], []
+
+    def measure(p, at):
+        pointers.append(p.data_ptr())
+        return {"mse": (p - payload).square().mean((-3, -2, -1))}
+
+    def run(channel):
+        config.seed = 5
+        return monte_carlo(link, payload, channel, snr.no, 6, measure)["mse"]
+
+    for preset in ("awgn", "rayleigh_fast"):
+        channel = channel_from_preset(preset)
+        pooled = run(channel)
+        assert len(set(pointers)) == 1  # every chunk in the same memory
+        monkeypatch.setattr(base, "POOLED_BYTES", 1 << 62)  # nothing pooled: fresh memory each chunk
+        assert torch.equal(run(channel), pooled)
+        monkeypatch.setattr(base, "POOLED_BYTES", 1024)
+        pointers.clear()
+
+    def keeping(p, at):
+        kept.append((p, p.clone()))
+        return {"mse": p.square().mean((-3, -2, -1))}
+
+    config.seed = 5
+    monte_carlo(link, payload, channel_from_preset("awgn"), snr.no, 6, keeping)
+    assert all(torch.equal(p, copy) for p, copy in kept)  # nothing it kept was overwritten
+    assert len({p.data_ptr() for p, _ in kept}) == 6
