@@ -78,6 +78,22 @@ def unit_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(eps)
 
 
+def rank_of(scores: torch.Tensor, own: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
+    """scores [..., G], own int64 [...] (broadcastable: each row's own entry) -> [...] the rank of
+    each row's own entry by the module docstring's tie rule: the number of *other* entries scoring
+    at least as high (0 = top-1); a row whose own score is NaN ranks G (never found).
+
+    ``overwrite``: ``scores`` is compared in place (1.0 / 0.0) and summed as floats, exact up to
+    2^24 entries and twice as fast as a bool tensor's integer sum; else it is left as it was."""
+    mine = scores.gather(-1, own.expand(*scores.shape[:-1]).unsqueeze(-1))  # [..., 1]
+    if overwrite:
+        above = scores.ge_(mine).sum(-1, dtype=torch.float64 if scores.dtype == torch.float64 else torch.float32).long()
+    else:
+        above = scores.ge(mine).sum(-1)
+    rank = above - 1  # the own entry always ties itself
+    return torch.where(mine.squeeze(-1).isnan(), torch.full_like(rank, scores.shape[-1]), rank)
+
+
 def own_ranks(query: torch.Tensor, gallery: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:
     """query [..., n, F], unit-norm gallery [G, F], own [n] or [..., n] (the gallery index of each
     query row; default 0..n-1) -> [..., n] the rank of each query's own entry (0 = top-1, ties against it; see
@@ -86,13 +102,7 @@ def own_ranks(query: torch.Tensor, gallery: torch.Tensor, own: torch.Tensor | No
     Only the gallery needs unit norm: a positive scale of the query does not change its ranking."""
     n = query.shape[-2]
     own = torch.arange(n, device=query.device) if own is None else own.to(query.device)
-    sim = torch.matmul(query, gallery.T)  # [..., n, G]
-    mine = sim.gather(-1, own.expand(*sim.shape[:-1]).unsqueeze(-1))  # [..., n, 1], the same products
-    # entries at least as similar, the own entry included (it always ties itself): compared in place
-    # (1.0 / 0.0) and summed as floats, exact up to 2^24 entries and twice as fast as a bool tensor's
-    # integer sum
-    rank = sim.ge_(mine).sum(-1, dtype=torch.float64 if sim.dtype == torch.float64 else torch.float32).long() - 1
-    return torch.where(mine.squeeze(-1).isnan(), torch.full_like(rank, gallery.shape[0]), rank)
+    return rank_of(torch.matmul(query, gallery.T), own, overwrite=True)  # [..., n, G] similarities
 
 
 def recall_at(ranks: torch.Tensor, ks=RETRIEVAL_K, dtype: torch.dtype = torch.float32) -> dict[int, torch.Tensor]:
