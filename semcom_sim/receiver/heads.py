@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..registry import Registry
+from .gemm import linear
 from .retrieval import rank_of
 
 # name -> fit(features [N, F], labels, l2, tol) -> a head with ``logits``; ``receiver.head`` names one
@@ -37,8 +38,7 @@ class LinearHead:
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """[..., F] -> [..., C]"""
-        return torch.addmm(self.bias, features.reshape(-1, features.shape[-1]), self.weight.T).reshape(
-            *features.shape[:-1], -1)
+        return linear(features, self.weight, self.bias)
 
 
 @HEADS.register("logistic")

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .gemm import linear
+
 # gallery similarities per chunk of query slices (SNR points x draws, each N x N): 32 MiB of
 # float32 however many SNR points and draws; on the 2-core CPU the three_modality run's retrieval took
 # about half as long with 2^23 as with 2^24 (whose chunks no longer stay in cache) or 2^21
@@ -102,7 +104,7 @@ def own_ranks(query: torch.Tensor, gallery: torch.Tensor, own: torch.Tensor | No
     Only the gallery needs unit norm: a positive scale of the query does not change its ranking."""
     n = query.shape[-2]
     own = torch.arange(n, device=query.device) if own is None else own.to(query.device)
-    return rank_of(torch.matmul(query, gallery.T), own, overwrite=True)  # [..., n, G] similarities
+    return rank_of(linear(query, gallery), own, overwrite=True)  # [..., n, G] similarities
 
 
 def recall_at(ranks: torch.Tensor, ks=RETRIEVAL_K, dtype: torch.dtype = torch.float32) -> dict[int, torch.Tensor]:
