@@ -91,7 +91,7 @@ def fit_linear_head(features: torch.Tensor, labels: torch.Tensor, l2: float, tol
 
 
 # what fits a head, in the fit cache's key: SciPy's L-BFGS-B on the loss computed here
-HEAD_SOLVER = "scipy-lbfgsb+torch-loss"
+HEAD_SOLVER = "scipy-lbfgsb+torch-loss-by-class"
 # scikit-learn's L-BFGS settings for LogisticRegression (max_iter as the receiver has always set it)
 HEAD_MAX_ITER = 2000
 _LBFGS_OPTIONS = {"maxiter": HEAD_MAX_ITER, "maxls": 50, "ftol": 64 * np.finfo(float).eps}
@@ -118,21 +118,24 @@ def _fit_multinomial(x: torch.Tensor, y: torch.Tensor, classes: int, l2: float, 
     intercept [C]), float64 on x's device."""
     n, f = x.shape
     penalty = l2 / n  # scikit-learn's 1 / (C N)
-    rows = y.unsqueeze(1)
+    rows = y.unsqueeze(0)  # [1, N]: each instance's class, the row of its logit
 
     def loss_grad(w: np.ndarray):
         w = torch.from_numpy(w).view(f + 1, classes).to(x.device)  # scikit-learn's layout: a feature's classes together
         coef_t = w[:f]  # [F, C]
-        raw = torch.addmm(w[f], x, coef_t)  # [N, C]
-        own = raw.gather(1, rows).sum()
-        top = raw.amax(1, keepdim=True)
+        # the logits class by class, [C, N]: MKL forms this product 1.8x as fast as [N, C] on an
+        # AMD CPU (16,000 x 1,536 by 1,536 x 100 in float64), and the sums over classes below then
+        # run along contiguous rows of instances
+        raw = torch.addmm(w[f].unsqueeze(1), coef_t.T, x.T)
+        own = raw.gather(0, rows).sum()
+        top = raw.amax(0, keepdim=True)
         p = raw.sub_(top).exp_()  # one exp serves the log-sum-exp and the softmax
-        total = p.sum(1, keepdim=True)
+        total = p.sum(0, keepdim=True)
         loss = (top.sum() + total.log().sum() - own) / n + 0.5 * penalty * coef_t.square().sum()
-        p.div_(total).scatter_add_(1, rows, p.new_full(rows.shape, -1.0)).div_(n)  # softmax - one-hot
+        p.div_(total).scatter_add_(0, rows, p.new_full(rows.shape, -1.0)).div_(n)  # softmax - one-hot
         grad = torch.empty(f + 1, classes, dtype=torch.float64, device=x.device)
-        torch.add(torch.mm(x.T, p), coef_t, alpha=penalty, out=grad[:f])
-        torch.sum(p, 0, out=grad[f])
+        torch.add(torch.mm(p, x).T, coef_t, alpha=penalty, out=grad[:f])
+        torch.sum(p, 1, out=grad[f])
         return float(loss), grad.view(-1).cpu().numpy()
 
     w = torch.from_numpy(_lbfgs(loss_grad, classes * (f + 1), tol)).view(f + 1, classes).to(x.device)
