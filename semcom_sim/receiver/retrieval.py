@@ -83,7 +83,8 @@ def unit_rows(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 def rank_of(scores: torch.Tensor, own: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     """scores [..., G], own int64 [...] (broadcastable: each row's own entry) -> [...] the rank of
     each row's own entry by the module docstring's tie rule: the number of *other* entries scoring
-    at least as high (0 = top-1); a row whose own score is NaN ranks G (never found).
+    at least as high (0 = top-1); a row whose own score is NaN ranks past every k (never found,
+    even where k exceeds G).
 
     ``overwrite``: ``scores`` is compared in place (1.0 / 0.0) and summed as floats, exact up to
     2^24 entries and twice as fast as a bool tensor's integer sum; else it is left as it was."""
@@ -93,7 +94,7 @@ def rank_of(scores: torch.Tensor, own: torch.Tensor, overwrite: bool = False) ->
     else:
         above = scores.ge(mine).sum(-1)
     rank = above - 1  # the own entry always ties itself
-    return torch.where(mine.squeeze(-1).isnan(), torch.full_like(rank, scores.shape[-1]), rank)
+    return torch.where(mine.squeeze(-1).isnan(), torch.full_like(rank, torch.iinfo(rank.dtype).max), rank)
 
 
 def own_ranks(query: torch.Tensor, gallery: torch.Tensor, own: torch.Tensor | None = None) -> torch.Tensor:

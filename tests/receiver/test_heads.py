@@ -105,6 +105,7 @@ def test_top_k_accuracy_from_the_true_class_rank_is_a_sorts_and_counts_ties_agai
     own = torch.tensor([0, 0, 2])
     assert heads.topk_accuracy(odd, own, 1).item() == pytest.approx(1 / 3)
     assert heads.topk_accuracy(odd, own, 2).item() == pytest.approx(2 / 3)
+    assert heads.topk_accuracy(odd, own, 5).item() == pytest.approx(2 / 3)  # more k than classes: NaN still out
 
 
 def test_the_fit_does_not_contend_with_scipys_blas_threads(monkeypatch):
